@@ -1,0 +1,239 @@
+// Command controller runs reroll: it rolls workloads when the content they
+// consume from ConfigMaps and Secrets changes. This file is wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/signals"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// fieldManager names reroll in the managedFields of everything it writes.
+const fieldManager = "reroll"
+
+// serviceAccountNamespaceFile holds the pod's namespace when in a cluster.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// options are the command-line flags.
+type options struct {
+	kubeconfig          string
+	master              string
+	namespace           string
+	workers             int
+	qps                 float64
+	burst               int
+	debounce            time.Duration
+	resync              time.Duration
+	autoAll             bool
+	rollOnAdopt         bool
+	dryRun              bool
+	configSelector      string
+	hashKeySecret       string
+	controllerNamespace string
+	showVersion         bool
+}
+
+// parseFlags parses and validates the command line, klog's flags included.
+func parseFlags(args []string, output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("reroll", flag.ContinueOnError)
+	fs.SetOutput(output)
+	klog.InitFlags(fs)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.")
+	fs.StringVar(&o.master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
+	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace. Empty: all namespaces.")
+	fs.IntVar(&o.workers, "workers", 8, "Workloads synced in parallel.")
+	fs.Float64Var(&o.qps, "kube-api-qps", 100, "Sustained requests per second to the API server.")
+	fs.IntVar(&o.burst, "kube-api-burst", 200, "Burst of requests to the API server.")
+	fs.DurationVar(&o.debounce, "debounce", time.Second, "Coalesce config changes arriving within this window into one roll. 0 disables it.")
+	fs.DurationVar(&o.resync, "resync-period", 10*time.Minute, "Re-check every workload this often. 0 disables it.")
+	fs.BoolVar(&o.autoAll, "auto-all", false, "Treat every workload as annotated reroll.dev/auto: \"true\" (\"false\" opts out).")
+	fs.BoolVar(&o.rollOnAdopt, "roll-on-adopt", false, "Roll a workload the first time it is seen, instead of recording a baseline.")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "Log and report what would be written; write nothing but Events.")
+	fs.StringVar(&o.configSelector, "config-selector", "", "Label selector narrowing which ConfigMaps and Secrets are watched.")
+	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
+	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var errs []error
+	if o.workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers must be at least 1, not %d", o.workers))
+	}
+	if o.qps <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, not %v", o.qps))
+	}
+	if o.burst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, not %d", o.burst))
+	}
+	if o.debounce < 0 {
+		errs = append(errs, fmt.Errorf("--debounce must not be negative, not %v", o.debounce))
+	}
+	if o.resync < 0 {
+		errs = append(errs, fmt.Errorf("--resync-period must not be negative, not %v", o.resync))
+	}
+	if _, err := labels.Parse(o.configSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--config-selector: %w", err))
+	}
+	if o.hashKeySecret == "" {
+		errs = append(errs, errors.New("--hash-key-secret must not be empty"))
+	}
+	return o, errors.Join(errs...)
+}
+
+// main parses flags and runs until SIGINT or SIGTERM.
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "reroll: %v\n", err)
+		os.Exit(1)
+	}
+	if o.showVersion {
+		fmt.Println("reroll", version)
+		return
+	}
+	ctx := signals.SetupSignalHandler()
+	logger := klog.FromContext(ctx)
+	if err := run(ctx, o); err != nil {
+		logger.Error(err, "reroll stopped")
+		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+	}
+	klog.Flush()
+}
+
+// run connects to the cluster and runs the controller until ctx is done.
+func run(ctx context.Context, o options) error {
+	logger := klog.FromContext(ctx)
+	cfg, err := restConfig(o.master, o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS = float32(o.qps)
+	cfg.Burst = o.burst
+	cfg = rest.AddUserAgent(cfg, "reroll/"+version)
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building the client: %w", err)
+	}
+	if err := checkServer(ctx, client, cfg.Host); err != nil {
+		return err
+	}
+
+	ns := controllerNamespace(o.controllerNamespace)
+	key, err := controller.LoadOrCreateHashKey(ctx, client, ns, o.hashKeySecret, fieldManager, o.dryRun)
+	if err != nil {
+		return err
+	}
+	logger.Info("Using hash key", "secret", klog.KRef(ns, o.hashKeySecret), "keyID", key.ID())
+
+	factory := controller.NewInformerFactory(client, controller.FactoryOptions{
+		Namespace:      o.namespace,
+		ConfigSelector: o.configSelector,
+		ResyncPeriod:   o.resync,
+	})
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("starting events: %w", err)
+	}
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, "reroll.dev/reroll")
+
+	c, err := controller.NewController(ctx, client, factory, recorder, controller.Options{
+		HashKey:      key,
+		FieldManager: fieldManager,
+		Debounce:     o.debounce,
+		AutoAll:      o.autoAll,
+		RollOnAdopt:  o.rollOnAdopt,
+		DryRun:       o.dryRun,
+	})
+	if err != nil {
+		return err
+	}
+	// Cancel the informers before waiting for them: deferred calls run in
+	// reverse, so Shutdown (registered first) runs after cancel.
+	defer factory.Shutdown()
+	informerCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	factory.StartWithContext(informerCtx)
+	return c.Run(ctx, o.workers)
+}
+
+// restConfig returns the client configuration: the in-cluster one when no
+// flag is given and the process runs in a pod, else the kubeconfig (the
+// --kubeconfig path, or $KUBECONFIG, or ~/.kube/config).
+func restConfig(master, kubeconfig string) (*rest.Config, error) {
+	if master == "" && kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err == nil {
+			return cfg, nil
+		}
+		if !errors.Is(err, rest.ErrNotInCluster) {
+			return nil, fmt.Errorf("in-cluster configuration: %w", err)
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	overrides := &clientcmd.ConfigOverrides{}
+	overrides.ClusterInfo.Server = master
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, errors.New("no cluster to connect to: not running in a pod, and no kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// checkServer fails fast, with a clear message, when the API server cannot
+// be reached, instead of letting informers retry forever.
+func checkServer(ctx context.Context, client kubernetes.Interface, host string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	v, err := client.Discovery().ServerVersionWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Kubernetes API server at %s: %w", host, err)
+	}
+	klog.FromContext(ctx).Info("Connected", "server", host, "version", v.GitVersion)
+	return nil
+}
+
+// controllerNamespace returns reroll's own namespace: $POD_NAMESPACE, else
+// the in-cluster namespace file, else the flag's value.
+func controllerNamespace(flagValue string) string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return flagValue
+}

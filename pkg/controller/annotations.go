@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// The annotations below are reroll's API: users write the first four, reroll
+// writes the last two. Their names must never change.
+const (
+	// AnnotationAuto on a workload opts it in ("true") or, under --auto-all,
+	// out ("false"): roll when anything its pod template references changes.
+	AnnotationAuto = "reroll.dev/auto"
+	// AnnotationConfigMaps on a workload lists extra ConfigMaps in its
+	// namespace to watch by name, for apps that read them through the API.
+	AnnotationConfigMaps = "reroll.dev/configmaps"
+	// AnnotationSecrets on a workload lists extra Secrets to watch by name.
+	AnnotationSecrets = "reroll.dev/secrets"
+	// AnnotationIgnore on a ConfigMap or Secret set to "true" means its
+	// changes never roll anything.
+	AnnotationIgnore = "reroll.dev/ignore"
+
+	// AnnotationConfigHash is written on the pod template, and only when
+	// rolling: changing it is what makes the workload controller roll.
+	AnnotationConfigHash = "reroll.dev/config-hash"
+	// AnnotationConsumed is written on the workload's own metadata. It
+	// records a keyed fingerprint of every object the workload consumes, so
+	// reroll can adopt (baseline) a workload without touching its pod
+	// template, and can tell after a restart whether content changed.
+	AnnotationConsumed = "reroll.dev/consumed"
+)
+
+// MaxReferences bounds how many distinct ConfigMaps and Secrets one workload
+// may consume. It keeps the consumed annotation and the work per sync small.
+const MaxReferences = 256
+
+// optIn says how a workload takes part in reroll.
+type optIn struct {
+	// auto is true when every reference in the pod template is watched.
+	auto bool
+	// configMaps and secrets are the names listed in the by-name annotations.
+	configMaps []string
+	secrets    []string
+}
+
+// enabled reports whether the workload consumes anything reroll watches.
+func (o optIn) enabled() bool {
+	return o.auto || len(o.configMaps) > 0 || len(o.secrets) > 0
+}
+
+// parseOptIn reads the opt-in annotations of a workload. autoAll is the
+// --auto-all flag. Every malformed annotation is reported in the error, and
+// the parts that did parse are still returned, so that indexing can keep
+// watching what is valid while the sync reports the problem.
+func parseOptIn(annotations map[string]string, autoAll bool) (optIn, error) {
+	var errs []string
+	o := optIn{auto: autoAll}
+	if v, ok := annotations[AnnotationAuto]; ok {
+		switch v {
+		case "true":
+			o.auto = true
+		case "false":
+			o.auto = false
+		default:
+			errs = append(errs, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", AnnotationAuto, v))
+		}
+	}
+	var err error
+	if v, ok := annotations[AnnotationConfigMaps]; ok {
+		if o.configMaps, err = parseNameList(v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationConfigMaps, err))
+		}
+	}
+	if v, ok := annotations[AnnotationSecrets]; ok {
+		if o.secrets, err = parseNameList(v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationSecrets, err))
+		}
+	}
+	if len(errs) > 0 {
+		return o, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return o, nil
+}
+
+// parseNameList parses a comma-separated list of object names, such as
+// "app-config,feature-flags". It is strict on purpose: whitespace, empty
+// items, duplicates and invalid names are errors rather than being guessed
+// at, because a silently dropped name means a silently missed roll. On error
+// it returns the valid names it found.
+func parseNameList(value string) ([]string, error) {
+	var names []string
+	var problems []string
+	seen := sets.New[string]()
+	for i, item := range strings.Split(value, ",") {
+		switch {
+		case item == "":
+			problems = append(problems, fmt.Sprintf("item %d is empty", i+1))
+		case strings.TrimSpace(item) != item || strings.ContainsAny(item, " \t\n\r"):
+			problems = append(problems, fmt.Sprintf("item %d %q contains whitespace", i+1, item))
+		case seen.Has(item):
+			problems = append(problems, fmt.Sprintf("item %d %q is a duplicate", i+1, item))
+		default:
+			if msgs := validation.IsDNS1123Subdomain(item); len(msgs) > 0 {
+				problems = append(problems, fmt.Sprintf("item %d %q is not a valid name: %s", i+1, item, strings.Join(msgs, ", ")))
+				continue
+			}
+			seen.Insert(item)
+			names = append(names, item)
+		}
+	}
+	if len(problems) > 0 {
+		return names, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return names, nil
+}
+
+// isIgnored reports whether a ConfigMap or Secret opted out of rolling, and
+// whether its ignore annotation holds a value other than "true" or "false".
+func isIgnored(annotations map[string]string) (ignored bool, malformed bool) {
+	v, ok := annotations[AnnotationIgnore]
+	if !ok {
+		return false, false
+	}
+	return v == "true", v != "true" && v != "false"
+}

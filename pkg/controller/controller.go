@@ -1,0 +1,400 @@
+// Package controller is reroll's controller: it watches the ConfigMaps and
+// Secrets that workloads consume and rolls each affected workload once when
+// the content it consumes changes.
+//
+// Data flows one way: an informer event becomes a workload key in a
+// rate-limited queue; a worker syncs the key by reading current state from
+// the informers' caches, and makes at most one write (a patch of two
+// annotations). The caches hold digests of ConfigMap and Secret values,
+// never the values.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// Event reasons reroll reports on workloads, besides the problem reasons of
+// calculateState.
+const (
+	// ReasonRolled: consumed content changed and the workload was rolled.
+	ReasonRolled = "Rolled"
+	// ReasonAdopted: first sight; a baseline was recorded without rolling.
+	ReasonAdopted = "Adopted"
+	// ReasonRebaselined: the recorded state could not be compared (another
+	// hash key, or unreadable); a new baseline was recorded without rolling.
+	ReasonRebaselined = "Rebaselined"
+	// ReasonDryRun: what reroll would have written under --dry-run.
+	ReasonDryRun = "DryRun"
+	// ReasonTooManyReferences: the workload consumes more than MaxReferences
+	// objects and is left alone.
+	ReasonTooManyReferences = "TooManyReferences"
+	// ReasonPatchRejected: the API server rejected reroll's patch as invalid;
+	// retrying the same patch cannot help.
+	ReasonPatchRejected = "PatchRejected"
+)
+
+// consumersIndex indexes workloads by the ConfigMaps and Secrets they
+// consume, so a config event finds its consumers without a scan.
+const consumersIndex = "reroll.dev/consumers"
+
+// Retry schedule of a failing key: 5ms, 10ms, 20ms, ... doubling up to 5
+// minutes, and at most retryQPS retries per second over all keys. Keys are
+// never dropped after some number of retries: a dropped key is a missed roll,
+// and the backoff already keeps a persistent failure from running hot.
+const (
+	retryBaseDelay = 5 * time.Millisecond
+	retryMaxDelay  = 5 * time.Minute
+	retryQPS       = 100
+	retryBurst     = 1000
+)
+
+// Options configure a Controller.
+type Options struct {
+	// HashKey is the key of every hash reroll writes.
+	HashKey HashKey
+	// FieldManager names reroll in the managedFields of what it writes.
+	FieldManager string
+	// Debounce delays syncs caused by config changes, so that a burst of
+	// changes within it rolls a workload once. Zero syncs at once.
+	Debounce time.Duration
+	// AutoAll treats every workload as annotated reroll.dev/auto: "true".
+	AutoAll bool
+	// RollOnAdopt rolls a workload the first time it is seen, instead of
+	// recording a baseline.
+	RollOnAdopt bool
+	// DryRun computes, logs and reports what would be written, and writes
+	// nothing but Events.
+	DryRun bool
+}
+
+// Controller rolls workloads whose consumed ConfigMap and Secret content
+// changed.
+type Controller struct {
+	opts Options
+
+	// kinds are the workload kinds watched, by Kind.
+	kinds map[string]workloadKind
+	// configMaps and secrets read the digested config objects.
+	configMaps corelisters.ConfigMapLister
+	secrets    corelisters.SecretLister
+	// cachesSynced reports whether every informer has synced; workers start
+	// only then, so a sync never mistakes a not-yet-listed object for a
+	// missing one.
+	cachesSynced []cache.InformerSynced
+
+	// queue holds workload keys, never objects.
+	queue    workqueue.TypedRateLimitingInterface[workloadKey]
+	recorder events.EventRecorder
+
+	// mu guards the two maps below, which only improve messages and dry
+	// runs; losing them (a restart) loses no correctness.
+	mu sync.Mutex
+	// lastDigests remembers, per workload, the cached digests of each object
+	// it consumed at its last sync, so Rolled Events can name changed keys.
+	// The maps are shared with the cache and never written.
+	lastDigests map[workloadKey]map[configRef]map[string]string
+	// dryRunStates stands in for the consumed annotation under --dry-run, so
+	// that a dry run reports rolls after its first (would-be) baseline.
+	dryRunStates map[workloadKey]string
+
+	// syncHandler syncs one key; a field so tests can replace it.
+	syncHandler func(ctx context.Context, key workloadKey) error
+}
+
+// NewController returns a Controller that watches Deployments, ConfigMaps
+// and Secrets through factory, which must come from NewInformerFactory and
+// must be started after this call.
+func NewController(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts Options) (*Controller, error) {
+	if opts.FieldManager == "" {
+		return nil, errors.New("a field manager is required")
+	}
+	if opts.HashKey.ID() == "" {
+		return nil, errors.New("a hash key is required")
+	}
+	c := &Controller{
+		opts:       opts,
+		kinds:      map[string]workloadKind{},
+		configMaps: factory.Core().V1().ConfigMaps().Lister(),
+		secrets:    factory.Core().V1().Secrets().Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedMaxOfRateLimiter(
+				workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
+				&workqueue.TypedBucketRateLimiter[workloadKey]{Limiter: rate.NewLimiter(rate.Limit(retryQPS), retryBurst)},
+			),
+			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll"},
+		),
+		recorder:     recorder,
+		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
+		dryRunStates: map[workloadKey]string{},
+	}
+	c.syncHandler = c.syncWorkload
+
+	logger := klog.FromContext(ctx)
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	for _, k := range []workloadKind{deploymentKind(client, factory)} {
+		if err := c.addWorkloadKind(ctx, k, handlerOpts); err != nil {
+			return nil, err
+		}
+	}
+	cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
+	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, kindConfigMap), handlerOpts); err != nil {
+		return nil, err
+	}
+	secretInformer := factory.Core().V1().Secrets().TypedInformer()
+	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, kindSecret), handlerOpts); err != nil {
+		return nil, err
+	}
+	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced)
+	return c, nil
+}
+
+// addWorkloadKind indexes a workload kind by what it consumes and enqueues
+// its workloads on their own events.
+func (c *Controller) addWorkloadKind(ctx context.Context, k workloadKind, handlerOpts cache.HandlerOptions) error {
+	inf := k.informer()
+	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(k)}); err != nil {
+		return fmt.Errorf("indexing %s: %w", k.kind(), err)
+	}
+	_, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			c.enqueueWorkload(ctx, k, obj)
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			if workloadChanged(oldObj, newObj) {
+				c.enqueueWorkload(ctx, k, newObj)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			// The sync finds it gone and forgets it.
+			if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
+				c.queue.Add(workloadKey{kind: k.kind(), name: name})
+			}
+		},
+	}, handlerOpts)
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", k.kind(), err)
+	}
+	c.kinds[k.kind()] = k
+	c.cachesSynced = append(c.cachesSynced, inf.HasSynced)
+	return nil
+}
+
+// consumersIndexFunc indexes a workload under every ConfigMap and Secret it
+// consumes (see configIndexValue). Workloads that are not opted in are not
+// indexed, so config events never reach them.
+func (c *Controller) consumersIndexFunc(k workloadKind) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		w, err := k.view(obj)
+		if err != nil {
+			return nil, err
+		}
+		// A malformed annotation still indexes what parsed: the sync reports
+		// the problem, and fixing it must not depend on another event.
+		o, _ := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
+		if !o.enabled() {
+			return nil, nil
+		}
+		consumed := calculateConsumption(&w.template.Spec, o)
+		values := make([]string, len(consumed))
+		for i, u := range consumed {
+			values[i] = configIndexValue(w.meta.GetNamespace(), u.ref)
+		}
+		return values, nil
+	}
+}
+
+// configIndexValue is the consumersIndex value of a config object.
+func configIndexValue(namespace string, ref configRef) string {
+	return string(ref.kind) + "/" + namespace + "/" + ref.name
+}
+
+// wantsSync reports whether a workload is opted in, or carries opt-in
+// annotations so malformed that the user must be told.
+func (c *Controller) wantsSync(meta metav1.Object) bool {
+	o, err := parseOptIn(meta.GetAnnotations(), c.opts.AutoAll)
+	return err != nil || o.enabled()
+}
+
+// enqueueWorkload enqueues a workload at once if it wants syncing.
+func (c *Controller) enqueueWorkload(ctx context.Context, k workloadKind, obj any) {
+	w, err := k.view(obj)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", k.kind())
+		return
+	}
+	if c.wantsSync(w.meta) {
+		c.queue.Add(workloadKey{kind: k.kind(), name: cache.MetaObjectToName(w.meta)})
+	}
+}
+
+// workloadChanged filters workload updates down to those a sync could act
+// on: a new generation (the spec changed), changed annotations, or a resync
+// (same resourceVersion), which re-checks the workload on purpose. Status
+// updates, the bulk of Deployment traffic during rollouts, are dropped.
+func workloadChanged(oldObj, newObj any) bool {
+	o, err1 := metaOf(oldObj)
+	n, err2 := metaOf(newObj)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return o.GetResourceVersion() == n.GetResourceVersion() ||
+		o.GetGeneration() != n.GetGeneration() ||
+		!maps.Equal(o.GetAnnotations(), n.GetAnnotations())
+}
+
+// metaOf returns an object's metadata.
+func metaOf(obj any) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T has no metadata", obj)
+	}
+	return m, nil
+}
+
+// configObject is a ConfigMap or a Secret.
+type configObject interface {
+	*corev1.ConfigMap | *corev1.Secret
+	workloadObject
+}
+
+// configHandler returns the event handler of ConfigMaps or Secrets: it
+// enqueues the workloads consuming an object when the object's content or
+// ignore annotation changes, after the debounce delay.
+func configHandler[T configObject](ctx context.Context, c *Controller, kind configKind) cache.TypedResourceEventHandler[T] {
+	return cache.TypedResourceEventHandlerDetailedFuncs[T]{
+		AddFunc: func(obj T, isInInitialList bool) {
+			// The initial list needs nothing: every workload is synced on its
+			// own initial add. Later adds are (re-)creations that can unblock
+			// a workload or change what it consumes.
+			if !isInInitialList {
+				c.enqueueConsumers(ctx, obj.GetNamespace(), configRef{kind, obj.GetName()})
+			}
+		},
+		UpdateFunc: func(oldObj, newObj T) {
+			if configChanged(oldObj, newObj) {
+				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{kind, newObj.GetName()})
+			}
+		},
+		DeleteFunc: func(d cache.DeletedObject[T]) {
+			name := d.GetObjectName()
+			c.enqueueConsumers(ctx, name.Namespace, configRef{kind, name.Name})
+		},
+	}
+}
+
+// configChanged reports whether an update to a ConfigMap or Secret can
+// matter: its content or its ignore annotation changed. Changes to labels
+// or other metadata, and resyncs, cannot roll anything.
+func configChanged(oldObj, newObj any) bool {
+	oldIgnore, _ := metaOf(oldObj)
+	newIgnore, _ := metaOf(newObj)
+	if oldIgnore == nil || newIgnore == nil {
+		return true
+	}
+	return oldIgnore.GetAnnotations()[AnnotationIgnore] != newIgnore.GetAnnotations()[AnnotationIgnore] ||
+		!maps.Equal(cachedDigests(oldObj), cachedDigests(newObj))
+}
+
+// enqueueConsumers enqueues every workload that consumes ref, after the
+// debounce delay. The delaying queue keeps the earliest due time of a key,
+// so a burst of changes is synced once, Debounce after its first change.
+func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef) {
+	value := configIndexValue(namespace, ref)
+	for _, k := range c.kinds {
+		objs, err := k.informer().GetIndexer().ByIndex(consumersIndex, value)
+		if err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)
+			continue
+		}
+		for _, obj := range objs {
+			name, err := cache.ObjectToName(obj)
+			if err != nil {
+				continue
+			}
+			key := workloadKey{kind: k.kind(), name: name}
+			if c.opts.Debounce > 0 {
+				c.queue.AddAfter(key, c.opts.Debounce)
+			} else {
+				c.queue.Add(key)
+			}
+		}
+	}
+}
+
+// Run waits for the caches to sync, then runs workers until ctx is done,
+// and returns once the queue is drained and every worker has exited.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting reroll controller", "workers", workers, "debounce", c.opts.Debounce, "dryRun", c.opts.DryRun)
+
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cachesSynced...) {
+		c.queue.ShutDown()
+		return fmt.Errorf("caches did not sync: %w", context.Cause(ctx))
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, c.runWorker, time.Second)
+		})
+	}
+	<-ctx.Done()
+	logger.Info("Stopping workers: finishing in-flight syncs")
+	c.queue.ShutDownWithDrain()
+	wg.Wait()
+	logger.Info("Workers stopped")
+	return nil
+}
+
+// runWorker processes keys until the queue shuts down.
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+// processNextWorkItem syncs one key and reports whether to go on.
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	c.handleErr(ctx, c.syncHandler(ctx, key), key)
+	return true
+}
+
+// handleErr forgets a key's failures on success and retries it with backoff
+// on error (see retryBaseDelay for the schedule).
+func (c *Controller) handleErr(ctx context.Context, err error, key workloadKey) {
+	if err == nil {
+		c.queue.Forget(key)
+		return
+	}
+	logger := klog.FromContext(ctx)
+	if apierrors.IsConflict(err) {
+		// The cache was behind the server: the next sync reads newer state.
+		logger.V(2).Info("Conflict, retrying", "workload", key, "retries", c.queue.NumRequeues(key))
+	} else {
+		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, retrying", "workload", key, "retries", c.queue.NumRequeues(key))
+	}
+	c.queue.AddRateLimited(key)
+}

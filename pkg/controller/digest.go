@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+)
+
+// digestPrefix starts every per-key digest that the cache holds in place of
+// a ConfigMap or Secret value.
+const digestPrefix = "sha256:"
+
+// lastAppliedAnnotation is kubectl's copy of the whole applied object. On a
+// Secret it holds every value in clear text, so it is never cached.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// digestValue returns "sha256:<hex>" of a ConfigMap or Secret value. A value
+// that already has that exact form is returned unchanged, which makes the
+// cache transform idempotent without a marker: re-digesting a digest would
+// need a SHA-256 preimage to collide with a real change.
+func digestValue[T string | []byte](v T) string {
+	if isDigest(string(v)) {
+		return string(v)
+	}
+	sum := sha256.Sum256([]byte(v))
+	return digestPrefix + hex.EncodeToString(sum[:])
+}
+
+// isDigest reports whether s has the form digestValue produces.
+func isDigest(s string) bool {
+	rest, ok := strings.CutPrefix(s, digestPrefix)
+	if !ok || len(rest) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// TransformForCache is the informer transform for every object reroll
+// caches. It runs before an object enters the cache, so values never do:
+//   - ConfigMaps: data and binaryData become one data map of per-key digests
+//     (their keys are disjoint by API validation).
+//   - Secrets: data becomes per-key digests held in stringData, a field the
+//     API server never returns and reroll never writes back.
+//   - Everything: managedFields and kubectl's last-applied annotation go.
+//
+// The cache then costs O(metadata + keys) per object, not O(data). The
+// transform mutates its argument, which client-go allows for freshly decoded
+// objects, and is idempotent, as client-go asks.
+func TransformForCache(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		stripMetadata(o)
+		for k, v := range o.Data {
+			o.Data[k] = digestValue(v)
+		}
+		if len(o.BinaryData) > 0 && o.Data == nil {
+			o.Data = make(map[string]string, len(o.BinaryData))
+		}
+		for k, v := range o.BinaryData {
+			o.Data[k] = digestValue(v)
+		}
+		o.BinaryData = nil
+	case *corev1.Secret:
+		stripMetadata(o)
+		if len(o.Data) > 0 {
+			digests := make(map[string]string, len(o.Data))
+			for k, v := range o.Data {
+				digests[k] = digestValue(v)
+			}
+			o.StringData = digests
+		}
+		o.Data = nil
+	default:
+		stripMetadata(obj)
+	}
+	return obj, nil
+}
+
+// stripMetadata drops the metadata reroll never reads and that can dwarf the
+// rest of a small object.
+func stripMetadata(obj any) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return // a tombstone or a list: nothing to strip
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a != nil {
+		delete(a, lastAppliedAnnotation)
+	}
+}
+
+// cachedDigests returns the per-key digests of a ConfigMap or Secret that
+// went through TransformForCache. The map is shared with the cache: read it,
+// never write it.
+func cachedDigests(obj any) map[string]string {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return o.Data
+	case *corev1.Secret:
+		return o.StringData
+	}
+	return nil
+}

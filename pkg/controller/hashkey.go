@@ -1,0 +1,82 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+)
+
+// hashKeyDataKey is the key of the hash key Secret that holds the key.
+const hashKeyDataKey = "key"
+
+// LoadOrCreateHashKey reads the hash key from the Secret namespace/name and
+// creates that Secret with a new random key when it does not exist. With
+// dryRun it creates nothing and uses a throwaway key instead.
+//
+// It reads through the API rather than an informer: it runs once, before
+// the informers start, and it needs the one value reroll must know in full.
+func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, namespace, name, fieldManager string, dryRun bool) (HashKey, error) {
+	logger := klog.FromContext(ctx)
+	secrets := client.CoreV1().Secrets(namespace)
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return hashKeyFromSecret(s)
+	case !apierrors.IsNotFound(err):
+		return HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
+	}
+	secret := make([]byte, MinHashKeyBytes)
+	if _, err := rand.Read(secret); err != nil {
+		return HashKey{}, err
+	}
+	if dryRun {
+		logger.Info("Hash key Secret does not exist; dry run uses a throwaway key, so every workload will look re-baselined", "secret", klog.KRef(namespace, name))
+		return NewHashKey(secret)
+	}
+	s = &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: namespace,
+			Labels:    map[string]string{"app.kubernetes.io/name": "reroll", "app.kubernetes.io/component": "hash-key"},
+			Annotations: map[string]string{
+				AnnotationIgnore: "true",
+				"reroll.dev/description": "Key of the HMACs reroll writes in annotations. " +
+					"Deleting it makes reroll re-baseline every workload once, without rolling.",
+			},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{hashKeyDataKey: secret},
+	}
+	created, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+	switch {
+	case err == nil:
+		logger.Info("Created hash key Secret", "secret", klog.KObj(created))
+		return hashKeyFromSecret(created)
+	case apierrors.IsAlreadyExists(err):
+		// Another replica created it first: use theirs.
+		s, err = secrets.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
+		}
+		return hashKeyFromSecret(s)
+	case apierrors.IsNotFound(err):
+		return HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: namespace %q does not exist (set POD_NAMESPACE or --controller-namespace)", namespace, name, namespace)
+	default:
+		return HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: %w", namespace, name, err)
+	}
+}
+
+// hashKeyFromSecret extracts the key from the hash key Secret.
+func hashKeyFromSecret(s *corev1.Secret) (HashKey, error) {
+	k, err := NewHashKey(s.Data[hashKeyDataKey])
+	if err != nil {
+		return HashKey{}, fmt.Errorf("hash key Secret %s/%s, key %q: %w", s.Namespace, s.Name, hashKeyDataKey, err)
+	}
+	return k, nil
+}
