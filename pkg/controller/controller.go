@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Event reasons reroll reports on workloads, besides the problem reasons of
@@ -84,6 +85,9 @@ type Options struct {
 	// DryRun computes, logs and reports what would be written, and writes
 	// nothing but Events.
 	DryRun bool
+	// Clock drives the queue's delays; nil means the real clock. Tests
+	// inject a fake one to step through the debounce.
+	Clock clock.WithTicker
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
@@ -140,7 +144,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 				workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 				&workqueue.TypedBucketRateLimiter[workloadKey]{Limiter: rate.NewLimiter(rate.Limit(retryQPS), retryBurst)},
 			),
-			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll"},
+			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock},
 		),
 		recorder:     recorder,
 		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
@@ -174,7 +178,20 @@ func (c *Controller) addWorkloadKind(ctx context.Context, k workloadKind, handle
 	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(k)}); err != nil {
 		return fmt.Errorf("indexing %s: %w", k.kind(), err)
 	}
-	_, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+	_, err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, k), handlerOpts)
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", k.kind(), err)
+	}
+	c.kinds[k.kind()] = k
+	c.cachesSynced = append(c.cachesSynced, inf.HasSynced)
+	return nil
+}
+
+// workloadHandler returns the event handler of a workload kind: it enqueues
+// a workload, at once, when it appears, changes in a way a sync could act
+// on, or goes.
+func (c *Controller) workloadHandler(ctx context.Context, k workloadKind) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			c.enqueueWorkload(ctx, k, obj)
 		},
@@ -189,13 +206,7 @@ func (c *Controller) addWorkloadKind(ctx context.Context, k workloadKind, handle
 				c.queue.Add(workloadKey{kind: k.kind(), name: name})
 			}
 		},
-	}, handlerOpts)
-	if err != nil {
-		return fmt.Errorf("watching %s: %w", k.kind(), err)
 	}
-	c.kinds[k.kind()] = k
-	c.cachesSynced = append(c.cachesSynced, inf.HasSynced)
-	return nil
 }
 
 // consumersIndexFunc indexes a workload under every ConfigMap and Secret it

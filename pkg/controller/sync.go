@@ -141,7 +141,7 @@ func (c *Controller) recordedState(key workloadKey, w workload) (string, bool) {
 }
 
 // configLookup returns a lookup of the cached ConfigMaps and Secrets of a
-// namespace that also records, in found, the digests of what it finds.
+// namespace that also records, in found, the digests of what it looks up.
 func (c *Controller) configLookup(namespace string, found map[configRef]map[string]string) configLookup {
 	return func(ref configRef) (cachedConfig, bool) {
 		var obj metav1.Object
@@ -153,7 +153,9 @@ func (c *Controller) configLookup(namespace string, found map[configRef]map[stri
 			obj, err = c.secrets.Secrets(namespace).Get(ref.name)
 		}
 		if err != nil {
-			// The listers fail only with NotFound.
+			// The listers fail only with NotFound. Recording "no keys" lets
+			// the next Rolled message name the keys of a re-created object.
+			found[ref] = nil
 			return cachedConfig{}, false
 		}
 		ignored, malformed := isIgnored(obj.GetAnnotations())

@@ -1,0 +1,138 @@
+package controller
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseNameList(t *testing.T) {
+	tests := []struct {
+		name      string
+		value     string
+		want      []string
+		wantError string
+	}{
+		{name: "one", value: "app-config", want: []string{"app-config"}},
+		{name: "several keep order", value: "b,a.c,d-e", want: []string{"b", "a.c", "d-e"}},
+		{name: "empty value", value: "", wantError: "item 1 is empty"},
+		{name: "empty item", value: "a,,b", want: []string{"a", "b"}, wantError: "item 2 is empty"},
+		{name: "trailing comma", value: "a,", want: []string{"a"}, wantError: "item 2 is empty"},
+		{name: "space after comma", value: "a, b", want: []string{"a"}, wantError: `item 2 " b" contains whitespace`},
+		{name: "inner whitespace", value: "a\tb", wantError: "contains whitespace"},
+		{name: "duplicate", value: "a,b,a", want: []string{"a", "b"}, wantError: `item 3 "a" is a duplicate`},
+		{name: "upper case", value: "App", wantError: `item 1 "App" is not a valid name`},
+		{name: "too long", value: strings.Repeat("a", 254), wantError: "is not a valid name"},
+		{name: "underscore", value: "a_b", wantError: "is not a valid name"},
+		{name: "several problems", value: "A,,b", want: []string{"b"}, wantError: "; item 2 is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseNameList(tt.value)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("names = %q, want %q", got, tt.want)
+			}
+			switch {
+			case tt.wantError == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tt.wantError != "" && (err == nil || !strings.Contains(err.Error(), tt.wantError)):
+				t.Errorf("error = %v, want one containing %q", err, tt.wantError)
+			}
+		})
+	}
+}
+
+func TestParseOptIn(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		autoAll     bool
+		want        optIn
+		wantEnabled bool
+		wantError   string
+	}{
+		{name: "nothing", annotations: nil},
+		{name: "auto", annotations: map[string]string{AnnotationAuto: "true"}, want: optIn{auto: true}, wantEnabled: true},
+		{name: "auto false", annotations: map[string]string{AnnotationAuto: "false"}},
+		{name: "auto-all", autoAll: true, want: optIn{auto: true}, wantEnabled: true},
+		{name: "auto-all opted out", autoAll: true, annotations: map[string]string{AnnotationAuto: "false"}},
+		{name: "by name only", annotations: map[string]string{AnnotationConfigMaps: "a,b", AnnotationSecrets: "s"},
+			want: optIn{configMaps: []string{"a", "b"}, secrets: []string{"s"}}, wantEnabled: true},
+		{name: "by name with auto false", annotations: map[string]string{AnnotationAuto: "false", AnnotationSecrets: "s"},
+			want: optIn{secrets: []string{"s"}}, wantEnabled: true},
+		{name: "bad auto", annotations: map[string]string{AnnotationAuto: "yes"}, wantError: `reroll.dev/auto must be "true" or "false", not "yes"`},
+		{name: "bad auto keeps auto-all", autoAll: true, annotations: map[string]string{AnnotationAuto: "True"}, want: optIn{auto: true}, wantEnabled: true, wantError: "not \"True\""},
+		{name: "bad list keeps valid names", annotations: map[string]string{AnnotationConfigMaps: "a,,b"},
+			want: optIn{configMaps: []string{"a", "b"}}, wantEnabled: true, wantError: "reroll.dev/configmaps: item 2 is empty"},
+		{name: "both lists bad", annotations: map[string]string{AnnotationConfigMaps: "A", AnnotationSecrets: " s"},
+			wantError: "reroll.dev/secrets: item 1 \" s\" contains whitespace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseOptIn(tt.annotations, tt.autoAll)
+			if got.auto != tt.want.auto || !slices.Equal(got.configMaps, tt.want.configMaps) || !slices.Equal(got.secrets, tt.want.secrets) {
+				t.Errorf("optIn = %+v, want %+v", got, tt.want)
+			}
+			if got.enabled() != tt.wantEnabled {
+				t.Errorf("enabled = %v, want %v", got.enabled(), tt.wantEnabled)
+			}
+			switch {
+			case tt.wantError == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tt.wantError != "" && (err == nil || !strings.Contains(err.Error(), tt.wantError)):
+				t.Errorf("error = %v, want one containing %q", err, tt.wantError)
+			}
+		})
+	}
+}
+
+func TestIsIgnored(t *testing.T) {
+	tests := []struct {
+		value         *string
+		wantIgnored   bool
+		wantMalformed bool
+	}{
+		{value: nil},
+		{value: ptrTo("true"), wantIgnored: true},
+		{value: ptrTo("false")},
+		{value: ptrTo("yes"), wantMalformed: true},
+		{value: ptrTo(""), wantMalformed: true},
+	}
+	for _, tt := range tests {
+		a := map[string]string{}
+		if tt.value != nil {
+			a[AnnotationIgnore] = *tt.value
+		}
+		ignored, malformed := isIgnored(a)
+		if ignored != tt.wantIgnored || malformed != tt.wantMalformed {
+			t.Errorf("isIgnored(%v) = %v, %v; want %v, %v", a, ignored, malformed, tt.wantIgnored, tt.wantMalformed)
+		}
+	}
+}
+
+// ptrTo returns a pointer to v.
+func ptrTo[T any](v T) *T { return &v }
+
+// FuzzParseNameList checks that parsing never panics, that every name it
+// returns is valid and unique, and that a clean result round-trips.
+func FuzzParseNameList(f *testing.F) {
+	for _, seed := range []string{"", "a", "a,b", "a,,b", " a", "a,a", "A", "a.b-c,d", strings.Repeat("x,", 300), "\x00,é"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		names, err := parseNameList(value)
+		seen := map[string]bool{}
+		for _, n := range names {
+			if seen[n] {
+				t.Fatalf("duplicate %q in %q", n, names)
+			}
+			seen[n] = true
+			if again, err := parseNameList(n); err != nil || len(again) != 1 {
+				t.Fatalf("returned name %q does not parse alone: %v", n, err)
+			}
+		}
+		if err == nil && strings.Join(names, ",") != value {
+			t.Fatalf("clean parse of %q gave %q", value, names)
+		}
+	})
+}

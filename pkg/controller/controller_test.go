@@ -1,0 +1,266 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	testingclock "k8s.io/utils/clock/testing"
+)
+
+// drainQueue returns the keys queued now, sorted, and marks them done.
+func drainQueue(c *Controller) []string {
+	var keys []string
+	for c.queue.Len() > 0 {
+		k, _ := c.queue.Get()
+		keys = append(keys, k.String())
+		c.queue.Done(k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// handlerFixture starts a fixture with three Deployments: "env" consumes
+// key "a" of ConfigMap "cfg"; "all" consumes all of "cfg" and Secret "s";
+// "plain" consumes "cfg" but is not opted in.
+func handlerFixture(t *testing.T) (*fixture, context.Context) {
+	f := newFixture(t,
+		deployment("env", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("A", "cfg", "a", false)} }),
+		deployment("all", auto(), func(s *corev1.PodSpec) {
+			envFromConfigMap("cfg")(s)
+			s.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
+		}),
+		deployment("plain", nil, envFromConfigMap("cfg")),
+		configMap("cfg", map[string]string{"a": "1"}),
+		secret("s", map[string]string{"p": "1"}),
+	)
+	ctx := f.start()
+	return f, ctx
+}
+
+func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	cached := func(o any) *corev1.ConfigMap { c, _ := TransformForCache(o); return c.(*corev1.ConfigMap) }
+	relabeled := cm.DeepCopy()
+	relabeled.Labels = map[string]string{"x": "y"}
+	relabeled.ResourceVersion = "2"
+	changed := cm.DeepCopy()
+	changed.Data["a"] = "2"
+	changed.ResourceVersion = "2"
+	ignored := cm.DeepCopy()
+	ignored.Annotations = map[string]string{AnnotationIgnore: "true"}
+	consumers := []string{"Deployment team-a/all", "Deployment team-a/env"}
+	tests := []struct {
+		name  string
+		event func(h cache.TypedResourceEventHandler[*corev1.ConfigMap])
+		want  []string
+	}{
+		{"add in the initial list", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) { h.OnAdd(cached(cm.DeepCopy()), true) }, nil},
+		{"add after sync", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) { h.OnAdd(cached(cm.DeepCopy()), false) }, consumers},
+		{"content update", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnUpdate(cached(cm.DeepCopy()), cached(changed.DeepCopy()))
+		}, consumers},
+		{"label-only update", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnUpdate(cached(cm.DeepCopy()), cached(relabeled.DeepCopy()))
+		}, nil},
+		{"resync", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			o := cached(cm.DeepCopy())
+			h.OnUpdate(o, o)
+		}, nil},
+		{"ignore annotation toggled", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnUpdate(cached(cm.DeepCopy()), cached(ignored.DeepCopy()))
+		}, consumers},
+		{"delete", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnDelete(cache.DeletedObject[*corev1.ConfigMap]{OptionalObj: cached(cm.DeepCopy())})
+		}, consumers},
+		{"delete tombstone without object", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnDelete(cache.DeletedObject[*corev1.ConfigMap]{FinalStateUnknown: &cache.DeletedFinalStateUnknown{Key: "team-a/cfg"}})
+		}, consumers},
+		{"unconsumed object", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			h.OnAdd(cached(configMap("other", map[string]string{"a": "1"})), false)
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ctx := handlerFixture(t)
+			tt.event(configHandler[*corev1.ConfigMap](ctx, f.c, kindConfigMap))
+			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
+				t.Errorf("enqueued %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretHandlerEnqueuesConsumers(t *testing.T) {
+	f, ctx := handlerFixture(t)
+	h := configHandler[*corev1.Secret](ctx, f.c, kindSecret)
+	old, _ := TransformForCache(secret("s", map[string]string{"p": "1"}))
+	updated, _ := TransformForCache(secret("s", map[string]string{"p": "2"}))
+	h.OnUpdate(old.(*corev1.Secret), updated.(*corev1.Secret))
+	if got, want := drainQueue(f.c), []string{"Deployment team-a/all"}; !slices.Equal(got, want) {
+		t.Errorf("enqueued %q, want %q", got, want)
+	}
+}
+
+func TestWorkloadHandlerEnqueues(t *testing.T) {
+	base := deployment("env", auto(), nil)
+	statusOnly := base.DeepCopy()
+	statusOnly.ResourceVersion = "11"
+	statusOnly.Status.ReadyReplicas = 1
+	specChange := base.DeepCopy()
+	specChange.ResourceVersion = "11"
+	specChange.Generation = 2
+	annotated := base.DeepCopy()
+	annotated.ResourceVersion = "11"
+	annotated.Annotations = map[string]string{AnnotationAuto: "true", AnnotationSecrets: "s"}
+	malformed := deployment("bad", map[string]string{AnnotationAuto: "maybe"}, nil)
+	tests := []struct {
+		name  string
+		event func(h cache.ResourceEventHandler)
+		want  []string
+	}{
+		{"add opted in", func(h cache.ResourceEventHandler) { h.OnAdd(base, false) }, []string{"Deployment team-a/env"}},
+		{"add not opted in", func(h cache.ResourceEventHandler) { h.OnAdd(deployment("plain", nil, nil), false) }, nil},
+		{"add with malformed annotation, to warn", func(h cache.ResourceEventHandler) { h.OnAdd(malformed, false) }, []string{"Deployment team-a/bad"}},
+		{"status-only update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, statusOnly) }, nil},
+		{"spec update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, specChange) }, []string{"Deployment team-a/env"}},
+		{"annotation update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, annotated) }, []string{"Deployment team-a/env"}},
+		{"resync", func(h cache.ResourceEventHandler) { h.OnUpdate(base, base) }, []string{"Deployment team-a/env"}},
+		{"delete", func(h cache.ResourceEventHandler) { h.OnDelete(base) }, []string{"Deployment team-a/env"}},
+		{"delete tombstone", func(h cache.ResourceEventHandler) {
+			h.OnDelete(cache.DeletedFinalStateUnknown{Key: "team-a/env", Obj: base})
+		}, []string{"Deployment team-a/env"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ctx := handlerFixture(t)
+			tt.event(f.c.workloadHandler(ctx, f.c.kinds["Deployment"]))
+			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
+				t.Errorf("enqueued %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Invariant 2: a burst of changes to several objects a workload consumes,
+// within the debounce window, syncs it once, and so rolls it once.
+func TestDebounceCoalescesBurst(t *testing.T) {
+	clock := testingclock.NewFakeClock(time.Now())
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	s := secret("s", map[string]string{"p": "1"})
+	f := newFixture(t, cm, s)
+	f.opts.Debounce = time.Second
+	f.opts.Clock = clock
+	ctx := f.start()
+	d := f.adopted(deployment("all", auto(), func(p *corev1.PodSpec) {
+		envFromConfigMap("cfg")(p)
+		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
+	}))
+	f.seed(d)
+	cmHandler := configHandler[*corev1.ConfigMap](ctx, f.c, kindConfigMap)
+	secretHandler := configHandler[*corev1.Secret](ctx, f.c, kindSecret)
+
+	// Three changes, spread over 900ms, to two objects.
+	cm2 := configMap("cfg", map[string]string{"a": "2"})
+	f.seed(cm2)
+	cmHandler.OnUpdate(cachedCopy(cm).(*corev1.ConfigMap), cachedCopy(cm2).(*corev1.ConfigMap))
+	clock.Step(400 * time.Millisecond)
+	s2 := secret("s", map[string]string{"p": "2"})
+	f.seed(s2)
+	secretHandler.OnUpdate(cachedCopy(s).(*corev1.Secret), cachedCopy(s2).(*corev1.Secret))
+	clock.Step(500 * time.Millisecond)
+	cm3 := configMap("cfg", map[string]string{"a": "3"})
+	f.seed(cm3)
+	cmHandler.OnUpdate(cachedCopy(cm2).(*corev1.ConfigMap), cachedCopy(cm3).(*corev1.ConfigMap))
+	if n := f.c.queue.Len(); n != 0 {
+		t.Fatalf("queue has %d keys before the debounce window ended", n)
+	}
+	clock.Step(100 * time.Millisecond)
+	// The delaying queue moves due keys in its own goroutine: wait for it.
+	if err := wait.PollUntilContextTimeout(ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return f.c.queue.Len() == 1, nil
+	}); err != nil {
+		t.Fatalf("the debounced key never became ready: %v", err)
+	}
+	if !f.c.processNextWorkItem(ctx) {
+		t.Fatal("queue shut down")
+	}
+	f.expectWrites(f.rollPatch("all", "11", f.recordedState(d)))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg, Secret/s")
+	if n := f.c.queue.Len(); n != 0 {
+		t.Errorf("%d keys left after the burst was synced", n)
+	}
+}
+
+// cachedCopy returns obj as the cache holds it.
+func cachedCopy(obj runtime.Object) any {
+	out, _ := TransformForCache(obj.DeepCopyObject())
+	return out
+}
+
+// The index maps config objects to the opted-in workloads that consume them.
+func TestConsumersIndex(t *testing.T) {
+	f, _ := handlerFixture(t)
+	idx := f.factory.Apps().V1().Deployments().Informer().GetIndexer()
+	names := func(value string) []string {
+		objs, err := idx.ByIndex(consumersIndex, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.(*appsv1.Deployment).Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := names("ConfigMap/team-a/cfg"); !slices.Equal(got, []string{"all", "env"}) {
+		t.Errorf("consumers of cfg = %q", got)
+	}
+	if got := names("Secret/team-a/s"); !slices.Equal(got, []string{"all"}) {
+		t.Errorf("consumers of s = %q", got)
+	}
+	if got := names("ConfigMap/other-ns/cfg"); len(got) != 0 {
+		t.Errorf("consumers in another namespace = %q", got)
+	}
+}
+
+// Run waits for caches, runs workers until the context ends, then drains.
+func TestRunProcessesQueueAndStops(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	ctx, cancel := context.WithCancel(ctx)
+	synced := make(chan struct{})
+	var once sync.Once
+	f.c.syncHandler = func(ctx context.Context, key workloadKey) error {
+		err := f.c.syncWorkload(ctx, key)
+		once.Do(func() { close(synced) })
+		return err
+	}
+	f.c.queue.Add(deploymentKey("web"))
+	done := make(chan error)
+	go func() { done <- f.c.Run(ctx, 2) }()
+	select {
+	case <-synced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never synced the key")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+}

@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestDigestValue(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+		want  string
+	}{
+		{name: "empty", value: "", want: "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{name: "text", value: "abc", want: "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{name: "a digest is kept", value: "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want: "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{name: "upper-case hex is not a digest", value: "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+			want: digestValue([]byte("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := digestValue(tt.value); got != tt.want {
+				t.Errorf("digestValue(%q) = %q, want %q", tt.value, got, tt.want)
+			}
+			if got := digestValue([]byte(tt.value)); got != tt.want {
+				t.Errorf("digestValue([]byte(%q)) = %q, want %q", tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsDigest(t *testing.T) {
+	valid := digestValue("x")
+	tests := map[string]bool{
+		valid:                  true,
+		valid[:len(valid)-1]:   false,
+		valid + "0":            false,
+		strings.ToUpper(valid): false,
+		"sha1:" + valid[7:]:    false,
+		valid[:70] + "g":       false,
+		"":                     false,
+	}
+	for s, want := range tests {
+		if got := isDigest(s); got != want {
+			t.Errorf("isDigest(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestTransformForCache(t *testing.T) {
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{
+			Name: "x", Namespace: "ns",
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			Annotations:   map[string]string{lastAppliedAnnotation: `{"data":{"password":"hunter2"}}`, AnnotationIgnore: "true"},
+		}
+	}
+	wantMeta := metav1.ObjectMeta{Name: "x", Namespace: "ns", Annotations: map[string]string{AnnotationIgnore: "true"}}
+	tests := []struct {
+		name string
+		in   any
+		want any
+	}{
+		{
+			name: "ConfigMap data and binaryData become one digest map",
+			in:   &corev1.ConfigMap{ObjectMeta: meta(), Data: map[string]string{"a": "abc"}, BinaryData: map[string][]byte{"b": []byte("abc")}},
+			want: &corev1.ConfigMap{ObjectMeta: wantMeta, Data: map[string]string{"a": digestValue("abc"), "b": digestValue("abc")}},
+		},
+		{
+			name: "ConfigMap with only binaryData",
+			in:   &corev1.ConfigMap{ObjectMeta: meta(), BinaryData: map[string][]byte{"b": {0xff}}},
+			want: &corev1.ConfigMap{ObjectMeta: wantMeta, Data: map[string]string{"b": digestValue([]byte{0xff})}},
+		},
+		{
+			name: "empty ConfigMap",
+			in:   &corev1.ConfigMap{ObjectMeta: meta()},
+			want: &corev1.ConfigMap{ObjectMeta: wantMeta},
+		},
+		{
+			name: "Secret data becomes digests in stringData",
+			in:   &corev1.Secret{ObjectMeta: meta(), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("hunter2")}},
+			want: &corev1.Secret{ObjectMeta: wantMeta, Type: corev1.SecretTypeOpaque, StringData: map[string]string{"password": digestValue("hunter2")}},
+		},
+		{
+			name: "Deployment loses managedFields and last-applied only",
+			in:   &appsv1.Deployment{ObjectMeta: meta(), Spec: appsv1.DeploymentSpec{Paused: true}},
+			want: &appsv1.Deployment{ObjectMeta: wantMeta, Spec: appsv1.DeploymentSpec{Paused: true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := TransformForCache(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			again, _ := TransformForCache(got)
+			if !reflect.DeepEqual(again, tt.want) {
+				t.Errorf("not idempotent: second pass gave %+v", again)
+			}
+		})
+	}
+}
+
+func TestTransformKeepsNoSecretValue(t *testing.T) {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{lastAppliedAnnotation: "hunter2"}},
+		Data:       map[string][]byte{"p": []byte("hunter2")},
+	}
+	out, _ := TransformForCache(s)
+	if strings.Contains(fmt.Sprintf("%+v", out), "hunter2") {
+		t.Fatalf("cached Secret still holds its value: %+v", out)
+	}
+}

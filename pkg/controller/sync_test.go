@@ -1,0 +1,483 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	core "k8s.io/client-go/testing"
+)
+
+// Invariant 4: the first sight of an opted-in workload records a baseline
+// on the workload's metadata and does not roll.
+func TestSyncAdoptsWithoutRolling(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	f.sync(ctx, "web")
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+}
+
+// --roll-on-adopt rolls on first sight instead.
+func TestSyncRollOnAdopt(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	f.opts.RollOnAdopt = true
+	ctx := f.start()
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", "10", f.recordedState(d)))
+	f.expectEvents("Normal Rolled Rolled: rolled on first sight (--roll-on-adopt), consuming 1 ConfigMaps and Secrets")
+}
+
+// Invariants 3 and 7: a workload whose consumed content is unchanged since
+// its recorded state gets no write at all, as after a controller restart.
+func TestSyncUnchangedWritesNothing(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.seed(d)
+	f.sync(ctx, "web")
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// Invariant 1: a change to consumed content rolls the workload once, with
+// one patch of the consumed annotation and the template's config hash.
+func TestSyncRollsOnceWhenConsumedContentChanges(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1", "b": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.seed(d)
+	f.sync(ctx, "web") // remembers the digests, so the Event can name keys
+	f.expectWrites()
+
+	cm = cm.DeepCopy()
+	cm.Data["b"] = "2"
+	f.seed(cm)
+	want := f.recordedState(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", "11", want))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys b)")
+
+	// The informer then delivers reroll's own write: nothing more happens.
+	rolled := d.DeepCopy()
+	rolled.Annotations[AnnotationConsumed] = want
+	rolled.ResourceVersion = "12"
+	f.seed(rolled)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// Every reference kind rolls on a change of the key it consumes, and a
+// change of a key it does not consume rolls nothing (invariant 5).
+func TestSyncEveryReferenceKind(t *testing.T) {
+	vol := func(v corev1.VolumeSource) func(*corev1.PodSpec) {
+		return func(s *corev1.PodSpec) { s.Volumes = append(s.Volumes, corev1.Volume{Name: "v", VolumeSource: v}) }
+	}
+	lor := func(n string) corev1.LocalObjectReference { return corev1.LocalObjectReference{Name: n} }
+	items := []corev1.KeyToPath{{Key: "used", Path: "used"}}
+	tests := []struct {
+		name     string
+		isSecret bool
+		spec     func(*corev1.PodSpec)
+		// everyKey is true when the reference consumes every key.
+		everyKey bool
+	}{
+		{name: "env configMapKeyRef", spec: func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("U", "obj", "used", false)} }},
+		{name: "env secretKeyRef", isSecret: true, spec: func(s *corev1.PodSpec) {
+			s.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("U", "obj", "used", false)}
+		}},
+		{name: "envFrom configMapRef", everyKey: true, spec: envFromConfigMap("obj")},
+		{name: "envFrom secretRef", isSecret: true, everyKey: true, spec: func(s *corev1.PodSpec) {
+			s.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: lor("obj")}}}
+		}},
+		{name: "configMap volume", everyKey: true, spec: vol(corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: lor("obj")}})},
+		{name: "configMap volume items", spec: vol(corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: lor("obj"), Items: items}})},
+		{name: "secret volume", isSecret: true, everyKey: true, spec: vol(corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "obj"}})},
+		{name: "secret volume items", isSecret: true, spec: vol(corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "obj", Items: items}})},
+		{name: "projected configMap", spec: vol(corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: lor("obj"), Items: items}}}}})},
+		{name: "projected secret", isSecret: true, everyKey: true, spec: vol(corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{Secret: &corev1.SecretProjection{LocalObjectReference: lor("obj")}}}}})},
+		{name: "initContainer env", spec: func(s *corev1.PodSpec) {
+			s.InitContainers = []corev1.Container{{Name: "init", Env: []corev1.EnvVar{cmKeyEnv("U", "obj", "used", false)}}}
+		}},
+		{name: "native sidecar envFrom", isSecret: true, everyKey: true, spec: func(s *corev1.PodSpec) {
+			s.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptrTo(corev1.ContainerRestartPolicyAlways),
+				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: lor("obj")}}}}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := func(used, unused string) runtime.Object {
+				data := map[string]string{"used": used, "unused": unused}
+				if tt.isSecret {
+					return secret("obj", data)
+				}
+				return configMap("obj", data)
+			}
+			kind := "ConfigMap"
+			if tt.isSecret {
+				kind = "Secret"
+			}
+			f := newFixture(t, obj("1", "1"))
+			ctx := f.start()
+			d := f.adopted(deployment("web", auto(), tt.spec))
+			f.seed(d)
+			f.sync(ctx, "web")
+
+			f.seed(obj("1", "2"))
+			f.sync(ctx, "web")
+			if tt.everyKey {
+				f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+				f.expectEvents("Normal Rolled Rolled: consumed content changed in " + kind + "/obj (keys unused)")
+				return
+			}
+			f.expectWrites()
+			f.expectEvents()
+
+			f.seed(obj("2", "2"))
+			f.sync(ctx, "web")
+			f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+			f.expectEvents("Normal Rolled Rolled: consumed content changed in " + kind + "/obj (keys used)")
+		})
+	}
+}
+
+// Invariant 5: metadata changes of a consumed object never roll.
+func TestSyncMetadataChangeDoesNotRoll(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	f.seed(f.adopted(deployment("web", auto(), envFromConfigMap("cfg"))))
+	cm = cm.DeepCopy()
+	cm.Labels = map[string]string{"team": "a"}
+	cm.Annotations = map[string]string{"note": "x", lastAppliedAnnotation: `{"data":{"a":"1"}}`}
+	cm.ResourceVersion = "2"
+	f.seed(cm)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// Invariant 6: deleting a consumed object does not roll, and says so;
+// re-creating it with the same content rolls nothing, with other content
+// rolls once.
+func TestSyncDeletedConsumedObject(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.seed(d)
+
+	f.unseed(cm)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents("Warning MissingReference ConfigMap/cfg (referenced by container app envFrom) does not exist; not rolling until it does")
+
+	f.seed(cm)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+
+	f.unseed(cm)
+	f.seed(configMap("cfg", map[string]string{"a": "2"}))
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys a)")
+}
+
+// An optional reference to an object that does not exist is fine; its
+// deletion holds (no roll) and its creation with new content rolls.
+func TestSyncOptionalReference(t *testing.T) {
+	optionalSecret := func(s *corev1.PodSpec) {
+		s.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("TOKEN", "token", "t", true)}
+	}
+	f := newFixture(t)
+	ctx := f.start()
+	d := deployment("web", auto(), optionalSecret)
+	f.seed(d)
+	f.sync(ctx, "web")
+	absent := f.recordedState(d)
+	f.expectWrites(f.baselinePatch("web", "10", absent))
+	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+
+	d = d.DeepCopy()
+	d.Annotations[AnnotationConsumed] = absent
+	d.ResourceVersion = "11"
+	f.seed(d)
+	s := secret("token", map[string]string{"t": "x"})
+	f.seed(s)
+	present := f.recordedState(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", "11", present))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in Secret/token (keys t)")
+
+	d = d.DeepCopy()
+	d.Annotations[AnnotationConsumed] = present
+	d.ResourceVersion = "12"
+	f.seed(d)
+	f.unseed(s)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// A missing key named by a non-optional reference blocks like a missing
+// object.
+func TestSyncMissingKey(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	f.seed(deployment("web", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("B", "cfg", "b", false)} }))
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents("Warning MissingKey ConfigMap/cfg has no key b (referenced by container app env B); not rolling until it does")
+}
+
+// reroll.dev/ignore on a consumed object: its changes roll nothing.
+func TestSyncIgnoredObject(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	f.seed(f.adopted(deployment("web", auto(), envFromConfigMap("cfg"))))
+	cm = cm.DeepCopy()
+	cm.Annotations = map[string]string{AnnotationIgnore: "true"}
+	cm.Data["a"] = "2"
+	f.seed(cm)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// By-name annotations watch objects the pod spec does not reference, with
+// or without auto.
+func TestSyncByNameAnnotations(t *testing.T) {
+	cm := configMap("flags", map[string]string{"f": "on"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	d := f.adopted(deployment("web", map[string]string{AnnotationConfigMaps: "flags"}, nil))
+	f.seed(d)
+	f.seed(configMap("flags", map[string]string{"f": "off"}))
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/flags")
+}
+
+// Workloads that are not opted in are never written.
+func TestSyncNotOptedIn(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	f.seed(deployment("plain", nil, envFromConfigMap("cfg")))
+	f.seed(deployment("out", map[string]string{AnnotationAuto: "false"}, envFromConfigMap("cfg")))
+	f.sync(ctx, "plain")
+	f.sync(ctx, "out")
+	f.expectWrites()
+	f.expectEvents()
+}
+
+// --auto-all opts every workload in, except those annotated "false".
+func TestSyncAutoAll(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	f.opts.AutoAll = true
+	ctx := f.start()
+	d := deployment("plain", nil, envFromConfigMap("cfg"))
+	f.seed(d)
+	f.seed(deployment("out", map[string]string{AnnotationAuto: "false"}, envFromConfigMap("cfg")))
+	f.sync(ctx, "plain")
+	f.sync(ctx, "out")
+	f.expectWrites(f.baselinePatch("plain", "10", f.recordedState(d)))
+}
+
+// Malformed annotations get a Warning and no write.
+func TestSyncInvalidAnnotation(t *testing.T) {
+	tests := map[string]struct {
+		annotations map[string]string
+		want        string
+	}{
+		"auto":         {map[string]string{AnnotationAuto: "yes"}, `Warning InvalidAnnotation reroll.dev/auto must be "true" or "false", not "yes"; not rolling until it is fixed`},
+		"empty item":   {map[string]string{AnnotationConfigMaps: "a,,b"}, "Warning InvalidAnnotation reroll.dev/configmaps: item 2 is empty; not rolling until it is fixed"},
+		"whitespace":   {map[string]string{AnnotationSecrets: "a, b"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 " b" contains whitespace; not rolling until it is fixed`},
+		"duplicate":    {map[string]string{AnnotationSecrets: "a,a"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 "a" is a duplicate; not rolling until it is fixed`},
+		"invalid name": {map[string]string{AnnotationConfigMaps: "Bad_Name"}, `Warning InvalidAnnotation reroll.dev/configmaps: item 1 "Bad_Name" is not a valid name`},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, configMap("a", nil), configMap("b", nil), secret("a", nil), secret("b", nil))
+			ctx := f.start()
+			f.seed(deployment("web", tt.annotations, nil))
+			f.sync(ctx, "web")
+			f.expectWrites()
+			got := f.events()
+			if len(got) != 1 || !strings.HasPrefix(got[0], tt.want) {
+				t.Errorf("events = %q, want one starting %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// More than MaxReferences consumed objects: a Warning, no write.
+func TestSyncTooManyReferences(t *testing.T) {
+	f := newFixture(t)
+	ctx := f.start()
+	f.seed(deployment("web", auto(), func(s *corev1.PodSpec) {
+		for i := range MaxReferences + 1 {
+			s.Containers[0].Env = append(s.Containers[0].Env, cmKeyEnv(fmt.Sprint("E", i), fmt.Sprint("cm-", i), "k", true))
+		}
+	}))
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents("Warning TooManyReferences consumes 257 ConfigMaps and Secrets, more than the 256 reroll handles; not rolling")
+}
+
+// Invariant 8: a consumed annotation made under another hash key is
+// re-baselined without rolling, with an Event saying so.
+func TestSyncKeyLossRebaselines(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	oldKey := testKey(t, 99)
+	d.Annotations[AnnotationConsumed] = consumedState{keyID: oldKey.ID(), entries: map[string]string{"ConfigMap/cfg": "0123"}}.String()
+	f.seed(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectEvents(fmt.Sprintf("Normal Rebaselined recorded a new baseline without rolling, because its reroll.dev/consumed annotation was made under hash key %s, and the current key is %s",
+		oldKey.ID(), f.opts.HashKey.ID()))
+}
+
+// An unreadable consumed annotation is re-baselined, not rolled.
+func TestSyncUnreadableStateRebaselines(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	d.Annotations[AnnotationConsumed] = "garbage"
+	f.seed(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectEvents("Normal Rebaselined recorded a new baseline without rolling, because its reroll.dev/consumed annotation is unreadable (unknown format)")
+}
+
+// A pod template edit that adds a reference records it without rolling:
+// the edit itself rolled the workload.
+func TestSyncReferenceAddedRecordsWithoutRolling(t *testing.T) {
+	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}), secret("s", map[string]string{"p": "x"}))
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
+	f.seed(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.baselinePatch("web", "11", f.recordedState(d)))
+	f.expectEvents()
+}
+
+// --dry-run writes nothing, reports what it would do, and remembers its
+// would-be baseline so later changes report a would-be roll.
+func TestSyncDryRun(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	f.opts.DryRun = true
+	ctx := f.start()
+	f.seed(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.sync(ctx, "web")
+	f.sync(ctx, "web")
+	f.seed(configMap("cfg", map[string]string{"a": "2"}))
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents(
+		"Normal DryRun Dry run, would adopt: recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment",
+		"Normal DryRun Dry run, would roll: consumed content changed in ConfigMap/cfg (keys a)",
+	)
+}
+
+// A conflict (the cache was stale) goes back to the queue with backoff, and
+// the retry writes once.
+func TestSyncConflictIsRetried(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	conflicts := 1
+	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
+		if conflicts > 0 {
+			conflicts--
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", fmt.Errorf("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+	key := deploymentKey("web")
+	f.c.queue.Add(key)
+	if !f.c.processNextWorkItem(ctx) {
+		t.Fatal("queue shut down")
+	}
+	if got := f.c.queue.NumRequeues(key); got != 1 {
+		t.Fatalf("requeues after a conflict = %d, want 1", got)
+	}
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectEvents()
+
+	f.sync(ctx, "web") // the retry
+	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+}
+
+// A patch the API server rejects as invalid is reported, not retried.
+func TestSyncPatchRejected(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web", nil)
+	})
+	f.sync(ctx, "web")
+	f.writes()
+	got := f.events()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Warning PatchRejected the API server rejected reroll's patch") {
+		t.Errorf("events = %q", got)
+	}
+}
+
+// A workload that is gone is forgotten without error.
+func TestSyncDeletedWorkload(t *testing.T) {
+	f := newFixture(t)
+	ctx := f.start()
+	f.c.lastDigests[deploymentKey("gone")] = map[configRef]map[string]string{}
+	f.sync(ctx, "gone")
+	if _, ok := f.c.lastDigests[deploymentKey("gone")]; ok {
+		t.Error("a deleted workload is still remembered")
+	}
+	f.expectWrites()
+}
+
+// No Secret value, nor its plain digest, reaches a write or an Event.
+func TestSyncNeverLeaksSecretValues(t *testing.T) {
+	const value = "hunter2-very-secret"
+	s := secret("db", map[string]string{"password": value})
+	f := newFixture(t, s)
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), func(p *corev1.PodSpec) {
+		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("PW", "db", "password", false)}
+	}))
+	f.seed(d)
+	f.sync(ctx, "web")
+	f.seed(secret("db", map[string]string{"password": value + "!"}))
+	f.sync(ctx, "web")
+	writes := f.writes()
+	if len(writes) != 1 {
+		t.Fatalf("writes = %+v, want one roll", writes)
+	}
+	evs := f.events()
+	for _, leak := range []string{value, digestValue(value), digestValue(value)[len(digestPrefix):], digestValue(value + "!")[len(digestPrefix):]} {
+		for _, out := range append(evs, writes[0].body) {
+			if strings.Contains(out, leak) {
+				t.Errorf("%q leaks %q", out, leak)
+			}
+		}
+	}
+}
