@@ -389,7 +389,10 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	c.handleErr(ctx, c.syncHandler(ctx, key), key)
+	start := time.Now()
+	err := c.syncHandler(ctx, key)
+	klog.FromContext(ctx).V(4).Info("Synced", "workload", key, "duration", time.Since(start), "err", err)
+	c.handleErr(ctx, err, key)
 	return true
 }
 
