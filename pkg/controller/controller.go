@@ -68,6 +68,10 @@ const (
 	retryBurst     = 1000
 )
 
+// syncTimeout bounds one sync. It is shorter than the usual 30s termination
+// grace period, so in-flight syncs finish before the kubelet kills us.
+const syncTimeout = 20 * time.Second
+
 // Options configure a Controller.
 type Options struct {
 	// HashKey is the key of every hash reroll writes.
@@ -109,9 +113,14 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[workloadKey]
 	recorder events.EventRecorder
 
-	// mu guards the two maps below, which only improve messages and dry
-	// runs; losing them (a restart) loses no correctness.
+	// informers are checked for health.
+	informers []cache.SharedIndexInformer
+
+	// mu guards the maps below. lastDigests and dryRunStates only improve
+	// messages and dry runs; losing them (a restart) loses no correctness.
 	mu sync.Mutex
+	// inFlight holds when each running sync started, for health checks.
+	inFlight map[workloadKey]time.Time
 	// lastDigests remembers, per workload, the cached digests of each object
 	// it consumed at its last sync, so Rolled Events can name changed keys.
 	// The maps are shared with the cache and never written.
@@ -147,6 +156,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock},
 		),
 		recorder:     recorder,
+		inFlight:     map[workloadKey]time.Time{},
 		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
 		dryRunStates: map[workloadKey]string{},
 	}
@@ -168,6 +178,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		return nil, err
 	}
 	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced)
+	c.informers = append(c.informers, cmInformer, secretInformer)
 	return c, nil
 }
 
@@ -184,6 +195,7 @@ func (c *Controller) addWorkloadKind(ctx context.Context, k workloadKind, handle
 	}
 	c.kinds[k.kind()] = k
 	c.cachesSynced = append(c.cachesSynced, inf.HasSynced)
+	c.informers = append(c.informers, inf)
 	return nil
 }
 
@@ -383,17 +395,61 @@ func (c *Controller) runWorker(ctx context.Context) {
 }
 
 // processNextWorkItem syncs one key and reports whether to go on.
+//
+// Once ctx is done no new sync starts (the queue still hands out what it
+// holds while draining; the next leader or start syncs everything anyway),
+// but a sync already running finishes: it runs under its own deadline, not
+// under ctx, so a shutdown never cuts a write in half.
 func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
 	defer c.queue.Done(key)
+	if ctx.Err() != nil {
+		return false
+	}
 	start := time.Now()
-	err := c.syncHandler(ctx, key)
+	c.mu.Lock()
+	c.inFlight[key] = start
+	c.mu.Unlock()
+	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+	err := c.syncHandler(syncCtx, key)
+	cancel()
+	c.mu.Lock()
+	delete(c.inFlight, key)
+	c.mu.Unlock()
 	klog.FromContext(ctx).V(4).Info("Synced", "workload", key, "duration", time.Since(start), "err", err)
 	c.handleErr(ctx, err, key)
 	return true
+}
+
+// HasSynced reports whether every informer has synced, for readiness.
+func (c *Controller) HasSynced() bool {
+	for _, synced := range c.cachesSynced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
+}
+
+// Healthy returns an error when the controller is wedged: an informer has
+// stopped, or a sync has run for twice its deadline.
+func (c *Controller) Healthy() error {
+	for _, inf := range c.informers {
+		if inf.IsStopped() {
+			return errors.New("an informer has stopped")
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, start := range c.inFlight {
+		if d := time.Since(start); d > 2*syncTimeout {
+			return fmt.Errorf("sync of %s has run for %v", key, d.Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // handleErr forgets a key's failures on success and retries it with backoff
