@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -18,9 +21,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
 	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/health"
+	"github.com/reroll/reroll/pkg/leader"
+	"github.com/reroll/reroll/pkg/metrics"
 	"github.com/reroll/reroll/pkg/signals"
 )
 
@@ -50,6 +57,16 @@ type options struct {
 	hashKeySecret       string
 	controllerNamespace string
 	showVersion         bool
+
+	leaderElect            bool
+	leaseName              string
+	leaseNamespace         string
+	leaseDuration          time.Duration
+	renewDeadline          time.Duration
+	retryPeriod            time.Duration
+	metricsBindAddress     string
+	healthProbeBindAddress string
+	profiling              bool
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -73,6 +90,15 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Run workers only while holding a Lease, for running several replicas.")
+	fs.StringVar(&o.leaseName, "leader-elect-lease-name", "reroll", "Name of the leader election Lease.")
+	fs.StringVar(&o.leaseNamespace, "leader-elect-namespace", "", "Namespace of the Lease. Empty: the controller's namespace.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby waits before taking over a Lease that is not renewed.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it stops.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
+	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", "Address serving /metrics. \"0\" disables it.")
+	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz; the metrics address to serve all on one. \"0\" disables it.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof under /debug/pprof/ on the metrics address.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -100,6 +126,13 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	}
 	if o.hashKeySecret == "" {
 		errs = append(errs, errors.New("--hash-key-secret must not be empty"))
+	}
+	if o.leaderElect && !(o.leaseDuration > o.renewDeadline && float64(o.renewDeadline) > 1.2*float64(o.retryPeriod) && o.retryPeriod > 0) {
+		errs = append(errs, fmt.Errorf("leader election timings must satisfy lease duration (%v) > renew deadline (%v) > 1.2 x retry period (%v) > 0",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod))
+	}
+	if o.profiling && o.metricsBindAddress == "0" {
+		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
 	}
 	return o, errors.Join(errs...)
 }
@@ -130,6 +163,11 @@ func main() {
 // run connects to the cluster and runs the controller until ctx is done.
 func run(ctx context.Context, o options) error {
 	logger := klog.FromContext(ctx)
+	reg := metrics.NewRegistry()
+	reg.RegisterProcessMetrics()
+	reg.RegisterClientGoMetrics() // before any client is built
+	leaderGauge := reg.NewGaugeVec("reroll_leader", "1 while this replica runs the workers (leads), else 0.").WithLabelValues()
+
 	cfg, err := restConfig(o.master, o.kubeconfig)
 	if err != nil {
 		return err
@@ -157,8 +195,12 @@ func run(ctx context.Context, o options) error {
 		ConfigSelector: o.configSelector,
 		ResyncPeriod:   o.resync,
 	})
+	// Events keep flowing while in-flight syncs finish after a signal; the
+	// sink stops only when run returns.
+	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEvents()
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+	if err := broadcaster.StartRecordingToSinkWithContext(eventsCtx); err != nil {
 		return fmt.Errorf("starting events: %w", err)
 	}
 	defer broadcaster.Shutdown()
@@ -171,17 +213,101 @@ func run(ctx context.Context, o options) error {
 		AutoAll:      o.autoAll,
 		RollOnAdopt:  o.rollOnAdopt,
 		DryRun:       o.dryRun,
+		Metrics:      reg,
 	})
 	if err != nil {
 		return err
 	}
+
+	var watchdog *leaderelection.HealthzAdaptor
+	live := []health.Check{func(*http.Request) error { return c.Healthy() }}
+	if o.leaderElect {
+		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+		live = append(live, watchdog.Check)
+	}
+	ready := []health.Check{func(*http.Request) error {
+		if !c.HasSynced() {
+			return errors.New("informer caches are not synced yet")
+		}
+		return nil
+	}}
+	serversDone, err := startServers(ctx, o, live, ready, reg.Handler())
+	if err != nil {
+		return err
+	}
+	defer serversDone()
+
 	// Cancel the informers before waiting for them: deferred calls run in
-	// reverse, so Shutdown (registered first) runs after cancel.
+	// reverse, so Shutdown (registered first) runs after cancel. Standbys
+	// start them too, so a takeover finds warm caches.
 	defer factory.Shutdown()
 	informerCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	factory.StartWithContext(informerCtx)
-	return c.Run(ctx, o.workers)
+
+	if !o.leaderElect {
+		leaderGauge.Set(1)
+		return c.Run(ctx, o.workers)
+	}
+	hostname, _ := os.Hostname()
+	identity, err := leader.Identity(os.Getenv("POD_NAME"), hostname, rand.Text()[:8])
+	if err != nil {
+		return err
+	}
+	leaseNamespace := o.leaseNamespace
+	if leaseNamespace == "" {
+		leaseNamespace = ns
+	}
+	return leader.Run(ctx, leader.Config{
+		Client:        client,
+		Namespace:     leaseNamespace,
+		Name:          o.leaseName,
+		Identity:      identity,
+		LeaseDuration: o.leaseDuration,
+		RenewDeadline: o.renewDeadline,
+		RetryPeriod:   o.retryPeriod,
+		WatchDog:      watchdog,
+		OnLeading: func(leading bool) {
+			if leading {
+				leaderGauge.Set(1)
+			} else {
+				leaderGauge.Set(0)
+			}
+		},
+	}, func(ctx context.Context) error {
+		return c.Run(ctx, o.workers)
+	})
+}
+
+// startServers binds the metrics and probe addresses (one server when they
+// are equal; "0" disables one) and serves until ctx is done. The returned
+// func waits for the servers to stop.
+func startServers(ctx context.Context, o options, live, ready []health.Check, metricsHandler http.Handler) (wait func(), err error) {
+	endpoints := map[string]*health.Endpoints{}
+	if o.metricsBindAddress != "0" {
+		endpoints[o.metricsBindAddress] = &health.Endpoints{Metrics: metricsHandler, Profiling: o.profiling}
+	}
+	if o.healthProbeBindAddress != "0" {
+		e, ok := endpoints[o.healthProbeBindAddress]
+		if !ok {
+			e = &health.Endpoints{}
+			endpoints[o.healthProbeBindAddress] = e
+		}
+		e.Live, e.Ready = live, ready
+	}
+	var wg sync.WaitGroup
+	for addr, e := range endpoints {
+		l, err := health.Listen(addr)
+		if err != nil {
+			return nil, err
+		}
+		wg.Go(func() {
+			if err := health.Serve(ctx, l, health.NewMux(*e)); err != nil {
+				klog.FromContext(ctx).Error(err, "Server failed", "address", addr)
+			}
+		})
+	}
+	return wg.Wait, nil
 }
 
 // restConfig returns the client configuration: the in-cluster one when no

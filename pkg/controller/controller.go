@@ -31,6 +31,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/reroll/reroll/pkg/metrics"
 )
 
 // Event reasons reroll reports on workloads, besides the problem reasons of
@@ -92,6 +94,9 @@ type Options struct {
 	// Clock drives the queue's delays; nil means the real clock. Tests
 	// inject a fake one to step through the debounce.
 	Clock clock.WithTicker
+	// Metrics is where the controller and its queue register their
+	// metrics; nil keeps them private.
+	Metrics *metrics.Registry
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
@@ -102,8 +107,10 @@ type Controller struct {
 	// kinds are the workload kinds watched, by Kind.
 	kinds map[string]workloadKind
 	// configMaps and secrets read the digested config objects.
-	configMaps corelisters.ConfigMapLister
-	secrets    corelisters.SecretLister
+	configMaps         corelisters.ConfigMapLister
+	secrets            corelisters.SecretLister
+	configMapsInformer cache.SharedIndexInformer
+	secretsInformer    cache.SharedIndexInformer
 	// cachesSynced reports whether every informer has synced; workers start
 	// only then, so a sync never mistakes a not-yet-listed object for a
 	// missing one.
@@ -112,6 +119,7 @@ type Controller struct {
 	// queue holds workload keys, never objects.
 	queue    workqueue.TypedRateLimitingInterface[workloadKey]
 	recorder events.EventRecorder
+	metrics  *controllerMetrics
 
 	// informers are checked for health.
 	informers []cache.SharedIndexInformer
@@ -143,8 +151,13 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	if opts.HashKey.ID() == "" {
 		return nil, errors.New("a hash key is required")
 	}
+	reg := opts.Metrics
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
 	c := &Controller{
 		opts:       opts,
+		metrics:    newControllerMetrics(reg),
 		kinds:      map[string]workloadKind{},
 		configMaps: factory.Core().V1().ConfigMaps().Lister(),
 		secrets:    factory.Core().V1().Secrets().Lister(),
@@ -153,7 +166,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 				workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 				&workqueue.TypedBucketRateLimiter[workloadKey]{Limiter: rate.NewLimiter(rate.Limit(retryQPS), retryBurst)},
 			),
-			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock},
+			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
 		),
 		recorder:     recorder,
 		inFlight:     map[workloadKey]time.Time{},
@@ -177,8 +190,10 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, kindSecret), handlerOpts); err != nil {
 		return nil, err
 	}
+	c.configMapsInformer, c.secretsInformer = cmInformer, secretInformer
 	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced)
 	c.informers = append(c.informers, cmInformer, secretInformer)
+	c.registerCacheGauge(reg)
 	return c, nil
 }
 
@@ -313,7 +328,11 @@ func configHandler[T configObject](ctx context.Context, c *Controller, kind conf
 			}
 		},
 		UpdateFunc: func(oldObj, newObj T) {
-			if configChanged(oldObj, newObj) {
+			switch classifyConfigUpdate(oldObj, newObj) {
+			case configUnchanged:
+			case configIgnoredChange:
+				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
+			default:
 				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{kind, newObj.GetName()})
 			}
 		},
@@ -324,17 +343,36 @@ func configHandler[T configObject](ctx context.Context, c *Controller, kind conf
 	}
 }
 
-// configChanged reports whether an update to a ConfigMap or Secret can
-// matter: its content or its ignore annotation changed. Changes to labels
-// or other metadata, and resyncs, cannot roll anything.
-func configChanged(oldObj, newObj any) bool {
-	oldIgnore, _ := metaOf(oldObj)
-	newIgnore, _ := metaOf(newObj)
-	if oldIgnore == nil || newIgnore == nil {
-		return true
+// configUpdate classifies an update of a ConfigMap or Secret.
+type configUpdate int
+
+const (
+	// configUnchanged: labels, other metadata or a resync; cannot roll.
+	configUnchanged configUpdate = iota
+	// configIgnoredChange: content changed on an object that stays ignored.
+	configIgnoredChange
+	// configChanged: content or the ignore annotation changed.
+	configChanged
+)
+
+// classifyConfigUpdate says whether an update of a ConfigMap or Secret can
+// matter to its consumers.
+func classifyConfigUpdate(oldObj, newObj any) configUpdate {
+	o, err1 := metaOf(oldObj)
+	n, err2 := metaOf(newObj)
+	if err1 != nil || err2 != nil {
+		return configChanged
 	}
-	return oldIgnore.GetAnnotations()[AnnotationIgnore] != newIgnore.GetAnnotations()[AnnotationIgnore] ||
-		!maps.Equal(cachedDigests(oldObj), cachedDigests(newObj))
+	oldIgnore, newIgnore := o.GetAnnotations()[AnnotationIgnore], n.GetAnnotations()[AnnotationIgnore]
+	switch {
+	case oldIgnore != newIgnore:
+		return configChanged
+	case maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)):
+		return configUnchanged
+	case newIgnore == "true":
+		return configIgnoredChange
+	}
+	return configChanged
 }
 
 // enqueueConsumers enqueues every workload that consumes ref, after the
@@ -416,6 +454,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 	err := c.syncHandler(syncCtx, key)
 	cancel()
+	c.metrics.observeSync(key, start, err)
 	c.mu.Lock()
 	delete(c.inFlight, key)
 	c.mu.Unlock()

@@ -77,6 +77,11 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 		{"ignore annotation toggled", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			h.OnUpdate(cached(cm.DeepCopy()), cached(ignored.DeepCopy()))
 		}, consumers},
+		{"content update of an ignored object", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			changedIgnored := changed.DeepCopy()
+			changedIgnored.Annotations = map[string]string{AnnotationIgnore: "true"}
+			h.OnUpdate(cached(ignored.DeepCopy()), cached(changedIgnored))
+		}, nil},
 		{"delete", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			h.OnDelete(cache.DeletedObject[*corev1.ConfigMap]{OptionalObj: cached(cm.DeepCopy())})
 		}, consumers},

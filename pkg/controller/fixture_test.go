@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/reroll/reroll/pkg/metrics"
 )
 
 // testNamespace is where every fixture object lives.
@@ -42,7 +45,7 @@ type fixture struct {
 
 // newFixture returns a fixture with default options and the given objects.
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
-	return &fixture{t: t, objects: objects, opts: Options{HashKey: testKey(t, 7), FieldManager: "reroll"}}
+	return &fixture{t: t, objects: objects, opts: Options{HashKey: testKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry()}}
 }
 
 // start builds the controller and seeds the caches. It returns a context
@@ -185,6 +188,22 @@ func (f *fixture) expectWrites(want ...patchAction) {
 	if !slices.Equal(got, want) {
 		f.t.Errorf("writes:\n got  %+v\n want %+v", got, want)
 	}
+}
+
+// scrape returns the value of one metric series in the text exposition,
+// or "" when it is absent.
+func (f *fixture) scrape(series string) string {
+	f.t.Helper()
+	var b strings.Builder
+	if err := f.opts.Metrics.WriteText(&b); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // expectEvents compares the Events since the last check with want.

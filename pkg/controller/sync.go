@@ -67,11 +67,13 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		blocked = blocked || p.blocking
 	}
 	if blocked {
+		c.metrics.skipped.WithLabelValues(skipBlocked).Inc()
 		return nil
 	}
 
 	d := decide(recorded, stored, storedErr, desired, c.opts.RollOnAdopt)
 	if d.action == actionNone {
+		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
 		c.remember(key, current)
 		return nil
 	}
@@ -81,6 +83,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		c.dryRunStates[key] = desired.String()
 		c.mu.Unlock()
 		c.remember(key, current)
+		c.metrics.skipped.WithLabelValues(skipDryRun).Inc()
 		logger.Info("Dry run: not writing", "action", d.action, "note", note)
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.action, note)
 		return nil
@@ -111,15 +114,19 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	c.remember(key, current)
 	switch d.action {
 	case actionRoll:
+		c.metrics.rollouts.WithLabelValues(key.kind, key.name.Namespace).Inc()
 		logger.Info("Rolled", "changed", d.changed)
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", note)
 	case actionAdopt:
+		c.metrics.skipped.WithLabelValues(skipAdopted).Inc()
 		logger.V(2).Info("Adopted", "consumed", len(consumed))
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "%s", note)
 	case actionRebaseline:
+		c.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
 		logger.Info("Re-baselined without rolling", "why", d.why)
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRebaselined, "Rebaseline", "%s", note)
 	case actionRecord:
+		c.metrics.skipped.WithLabelValues(skipReferences).Inc()
 		logger.V(2).Info("Recorded changed references without rolling")
 	}
 	return nil
@@ -271,6 +278,7 @@ func annotationPatch(resourceVersion, state string, templatePath []string, confi
 // warn reports bad input on a workload: a Warning Event and a log line.
 func (c *Controller) warn(ctx context.Context, w workload, reason, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	c.metrics.warnings.WithLabelValues(reason).Inc()
 	klog.FromContext(ctx).Info("Warning", "reason", reason, "message", msg)
 	c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
 }

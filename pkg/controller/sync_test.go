@@ -66,6 +66,12 @@ func TestSyncRollsOnceWhenConsumedContentChanges(t *testing.T) {
 	f.sync(ctx, "web")
 	f.expectWrites(f.rollPatch("web", "11", want))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys b)")
+	if got := f.scrape(`reroll_rollouts_total{kind="Deployment",namespace="team-a"}`); got != "1" {
+		t.Errorf("rollouts metric = %q, want 1", got)
+	}
+	if got := f.scrape(`reroll_rollouts_skipped_total{reason="unchanged"}`); got != "1" {
+		t.Errorf("unchanged skips = %q, want 1", got)
+	}
 
 	// The informer then delivers reroll's own write: nothing more happens.
 	rolled := d.DeepCopy()

@@ -78,8 +78,14 @@ func startReroll(t *testing.T, ns string, extra ...string) *rerollProcess {
 		"--workers=1",
 		"--debounce=200ms",
 		"--v=4",
-	}, extra...)
+	}, append(localServers(), extra...)...)
 	return startRerollCommand(t, exec.Command(testEnv.controller, args...))
+}
+
+// localServers returns the flags that bind reroll's metrics and probe
+// servers to free loopback ports, so parallel processes never collide.
+func localServers() []string {
+	return []string{"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0"}
 }
 
 // startRerollCommand starts a prepared reroll command (see startReroll).

@@ -175,8 +175,8 @@ func TestRestartIsSafeAndCatchesUp(t *testing.T) {
 			t.Errorf("web-%d has %d ReplicaSets after a restart without changes, want 1", i, got)
 		}
 	}
-	if c := r.countLog(`"Rolled"`); c != 0 {
-		t.Errorf("restart logged %d rolls", c)
+	if c := r.countLog(`"Rolled"`, fmt.Sprintf(`workload="%s/web-`, ns)); c != 0 {
+		t.Errorf("restart logged %d rolls of web-*", c)
 	}
 	r.stop()
 
