@@ -109,11 +109,16 @@ func applyManifests(t *testing.T, objs []*unstructured.Unstructured, dryRun bool
 	}
 }
 
+// tokenRequest asks for a one-hour ServiceAccount token.
+func tokenRequest() *authenticationv1.TokenRequest {
+	return &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+}
+
 // serviceAccountToken mints a real token for reroll's ServiceAccount.
 func serviceAccountToken(t *testing.T) string {
 	t.Helper()
 	tr, err := testEnv.client.CoreV1().ServiceAccounts(rerollNamespace).CreateToken(context.Background(), rerollServiceAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+		tokenRequest(), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
