@@ -189,6 +189,16 @@ func newNamespace(t *testing.T) string {
 	return name
 }
 
+// createNamespace creates a namespace unless it exists.
+func createNamespace(name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	_, err := testEnv.client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
 // testDeployment is a Deployment whose single container consumes what
 // mutate adds. It never becomes ready (there are no nodes) but
 // kube-controller-manager still creates a ReplicaSet per template.

@@ -36,18 +36,22 @@ const (
 	rerollServiceAccount = "reroll"
 )
 
-// readManifests decodes every object in manifests/ (not the kustomization).
+// readManifests decodes every object under manifests/, overlays included,
+// but not the kustomization files.
 func readManifests(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(testEnv.repoRoot, "manifests", "*.yaml"))
+	var files []string
+	err := filepath.WalkDir(filepath.Join(testEnv.repoRoot, "manifests"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".yaml") && d.Name() != "kustomization.yaml" {
+			files = append(files, path)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var objs []*unstructured.Unstructured
 	for _, file := range files {
-		if filepath.Base(file) == "kustomization.yaml" {
-			continue
-		}
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
@@ -157,6 +161,10 @@ func TestManifests(t *testing.T) {
 		if u.GetKind() != "Deployment" {
 			rbac = append(rbac, u)
 		}
+	}
+	// The namespaced overlay's example namespace, for its Role.
+	if err := createNamespace("apps"); err != nil {
+		t.Fatal(err)
 	}
 	applyManifests(t, rbac, false) // the namespace must exist for the dry run
 	applyManifests(t, objs, true)
@@ -277,6 +285,8 @@ func assertAccess(t *testing.T, client kubernetes.Interface) {
 		{"create", "", "secrets", rerollNamespace},
 		{"list", "apps", "deployments", ""}, {"watch", "apps", "deployments", ""}, {"patch", "apps", "deployments", "default"},
 		{"create", "events.k8s.io", "events", "default"}, {"patch", "events.k8s.io", "events", "default"},
+		{"get", "coordination.k8s.io", "leases", rerollNamespace}, {"create", "coordination.k8s.io", "leases", rerollNamespace},
+		{"update", "coordination.k8s.io", "leases", rerollNamespace},
 	}
 	denied := []access{
 		{"create", "apps", "deployments", "default"}, {"update", "apps", "deployments", "default"}, {"delete", "apps", "deployments", "default"},
@@ -285,6 +295,7 @@ func assertAccess(t *testing.T, client kubernetes.Interface) {
 		{"create", "", "pods", "default"}, {"delete", "", "pods", "default"}, {"list", "", "pods", ""},
 		{"get", "", "nodes", ""}, {"delete", "", "namespaces", ""}, {"create", "rbac.authorization.k8s.io", "clusterrolebindings", ""},
 		{"delete", "events.k8s.io", "events", "default"}, {"create", "", "serviceaccounts/token", rerollNamespace},
+		{"delete", "coordination.k8s.io", "leases", rerollNamespace}, {"update", "coordination.k8s.io", "leases", "default"},
 	}
 	check := func(a access, want bool) {
 		review, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(context.Background(), &authorizationv1.SelfSubjectAccessReview{
