@@ -10,10 +10,11 @@ BIN := bin/reroll
 # is built from Go modules into this directory by hack/build-control-plane.sh.
 TOOLS_BIN ?= $(CURDIR)/hack/tools/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 FUZZTIME ?= 30s
 RUN_ARGS ?=
 
-.PHONY: all build test unit lint fmt-check vet fuzz run control-plane clean
+.PHONY: all build test unit e2e lint fmt-check vet shellcheck manifests-check fuzz run control-plane image clean
 
 all: build
 
@@ -21,22 +22,48 @@ all: build
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/controller
 
-## test: formatting, vet, staticcheck and the unit tests with -race
-test: fmt-check vet lint unit
+## test: formatting, vet, staticcheck, the unit tests with -race, and the
+## end-to-end suite on a real control plane (built on first use, ~6 min cold)
+test: fmt-check vet lint shellcheck manifests-check unit tools-test e2e
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
-	go vet ./...
+	go vet -tags e2e ./...
+
+## shellcheck: the shell scripts (hack/kind.sh cannot run here: no Docker)
+shellcheck:
+	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+	shellcheck hack/*.sh .ci/run
+
+## manifests-check: both kustomizations build (e2e applies them to a real API server)
+manifests-check:
+	go run $(KUSTOMIZE) build manifests >/dev/null
+	go run $(KUSTOMIZE) build manifests/overlays/namespaced >/dev/null
+
+## image: the container image, where Docker exists
+image:
+	docker build --build-arg VERSION=$(VERSION) -t reroll:$(VERSION) .
 
 ## lint: staticcheck at a pinned version (fetched through the module proxy)
 lint:
-	go run $(STATICCHECK) ./...
+	go run $(STATICCHECK) -tags e2e ./...
+	cd hack/tools && go run $(STATICCHECK) ./...
 
 unit:
 	go test -race -count=1 ./...
+
+## tools-test: the local control plane's own tests (hack/tools module)
+tools-test: control-plane
+	cd hack/tools && go vet ./... && REROLL_BIN_DIR=$(TOOLS_BIN) go test -count=1 ./...
+
+## e2e: the end-to-end suite (test/e2e) against a local control plane
+E2E_FLAGS ?= -v
+e2e: build control-plane
+	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) \
+		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)
 fuzz:

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ type options struct {
 	metricsBindAddress     string
 	healthProbeBindAddress string
 	profiling              bool
+	kinds                  string
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -90,6 +92,7 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinKinds(), ","), "Built-in workload kinds to watch, comma-separated.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Run workers only while holding a Lease, for running several replicas.")
 	fs.StringVar(&o.leaseName, "leader-elect-lease-name", "reroll", "Name of the leader election Lease.")
 	fs.StringVar(&o.leaseNamespace, "leader-elect-namespace", "", "Namespace of the Lease. Empty: the controller's namespace.")
@@ -131,10 +134,29 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 		errs = append(errs, fmt.Errorf("leader election timings must satisfy lease duration (%v) > renew deadline (%v) > 1.2 x retry period (%v) > 0",
 			o.leaseDuration, o.renewDeadline, o.retryPeriod))
 	}
+	if _, err := parseKinds(o.kinds); err != nil {
+		errs = append(errs, err)
+	}
 	if o.profiling && o.metricsBindAddress == "0" {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
 	}
 	return o, errors.Join(errs...)
+}
+
+// parseKinds parses --kinds: known built-in kinds, no duplicates.
+func parseKinds(value string) ([]string, error) {
+	known := controller.BuiltinKinds()
+	var kinds []string
+	for _, k := range strings.Split(value, ",") {
+		switch {
+		case !slices.Contains(known, k):
+			return nil, fmt.Errorf("--kinds: unknown kind %q; the kinds are %s", k, strings.Join(known, ", "))
+		case slices.Contains(kinds, k):
+			return nil, fmt.Errorf("--kinds: %q is listed twice", k)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
 }
 
 // main parses flags and runs until SIGINT or SIGTERM.
@@ -190,6 +212,7 @@ func run(ctx context.Context, o options) error {
 	}
 	logger.Info("Using hash key", "secret", klog.KRef(ns, o.hashKeySecret), "keyID", key.ID())
 
+	kinds, _ := parseKinds(o.kinds) // validated by parseFlags
 	factory := controller.NewInformerFactory(client, controller.FactoryOptions{
 		Namespace:      o.namespace,
 		ConfigSelector: o.configSelector,
@@ -214,6 +237,7 @@ func run(ctx context.Context, o options) error {
 		RollOnAdopt:  o.rollOnAdopt,
 		DryRun:       o.dryRun,
 		Metrics:      reg,
+		Kinds:        kinds,
 	})
 	if err != nil {
 		return err

@@ -97,6 +97,9 @@ type Options struct {
 	// Metrics is where the controller and its queue register their
 	// metrics; nil keeps them private.
 	Metrics *metrics.Registry
+	// Kinds are the built-in workload kinds watched (see BuiltinKinds);
+	// nil means all of them.
+	Kinds []string
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
@@ -141,7 +144,7 @@ type Controller struct {
 	syncHandler func(ctx context.Context, key workloadKey) error
 }
 
-// NewController returns a Controller that watches Deployments, ConfigMaps
+// NewController returns a Controller that watches workloads, ConfigMaps
 // and Secrets through factory, which must come from NewInformerFactory and
 // must be started after this call.
 func NewController(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts Options) (*Controller, error) {
@@ -177,7 +180,15 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	for _, k := range []workloadKind{deploymentKind(client, factory)} {
+	kinds := opts.Kinds
+	if kinds == nil {
+		kinds = BuiltinKinds()
+	}
+	for _, name := range kinds {
+		k, err := builtinKind(name, client, factory)
+		if err != nil {
+			return nil, err
+		}
 		if err := c.addWorkloadKind(ctx, k, handlerOpts); err != nil {
 			return nil, err
 		}

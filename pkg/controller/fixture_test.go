@@ -77,6 +77,10 @@ func (f *fixture) informerFor(obj runtime.Object) cache.SharedIndexInformer {
 	switch obj.(type) {
 	case *appsv1.Deployment:
 		return f.factory.Apps().V1().Deployments().Informer()
+	case *appsv1.StatefulSet:
+		return f.factory.Apps().V1().StatefulSets().Informer()
+	case *appsv1.DaemonSet:
+		return f.factory.Apps().V1().DaemonSets().Informer()
 	case *corev1.ConfigMap:
 		return f.factory.Core().V1().ConfigMaps().Informer()
 	case *corev1.Secret:
@@ -109,6 +113,10 @@ func gvrOf(obj runtime.Object) schema.GroupVersionResource {
 	switch obj.(type) {
 	case *appsv1.Deployment:
 		return appsv1.SchemeGroupVersion.WithResource("deployments")
+	case *appsv1.StatefulSet:
+		return appsv1.SchemeGroupVersion.WithResource("statefulsets")
+	case *appsv1.DaemonSet:
+		return appsv1.SchemeGroupVersion.WithResource("daemonsets")
 	case *corev1.ConfigMap:
 		return corev1.SchemeGroupVersion.WithResource("configmaps")
 	}
@@ -142,6 +150,7 @@ func deploymentKey(name string) workloadKey {
 
 // patchAction is the part of a patch that tests compare.
 type patchAction struct {
+	resource  string
 	name      string
 	patchType types.PatchType
 	body      string
@@ -155,10 +164,10 @@ func (f *fixture) writes() []patchAction {
 	for _, a := range f.client.Actions() {
 		switch a := a.(type) {
 		case core.PatchAction:
-			if a.GetNamespace() != testNamespace || a.GetResource().Resource != "deployments" {
+			if a.GetNamespace() != testNamespace {
 				f.t.Errorf("patch of %s in %s", a.GetResource(), a.GetNamespace())
 			}
-			out = append(out, patchAction{name: a.GetName(), patchType: a.GetPatchType(), body: string(a.GetPatch())})
+			out = append(out, patchAction{resource: a.GetResource().Resource, name: a.GetName(), patchType: a.GetPatchType(), body: string(a.GetPatch())})
 		case core.ListAction, core.WatchAction, core.GetAction:
 		default:
 			f.t.Errorf("unexpected action %s %s", a.GetVerb(), a.GetResource())
@@ -318,5 +327,5 @@ func (f *fixture) patch(name, rv, state, configHash string) patchAction {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return patchAction{name: name, patchType: types.StrategicMergePatchType, body: string(b)}
+	return patchAction{resource: "deployments", name: name, patchType: types.StrategicMergePatchType, body: string(b)}
 }

@@ -5,11 +5,17 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2/ktesting"
 )
 
 // Invariant 4: the first sight of an opted-in workload records a baseline
@@ -485,5 +491,70 @@ func TestSyncNeverLeaksSecretValues(t *testing.T) {
 				t.Errorf("%q leaks %q", out, leak)
 			}
 		}
+	}
+}
+
+// StatefulSets and DaemonSets follow the same path as Deployments: adopt
+// without rolling, then roll with one strategic merge patch.
+func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
+	template := func(name string) corev1.PodTemplateSpec {
+		d := deployment(name, nil, envFromConfigMap("cfg"))
+		return d.Spec.Template
+	}
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: testNamespace, Annotations: auto(), ResourceVersion: "10"}
+	}
+	tests := []struct {
+		kind, resource string
+		obj            runtime.Object
+	}{
+		{"StatefulSet", "statefulsets", &appsv1.StatefulSet{ObjectMeta: meta("db"), Spec: appsv1.StatefulSetSpec{Template: template("db")}}},
+		{"DaemonSet", "daemonsets", &appsv1.DaemonSet{ObjectMeta: meta("agent"), Spec: appsv1.DaemonSetSpec{Template: template("agent")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			f := newFixture(t, tt.obj, configMap("cfg", map[string]string{"a": "1"}))
+			ctx := f.start()
+			m, _ := metaOf(tt.obj)
+			key := workloadKey{kind: tt.kind, name: cache.ObjectName{Namespace: testNamespace, Name: m.GetName()}}
+			state := func() string {
+				d := deployment(m.GetName(), auto(), envFromConfigMap("cfg"))
+				return f.recordedState(d)
+			}
+			if err := f.c.syncHandler(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			adoptState := state()
+			want := f.baselinePatch(m.GetName(), "10", adoptState)
+			want.resource = tt.resource
+			f.expectWrites(want)
+			f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this " + tt.kind)
+
+			adopted := tt.obj.DeepCopyObject()
+			am, _ := metaOf(adopted)
+			am.SetAnnotations(map[string]string{AnnotationAuto: "true", AnnotationConsumed: adoptState})
+			am.SetResourceVersion("11")
+			f.seed(adopted)
+			f.seed(configMap("cfg", map[string]string{"a": "2"}))
+			if err := f.c.syncHandler(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			want = f.rollPatch(m.GetName(), "11", state())
+			want.resource = tt.resource
+			f.expectWrites(want)
+			f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys a)")
+		})
+	}
+}
+
+// An unknown kind is a clear error at start.
+func TestUnknownKind(t *testing.T) {
+	f := newFixture(t)
+	f.opts.Kinds = []string{"deployments", "cronjobs"}
+	_, ctx := ktesting.NewTestContext(t)
+	client := fake.NewClientset()
+	_, err := NewController(ctx, client, NewInformerFactory(client, FactoryOptions{}), events.NewFakeRecorder(1), f.opts)
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjobs": the built-in kinds are deployments, statefulsets, daemonsets`) {
+		t.Errorf("error = %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,14 +63,19 @@ type workloadObject interface {
 	metav1.Object
 }
 
+// patcher is the Patch method every typed client has.
+type patcher[T any] interface {
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
 // typedKind is the workloadKind of a built-in kind served by the typed
 // Clientset and SharedInformerFactory.
 type typedKind[T workloadObject] struct {
-	name      string
-	resource  string
-	inf       cache.SharedIndexInformer
-	template  func(T) *corev1.PodTemplateSpec
-	patchFunc func(ctx context.Context, namespace, name string, body []byte, opts metav1.PatchOptions) error
+	name     string
+	resource string
+	inf      cache.SharedIndexInformer
+	template func(T) *corev1.PodTemplateSpec
+	client   func(namespace string) patcher[T]
 }
 
 // kind implements workloadKind.
@@ -87,6 +93,7 @@ func (k *typedKind[T]) get(name cache.ObjectName) (workload, error) {
 	if !exists {
 		return workload{}, apierrors.NewNotFound(appsv1.Resource(k.resource), name.Name)
 	}
+
 	return k.view(obj)
 }
 
@@ -105,19 +112,39 @@ func (k *typedKind[T]) templatePath() []string { return []string{"spec", "templa
 
 // patch implements workloadKind with a strategic merge patch.
 func (k *typedKind[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) error {
-	return k.patchFunc(ctx, name.Namespace, name.Name, body, opts)
+	_, err := k.client(name.Namespace).Patch(ctx, name.Name, types.StrategicMergePatchType, body, opts)
+	return err
 }
 
-// deploymentKind returns the workloadKind of apps/v1 Deployments.
-func deploymentKind(client kubernetes.Interface, factory informers.SharedInformerFactory) workloadKind {
-	return &typedKind[*appsv1.Deployment]{
-		name:     "Deployment",
-		resource: "deployments",
-		inf:      factory.Apps().V1().Deployments().Informer(),
-		template: func(d *appsv1.Deployment) *corev1.PodTemplateSpec { return &d.Spec.Template },
-		patchFunc: func(ctx context.Context, namespace, name string, body []byte, opts metav1.PatchOptions) error {
-			_, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.StrategicMergePatchType, body, opts)
-			return err
-		},
+// BuiltinKinds returns the workload kinds served by the typed Clientset,
+// by the names --kinds uses.
+func BuiltinKinds() []string {
+	return []string{"deployments", "statefulsets", "daemonsets"}
+}
+
+// builtinKind returns the workloadKind of a built-in kind named as in
+// BuiltinKinds, or an error naming the valid ones.
+func builtinKind(name string, client kubernetes.Interface, factory informers.SharedInformerFactory) (workloadKind, error) {
+	apps, clients := factory.Apps().V1(), client.AppsV1()
+	switch name {
+	case "deployments":
+		return &typedKind[*appsv1.Deployment]{
+			name: "Deployment", resource: name, inf: apps.Deployments().Informer(),
+			template: func(d *appsv1.Deployment) *corev1.PodTemplateSpec { return &d.Spec.Template },
+			client:   func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
+		}, nil
+	case "statefulsets":
+		return &typedKind[*appsv1.StatefulSet]{
+			name: "StatefulSet", resource: name, inf: apps.StatefulSets().Informer(),
+			template: func(s *appsv1.StatefulSet) *corev1.PodTemplateSpec { return &s.Spec.Template },
+			client:   func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
+		}, nil
+	case "daemonsets":
+		return &typedKind[*appsv1.DaemonSet]{
+			name: "DaemonSet", resource: name, inf: apps.DaemonSets().Informer(),
+			template: func(d *appsv1.DaemonSet) *corev1.PodTemplateSpec { return &d.Spec.Template },
+			client:   func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
+		}, nil
 	}
+	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinKinds(), ", "))
 }

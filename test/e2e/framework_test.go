@@ -182,11 +182,40 @@ func newNamespace(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			dumpNamespace(t, name)
+		}
 		_ = testEnv.client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	// Namespaces get their default ServiceAccount from kube-controller-manager;
 	// nothing here needs it, so there is nothing to wait for.
 	return name
+}
+
+// dumpNamespace logs the objects of a failed test's namespace: workloads
+// with reroll's annotations, ReplicaSets and Events.
+func dumpNamespace(t *testing.T, ns string) {
+	ctx := context.Background()
+	c := testEnv.client
+	var b strings.Builder
+	if list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range list.Items {
+			fmt.Fprintf(&b, "Deployment %s generation=%d consumed=%q template config-hash=%q\n", d.Name, d.Generation,
+				d.Annotations[annotationConsumed], d.Spec.Template.Annotations[annotationConfigHash])
+		}
+	}
+	if list, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, rs := range list.Items {
+			fmt.Fprintf(&b, "ReplicaSet %s created=%s config-hash=%q\n", rs.Name, rs.CreationTimestamp.Format(time.RFC3339),
+				rs.Spec.Template.Annotations[annotationConfigHash])
+		}
+	}
+	if list, err := c.EventsV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, e := range list.Items {
+			fmt.Fprintf(&b, "Event %s %s %s/%s: %s\n", e.Type, e.Reason, e.Regarding.Kind, e.Regarding.Name, e.Note)
+		}
+	}
+	t.Logf("objects in namespace %s:\n%s", ns, b.String())
 }
 
 // createNamespace creates a namespace unless it exists.

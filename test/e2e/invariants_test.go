@@ -53,7 +53,7 @@ func assertOnlyRerollAnnotationsChanged(t *testing.T, d interface {
 		if mf.Operation != metav1.ManagedFieldsOperationUpdate {
 			t.Errorf("reroll's operation is %s, want a patch (Update)", mf.Operation)
 		}
-		fields := string(mf.FieldsV1.Raw)
+		fields := mf.FieldsV1.GetRawString()
 		for _, want := range []string{`"f:reroll.dev/consumed"`, `"f:reroll.dev/config-hash"`} {
 			if !strings.Contains(fields, want) {
 				t.Errorf("reroll does not own %s: %s", want, fields)
