@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ const (
 	// ReasonPatchRejected: the API server rejected reroll's patch as invalid;
 	// retrying the same patch cannot help.
 	ReasonPatchRejected = "PatchRejected"
+	// ReasonInvalidTemplate: a custom workload has no usable pod template at
+	// its kind's template path.
+	ReasonInvalidTemplate = "InvalidTemplate"
 )
 
 // consumersIndex indexes workloads by the ConfigMaps and Secrets they
@@ -100,6 +104,9 @@ type Options struct {
 	// Kinds are the built-in workload kinds watched (see BuiltinKinds);
 	// nil means all of them.
 	Kinds []string
+	// ResyncPeriod is the workload informers' resync period, for the
+	// informers of custom kinds (NewInformerFactory sets the built-ins').
+	ResyncPeriod time.Duration
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
@@ -107,8 +114,10 @@ type Options struct {
 type Controller struct {
 	opts Options
 
-	// kinds are the workload kinds watched, by Kind.
-	kinds map[string]workloadKind
+	// kinds are the workload kinds watched, by Kind. Custom kinds are added
+	// and removed while running, hence the lock.
+	kindsMu sync.RWMutex
+	kinds   map[string]workloadKind
 	// configMaps and secrets read the digested config objects.
 	configMaps         corelisters.ConfigMapLister
 	secrets            corelisters.SecretLister
@@ -192,6 +201,10 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		if err := c.addWorkloadKind(ctx, k, handlerOpts); err != nil {
 			return nil, err
 		}
+		// Built-in kinds gate readiness and health; custom kinds, which come
+		// and go with their CRDs, do not.
+		c.cachesSynced = append(c.cachesSynced, k.informer().HasSynced)
+		c.informers = append(c.informers, k.informer())
 	}
 	cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
 	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, kindConfigMap), handlerOpts); err != nil {
@@ -219,10 +232,32 @@ func (c *Controller) addWorkloadKind(ctx context.Context, k workloadKind, handle
 	if err != nil {
 		return fmt.Errorf("watching %s: %w", k.kind(), err)
 	}
+	c.kindsMu.Lock()
+	defer c.kindsMu.Unlock()
 	c.kinds[k.kind()] = k
-	c.cachesSynced = append(c.cachesSynced, inf.HasSynced)
-	c.informers = append(c.informers, inf)
 	return nil
+}
+
+// removeWorkloadKind stops syncing a kind whose informer is going away.
+func (c *Controller) removeWorkloadKind(k workloadKind) {
+	c.kindsMu.Lock()
+	defer c.kindsMu.Unlock()
+	delete(c.kinds, k.kind())
+}
+
+// kind returns the watched workload kind named name.
+func (c *Controller) kind(name string) (workloadKind, bool) {
+	c.kindsMu.RLock()
+	defer c.kindsMu.RUnlock()
+	k, ok := c.kinds[name]
+	return k, ok
+}
+
+// kindList returns the watched workload kinds.
+func (c *Controller) kindList() []workloadKind {
+	c.kindsMu.RLock()
+	defer c.kindsMu.RUnlock()
+	return slices.Collect(maps.Values(c.kinds))
 }
 
 // workloadHandler returns the event handler of a workload kind: it enqueues
@@ -391,7 +426,7 @@ func classifyConfigUpdate(oldObj, newObj any) configUpdate {
 // so a burst of changes is synced once, Debounce after its first change.
 func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef) {
 	value := configIndexValue(namespace, ref)
-	for _, k := range c.kinds {
+	for _, k := range c.kindList() {
 		objs, err := k.informer().GetIndexer().ByIndex(consumersIndex, value)
 		if err != nil {
 			utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)

@@ -146,7 +146,8 @@ func TestWorkloadHandlerEnqueues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ctx := handlerFixture(t)
-			tt.event(f.c.workloadHandler(ctx, f.c.kinds["Deployment"]))
+			k, _ := f.c.kind("Deployment")
+			tt.event(f.c.workloadHandler(ctx, k))
 			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
 				t.Errorf("enqueued %q, want %q", got, tt.want)
 			}

@@ -64,17 +64,12 @@ func (m *controllerMetrics) observeSync(key workloadKey, start time.Time, err er
 
 // registerCacheGauge exposes how many objects each informer caches.
 func (c *Controller) registerCacheGauge(reg *metrics.Registry) {
-	kinds := map[string]func() int{
-		string(kindConfigMap): func() int { return len(c.configMapsInformer.GetStore().ListKeys()) },
-		string(kindSecret):    func() int { return len(c.secretsInformer.GetStore().ListKeys()) },
-	}
-	for name, k := range c.kinds {
-		kinds[name] = func() int { return len(k.informer().GetStore().ListKeys()) }
-	}
 	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
 		func(emit func(value float64, labelValues ...string)) {
-			for kind, count := range kinds {
-				emit(float64(count()), kind)
+			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(kindConfigMap))
+			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(kindSecret))
+			for _, k := range c.kindList() {
+				emit(float64(len(k.informer().GetStore().ListKeys())), k.kind())
 			}
 		})
 }

@@ -19,7 +19,7 @@ import (
 // caches and makes at most one write. It returns an error only when a retry
 // can help; bad input is reported as a Warning Event and a log line.
 func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
-	k, ok := c.kinds[key.kind]
+	k, ok := c.kind(key.kind)
 	if !ok {
 		return nil // not a kind this controller watches
 	}
@@ -41,6 +41,10 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 	if !o.enabled() {
 		c.forget(key)
+		return nil
+	}
+	if w.templateError != "" {
+		c.warn(ctx, w, ReasonInvalidTemplate, "%s; not rolling until it is fixed", w.templateError)
 		return nil
 	}
 	consumed := calculateConsumption(&w.template.Spec, o)

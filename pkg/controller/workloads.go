@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -37,6 +38,8 @@ type workload struct {
 	meta metav1.Object
 	// template is the pod template reroll reads and annotates.
 	template *corev1.PodTemplateSpec
+	// templateError says why a custom workload has no usable template.
+	templateError string
 }
 
 // workloadKind adapts one kind of workload to the shared handlers and sync:
@@ -68,6 +71,11 @@ type patcher[T any] interface {
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 }
 
+// notFound is the error get returns for a workload not in the cache.
+func notFound(gr schema.GroupResource, name string) error {
+	return apierrors.NewNotFound(gr, name)
+}
+
 // typedKind is the workloadKind of a built-in kind served by the typed
 // Clientset and SharedInformerFactory.
 type typedKind[T workloadObject] struct {
@@ -91,9 +99,8 @@ func (k *typedKind[T]) get(name cache.ObjectName) (workload, error) {
 		return workload{}, err
 	}
 	if !exists {
-		return workload{}, apierrors.NewNotFound(appsv1.Resource(k.resource), name.Name)
+		return workload{}, notFound(appsv1.Resource(k.resource), name.Name)
 	}
-
 	return k.view(obj)
 }
 
