@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -29,6 +31,7 @@ import (
 	"github.com/reroll/reroll/pkg/health"
 	"github.com/reroll/reroll/pkg/leader"
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/preflight"
 	"github.com/reroll/reroll/pkg/signals"
 )
 
@@ -69,6 +72,9 @@ type options struct {
 	healthProbeBindAddress string
 	profiling              bool
 	kinds                  string
+	extraKinds             string
+	discoveryRecheck       time.Duration
+	preflight              bool
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -93,6 +99,9 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinKinds(), ","), "Built-in workload kinds to watch, comma-separated.")
+	fs.StringVar(&o.extraKinds, "extra-kinds", "", "Custom kinds with a pod template to roll, comma-separated: resource.version.group or resource.group, each optionally followed by :path.of.template (default spec.template).")
+	fs.DurationVar(&o.discoveryRecheck, "discovery-recheck-period", 30*time.Second, "How often to re-check discovery for --extra-kinds whose CRDs come or go.")
+	fs.BoolVar(&o.preflight, "preflight", true, "Check the API server and reroll's permissions before starting, and fail fast with every problem listed.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Run workers only while holding a Lease, for running several replicas.")
 	fs.StringVar(&o.leaseName, "leader-elect-lease-name", "reroll", "Name of the leader election Lease.")
 	fs.StringVar(&o.leaseNamespace, "leader-elect-namespace", "", "Namespace of the Lease. Empty: the controller's namespace.")
@@ -136,6 +145,12 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	}
 	if _, err := parseKinds(o.kinds); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := controller.ParseExtraKinds(o.extraKinds); err != nil {
+		errs = append(errs, err)
+	}
+	if o.discoveryRecheck < time.Second {
+		errs = append(errs, fmt.Errorf("--discovery-recheck-period must be at least 1s, not %v", o.discoveryRecheck))
 	}
 	if o.profiling && o.metricsBindAddress == "0" {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
@@ -206,13 +221,23 @@ func run(ctx context.Context, o options) error {
 	}
 
 	ns := controllerNamespace(o.controllerNamespace)
+	kinds, _ := parseKinds(o.kinds)                           // validated by parseFlags
+	extraKinds, _ := controller.ParseExtraKinds(o.extraKinds) // validated by parseFlags
+	leaseNamespace := o.leaseNamespace
+	if leaseNamespace == "" {
+		leaseNamespace = ns
+	}
+	if o.preflight {
+		if err := preflight.Check(ctx, client, requirements(o, kinds, extraKinds, ns, leaseNamespace)); err != nil {
+			return err
+		}
+	}
 	key, err := controller.LoadOrCreateHashKey(ctx, client, ns, o.hashKeySecret, fieldManager, o.dryRun)
 	if err != nil {
 		return err
 	}
 	logger.Info("Using hash key", "secret", klog.KRef(ns, o.hashKeySecret), "keyID", key.ID())
 
-	kinds, _ := parseKinds(o.kinds) // validated by parseFlags
 	factory := controller.NewInformerFactory(client, controller.FactoryOptions{
 		Namespace:      o.namespace,
 		ConfigSelector: o.configSelector,
@@ -238,6 +263,7 @@ func run(ctx context.Context, o options) error {
 		DryRun:       o.dryRun,
 		Metrics:      reg,
 		Kinds:        kinds,
+		ResyncPeriod: o.resync,
 	})
 	if err != nil {
 		return err
@@ -268,6 +294,17 @@ func run(ctx context.Context, o options) error {
 	informerCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	factory.StartWithContext(informerCtx)
+	if len(extraKinds) > 0 {
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("building the dynamic client: %w", err)
+		}
+		var extraDone sync.WaitGroup
+		defer extraDone.Wait()
+		extraDone.Go(func() {
+			c.RunExtraKinds(informerCtx, client.Discovery(), dyn, extraKinds, o.namespace, o.discoveryRecheck)
+		})
+	}
 
 	if !o.leaderElect {
 		leaderGauge.Set(1)
@@ -277,10 +314,6 @@ func run(ctx context.Context, o options) error {
 	identity, err := leader.Identity(os.Getenv("POD_NAME"), hostname, rand.Text()[:8])
 	if err != nil {
 		return err
-	}
-	leaseNamespace := o.leaseNamespace
-	if leaseNamespace == "" {
-		leaseNamespace = ns
 	}
 	return leader.Run(ctx, leader.Config{
 		Client:        client,
@@ -332,6 +365,43 @@ func startServers(ctx context.Context, o options, live, ready []health.Check, me
 		})
 	}
 	return wg.Wait, nil
+}
+
+// requirements lists what the configured controller needs of the API
+// server and of RBAC, for the preflight check.
+func requirements(o options, kinds []string, extraKinds []controller.ExtraKind, ns, leaseNamespace string) preflight.Requirements {
+	var req preflight.Requirements
+	need := func(group, version, resource string, verbs ...string) {
+		req.Resources = append(req.Resources, schema.GroupVersionResource{Group: group, Version: version, Resource: resource})
+		for _, v := range verbs {
+			req.Access = append(req.Access, preflight.Access{Verb: v, Group: group, Resource: resource, Namespace: o.namespace})
+		}
+	}
+	workloadVerbs := []string{"list", "watch", "patch"}
+	if o.dryRun {
+		workloadVerbs = workloadVerbs[:2]
+	}
+	need("", "v1", "configmaps", "list", "watch")
+	need("", "v1", "secrets", "list", "watch")
+	for _, k := range kinds {
+		need("apps", "v1", k, workloadVerbs...)
+	}
+	need("events.k8s.io", "v1", "events", "create", "patch")
+	for _, k := range extraKinds {
+		// Its CRD may come later: check RBAC now, discovery at runtime.
+		gr := k.GroupResource()
+		for _, v := range workloadVerbs {
+			req.Access = append(req.Access, preflight.Access{Verb: v, Group: gr.Group, Resource: gr.Resource, Namespace: o.namespace})
+		}
+	}
+	req.Access = append(req.Access, preflight.Access{Verb: "get", Resource: "secrets", Namespace: ns, Name: o.hashKeySecret})
+	if o.leaderElect {
+		req.Resources = append(req.Resources, schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"})
+		for _, v := range []string{"get", "create", "update"} {
+			req.Access = append(req.Access, preflight.Access{Verb: v, Group: "coordination.k8s.io", Resource: "leases", Namespace: leaseNamespace})
+		}
+	}
+	return req
 }
 
 // restConfig returns the client configuration: the in-cluster one when no

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,19 @@ type ExtraKind struct {
 	GR schema.GroupResource
 	// TemplatePath is where the pod template is, such as [spec template].
 	TemplatePath []string
+}
+
+// versionPattern matches Kubernetes API versions such as v1 or v2beta3.
+var versionPattern = regexp.MustCompile(`^v[0-9]+((alpha|beta)[0-9]+)?$`)
+
+// GroupResource is the kind's group and resource for RBAC checks, before
+// discovery can say which reading of Arg is served: resource.version.group
+// when the middle part looks like a version, else resource.group.
+func (k ExtraKind) GroupResource() schema.GroupResource {
+	if k.GVR != nil && versionPattern.MatchString(k.GVR.Version) {
+		return k.GVR.GroupResource()
+	}
+	return k.GR
 }
 
 // ParseExtraKinds parses a comma-separated --extra-kinds value: items of the

@@ -61,6 +61,23 @@ func TestParseExtraKinds(t *testing.T) {
 	}
 }
 
+func TestExtraKindGroupResource(t *testing.T) {
+	for arg, want := range map[string]string{
+		"rollouts.v1alpha1.argoproj.io": "rollouts.argoproj.io",
+		"clonesets.apps.kruise.io":      "clonesets.apps.kruise.io",
+		"widgets.v2.example.com":        "widgets.example.com",
+		"widgets.io":                    "widgets.io",
+	} {
+		k, err := ParseExtraKinds(arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k[0].GroupResource().String(); got != want {
+			t.Errorf("%s: %s, want %s", arg, got, want)
+		}
+	}
+}
+
 // FuzzParseExtraKinds checks that parsing never panics and that what it
 // accepts has a resource, a group and a non-empty template path.
 func FuzzParseExtraKinds(f *testing.F) {

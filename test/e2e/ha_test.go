@@ -233,7 +233,8 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRerollCommand(t, exec.Command(testEnv.controller, append([]string{
-		"--kubeconfig=" + tokenKubeconfig(t, token.Status.Token), "--namespace=" + ns, "--controller-namespace=" + ns, "--v=2"},
+		"--kubeconfig=" + tokenKubeconfig(t, token.Status.Token), "--namespace=" + ns, "--controller-namespace=" + ns, "--v=2",
+		"--preflight=false"}, // preflight would refuse to start without list on secrets
 		localServers()...)...))
 	if code, body := r.get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d %q, want 200 while caches sync", code, body)
