@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +270,37 @@ func TestRunProcessesQueueAndStops(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+}
+
+// Readiness follows the caches; health fails when a sync runs for twice its
+// deadline or an informer stopped.
+func TestHasSyncedAndHealthy(t *testing.T) {
+	f := newFixture(t)
+	f.start()
+	synced := false
+	f.c.cachesSynced = []cache.InformerSynced{func() bool { return true }, func() bool { return synced }}
+	if f.c.HasSynced() {
+		t.Error("ready before every cache synced")
+	}
+	synced = true
+	if !f.c.HasSynced() {
+		t.Error("not ready after every cache synced")
+	}
+	f.c.informers = nil // the fixture's informers never ran, so they count as stopped
+	if err := f.c.Healthy(); err != nil {
+		t.Errorf("healthy controller: %v", err)
+	}
+	f.c.inFlight[deploymentKey("slow")] = time.Now().Add(-3 * syncTimeout)
+	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "sync of Deployment team-a/slow has run for") {
+		t.Errorf("stuck sync: %v", err)
+	}
+	delete(f.c.inFlight, deploymentKey("slow"))
+	inf := f.factory.Core().V1().ConfigMaps().Informer()
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	inf.RunWithContext(stopped) // returns at once: the context is done
+	f.c.informers = []cache.SharedIndexInformer{inf}
+	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "informer has stopped") {
+		t.Errorf("stopped informer: %v", err)
+	}
 }
