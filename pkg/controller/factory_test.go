@@ -1,0 +1,64 @@
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+)
+
+// The factory lists ConfigMaps and Secrets through --config-selector and
+// the namespace, lists workloads through the namespace only, and caches
+// transformed objects.
+func TestNewInformerFactory(t *testing.T) {
+	client := fake.NewClientset(
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "team-a", Labels: map[string]string{"reroll": "yes"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}, Data: map[string]string{"k": "value"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unselected", Namespace: "team-a"}},
+	)
+	f := NewInformerFactory(client, FactoryOptions{Namespace: "team-a", ConfigSelector: "reroll=yes", ResyncPeriod: time.Hour})
+	cms := f.Core().V1().ConfigMaps()
+	_ = f.Core().V1().Secrets().Informer()
+	_ = f.Apps().V1().Deployments().Informer()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer f.Shutdown()
+	defer cancel()
+	f.StartWithContext(ctx)
+	if err := f.WaitForCacheSyncWithContext(ctx).AsError(); err != nil {
+		t.Fatal(err)
+	}
+	selectors := map[string]string{}
+	for _, a := range client.Actions() {
+		if l, ok := a.(core.ListAction); ok {
+			if a.GetNamespace() != "team-a" {
+				t.Errorf("%s listed in namespace %q", a.GetResource().Resource, a.GetNamespace())
+			}
+			selectors[a.GetResource().Resource] = l.GetListRestrictions().Labels.String()
+		}
+	}
+	want := map[string]string{"configmaps": "reroll=yes", "secrets": "reroll=yes", "deployments": ""}
+	for r, sel := range want {
+		if got, ok := selectors[r]; !ok || got != sel {
+			t.Errorf("%s listed with selector %q (listed: %v), want %q", r, got, ok, sel)
+		}
+	}
+	var cached *corev1.ConfigMap
+	if err := wait.PollUntilContextTimeout(ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		var err error
+		cached, err = cms.Lister().ConfigMaps("team-a").Get("cfg")
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cached.Data["k"] != digestValue("value") || cached.ManagedFields != nil {
+		t.Errorf("cached ConfigMap not transformed: %+v", cached)
+	}
+	if _, err := cms.Lister().ConfigMaps("team-a").Get("unselected"); err == nil {
+		t.Error("a ConfigMap outside --config-selector was cached")
+	}
+}
