@@ -141,6 +141,9 @@ type Controller struct {
 	mu sync.Mutex
 	// inFlight holds when each running sync started, for health checks.
 	inFlight map[workloadKey]time.Time
+	// patchedFrom holds, per workload reroll patched, the resourceVersion
+	// it patched, until the cache shows a newer one (cacheBehindOwnWrite).
+	patchedFrom map[workloadKey]string
 	// lastDigests remembers, per workload, the cached digests of each object
 	// it consumed at its last sync, so Rolled Events can name changed keys.
 	// The maps are shared with the cache and never written.
@@ -182,6 +185,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		),
 		recorder:     recorder,
 		inFlight:     map[workloadKey]time.Time{},
+		patchedFrom:  map[workloadKey]string{},
 		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
 		dryRunStates: map[workloadKey]string{},
 	}

@@ -199,7 +199,7 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 	if !f.c.processNextWorkItem(ctx) {
 		t.Fatal("queue shut down")
 	}
-	f.expectWrites(f.rollPatch("all", "11", f.recordedState(d)))
+	f.expectWrites(f.rollPatch("all", f.recordedState(d)))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg, Secret/s")
 	if n := f.c.queue.Len(); n != 0 {
 		t.Errorf("%d keys left after the burst was synced", n)
@@ -269,7 +269,7 @@ func TestRunProcessesQueueAndStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 }
 
 // Readiness follows the caches; health fails when a sync runs for twice its

@@ -3,7 +3,7 @@ package controller
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"strings"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,23 +20,41 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // digestValue returns "sha256:<hex>" of a ConfigMap or Secret value. A value
 // that already has that exact form is returned unchanged, which makes the
 // cache transform idempotent without a marker: re-digesting a digest would
-// need a SHA-256 preimage to collide with a real change.
+// need a SHA-256 preimage to collide with a real change. It never copies the
+// value: values can be large, and every one passes through here.
 func digestValue[T string | []byte](v T) string {
-	if isDigest(string(v)) {
+	if isDigest(v) {
 		return string(v)
 	}
-	sum := sha256.Sum256([]byte(v))
+	sum := sha256Of(v)
 	return digestPrefix + hex.EncodeToString(sum[:])
 }
 
-// isDigest reports whether s has the form digestValue produces.
-func isDigest(s string) bool {
-	rest, ok := strings.CutPrefix(s, digestPrefix)
-	if !ok || len(rest) != 2*sha256.Size {
+// sha256Of hashes a string or byte slice without copying it.
+func sha256Of[T string | []byte](v T) [sha256.Size]byte {
+	switch x := any(v).(type) {
+	case string:
+		// Read-only view of the string's bytes: sha256 does not modify or
+		// keep its input, and []byte(x) would copy the whole value.
+		return sha256.Sum256(unsafe.Slice(unsafe.StringData(x), len(x)))
+	case []byte:
+		return sha256.Sum256(x)
+	}
+	panic("unreachable")
+}
+
+// isDigest reports whether v has the form digestValue produces.
+func isDigest[T string | []byte](v T) bool {
+	if len(v) != len(digestPrefix)+2*sha256.Size {
 		return false
 	}
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
+	for i := 0; i < len(digestPrefix); i++ {
+		if v[i] != digestPrefix[i] {
+			return false
+		}
+	}
+	for i := len(digestPrefix); i < len(v); i++ {
+		c := v[i]
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}

@@ -120,3 +120,21 @@ func TestTransformKeepsNoSecretValue(t *testing.T) {
 		t.Fatalf("cached Secret still holds its value: %+v", out)
 	}
 }
+
+// BenchmarkTransformForCache measures the transform on a 64 KiB Secret and
+// ConfigMap; allocations must not grow with the value size.
+func BenchmarkTransformForCache(b *testing.B) {
+	value := strings.Repeat("x", 64<<10)
+	secrets := make([]*corev1.Secret, b.N)
+	configMaps := make([]*corev1.ConfigMap, b.N)
+	for i := range b.N {
+		secrets[i] = &corev1.Secret{Data: map[string][]byte{"k": []byte(value)}}
+		configMaps[i] = &corev1.ConfigMap{Data: map[string]string{"k": value}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		_, _ = TransformForCache(secrets[i])
+		_, _ = TransformForCache(configMaps[i])
+	}
+}

@@ -189,9 +189,12 @@ func (k *dynamicKind) view(obj any) (workload, error) {
 }
 
 // patch implements workloadKind.
-func (k *dynamicKind) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) error {
-	_, err := k.client.Resource(k.gvr).Namespace(name.Namespace).Patch(ctx, name.Name, types.MergePatchType, body, opts)
-	return err
+func (k *dynamicKind) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
+	obj, err := k.client.Resource(k.gvr).Namespace(name.Namespace).Patch(ctx, name.Name, types.MergePatchType, body, opts)
+	if err != nil {
+		return "", err
+	}
+	return obj.GetResourceVersion(), nil
 }
 
 // runningKind is a custom kind being watched.

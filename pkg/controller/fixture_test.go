@@ -296,28 +296,27 @@ func (f *fixture) adopted(d *appsv1.Deployment) *appsv1.Deployment {
 	return d
 }
 
-// rollPatch is the patch that rolls d into state, conditional on rv.
-func (f *fixture) rollPatch(name, rv, state string) patchAction {
+// rollPatch is the patch that rolls a workload into state.
+func (f *fixture) rollPatch(name, state string) patchAction {
 	f.t.Helper()
 	s, err := parseConsumedState(state)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return f.patch(name, rv, state, calculateConfigHash(f.opts.HashKey, s))
+	return f.patch(name, state, calculateConfigHash(f.opts.HashKey, s))
 }
 
-// baselinePatch is the patch that records state on d without rolling.
-func (f *fixture) baselinePatch(name, rv, state string) patchAction {
-	return f.patch(name, rv, state, "")
+// baselinePatch is the patch that records state without rolling.
+func (f *fixture) baselinePatch(name, state string) patchAction {
+	return f.patch(name, state, "")
 }
 
 // patch builds the expected strategic merge patch body independently of
 // annotationPatch, so that a bug there cannot hide.
-func (f *fixture) patch(name, rv, state, configHash string) patchAction {
+func (f *fixture) patch(name, state, configHash string) patchAction {
 	f.t.Helper()
 	body := map[string]any{"metadata": map[string]any{
-		"resourceVersion": rv,
-		"annotations":     map[string]any{"reroll.dev/consumed": state},
+		"annotations": map[string]any{"reroll.dev/consumed": state},
 	}}
 	if configHash != "" {
 		body["spec"] = map[string]any{"template": map[string]any{"metadata": map[string]any{

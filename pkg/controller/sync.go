@@ -34,6 +34,12 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	logger := klog.FromContext(ctx).WithValues("kind", key.kind, "workload", klog.KObj(w.meta))
 	ctx = klog.NewContext(ctx, logger)
 
+	if c.cacheBehindOwnWrite(key, w.meta.GetResourceVersion()) {
+		// The informer delivers reroll's last write soon and enqueues the
+		// key again; deciding now on the older object could write twice.
+		logger.V(4).Info("Cache is behind reroll's last write; waiting for it")
+		return nil
+	}
 	o, err := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
 	if err != nil {
 		c.warn(ctx, w, ReasonInvalidAnnotation, "%v; not rolling until it is fixed", err)
@@ -97,14 +103,15 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	if d.action == actionRoll {
 		configHash = calculateConfigHash(c.opts.HashKey, desired)
 	}
-	body, err := annotationPatch(w.meta.GetResourceVersion(), desired.String(), k.templatePath(), configHash)
+	body, err := annotationPatch(desired.String(), k.templatePath(), configHash)
 	if err != nil {
 		return err
 	}
-	// The patch carries the cached resourceVersion: if the cache is behind,
-	// the server answers Conflict and the retry reads fresher state, so a
-	// decision is never made twice on the same stale object.
-	err = k.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	// The patch is not conditional on the resourceVersion: it only sets
+	// reroll's own annotations, so the status writes that workload
+	// controllers make all the time need not conflict with it. A stale cache
+	// is handled by cacheBehindOwnWrite instead.
+	newRV, err := k.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
 	switch {
 	case apierrors.IsNotFound(err):
 		c.forget(key)
@@ -114,6 +121,11 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("patching %s: %w", key, err)
+	}
+	if newRV != w.meta.GetResourceVersion() {
+		c.mu.Lock()
+		c.patchedFrom[key] = w.meta.GetResourceVersion()
+		c.mu.Unlock()
 	}
 	c.remember(key, current)
 	switch d.action {
@@ -134,6 +146,20 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		logger.V(2).Info("Recorded changed references without rolling")
 	}
 	return nil
+}
+
+// cacheBehindOwnWrite reports whether the cached workload is still the
+// version reroll last patched, so its own write has not reached the cache.
+// Any other resourceVersion is that write or newer, and clears the mark.
+func (c *Controller) cacheBehindOwnWrite(key workloadKey, resourceVersion string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from, ok := c.patchedFrom[key]
+	if ok && from == resourceVersion {
+		return true
+	}
+	delete(c.patchedFrom, key)
+	return false
 }
 
 // recordedState returns the workload's consumed annotation, or under
@@ -194,6 +220,7 @@ func (c *Controller) forget(key workloadKey) {
 	defer c.mu.Unlock()
 	delete(c.lastDigests, key)
 	delete(c.dryRunStates, key)
+	delete(c.patchedFrom, key)
 }
 
 // describe says what a decision does, naming objects and keys, never values.
@@ -259,12 +286,11 @@ func changedKeys(u consumption, before, after map[string]string) []string {
 // annotationPatch returns the patch reroll writes: the consumed state on the
 // workload's metadata and, when rolling, the config hash on the pod template
 // found at templatePath. The body is valid both as a strategic merge patch
-// and as a JSON merge patch, and it is conditional on resourceVersion.
-func annotationPatch(resourceVersion, state string, templatePath []string, configHash string) ([]byte, error) {
+// and as a JSON merge patch.
+func annotationPatch(state string, templatePath []string, configHash string) ([]byte, error) {
 	patch := map[string]any{
 		"metadata": map[string]any{
-			"resourceVersion": resourceVersion,
-			"annotations":     map[string]string{AnnotationConsumed: state},
+			"annotations": map[string]string{AnnotationConsumed: state},
 		},
 	}
 	if configHash != "" {

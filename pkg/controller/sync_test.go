@@ -25,7 +25,7 @@ func TestSyncAdoptsWithoutRolling(t *testing.T) {
 	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
 	ctx := f.start()
 	f.sync(ctx, "web")
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
 }
 
@@ -36,7 +36,7 @@ func TestSyncRollOnAdopt(t *testing.T) {
 	f.opts.RollOnAdopt = true
 	ctx := f.start()
 	f.sync(ctx, "web")
-	f.expectWrites(f.rollPatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.rollPatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Rolled Rolled: rolled on first sight (--roll-on-adopt), consuming 1 ConfigMaps and Secrets")
 }
 
@@ -70,7 +70,7 @@ func TestSyncRollsOnceWhenConsumedContentChanges(t *testing.T) {
 	f.seed(cm)
 	want := f.recordedState(d)
 	f.sync(ctx, "web")
-	f.expectWrites(f.rollPatch("web", "11", want))
+	f.expectWrites(f.rollPatch("web", want))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys b)")
 	if got := f.scrape(`reroll_rollouts_total{kind="Deployment",namespace="team-a"}`); got != "1" {
 		t.Errorf("rollouts metric = %q, want 1", got)
@@ -150,7 +150,7 @@ func TestSyncEveryReferenceKind(t *testing.T) {
 			f.seed(obj("1", "2"))
 			f.sync(ctx, "web")
 			if tt.everyKey {
-				f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+				f.expectWrites(f.rollPatch("web", f.recordedState(d)))
 				f.expectEvents("Normal Rolled Rolled: consumed content changed in " + kind + "/obj (keys unused)")
 				return
 			}
@@ -159,7 +159,7 @@ func TestSyncEveryReferenceKind(t *testing.T) {
 
 			f.seed(obj("2", "2"))
 			f.sync(ctx, "web")
-			f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+			f.expectWrites(f.rollPatch("web", f.recordedState(d)))
 			f.expectEvents("Normal Rolled Rolled: consumed content changed in " + kind + "/obj (keys used)")
 		})
 	}
@@ -204,7 +204,7 @@ func TestSyncDeletedConsumedObject(t *testing.T) {
 	f.unseed(cm)
 	f.seed(configMap("cfg", map[string]string{"a": "2"}))
 	f.sync(ctx, "web")
-	f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+	f.expectWrites(f.rollPatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys a)")
 }
 
@@ -220,7 +220,7 @@ func TestSyncOptionalReference(t *testing.T) {
 	f.seed(d)
 	f.sync(ctx, "web")
 	absent := f.recordedState(d)
-	f.expectWrites(f.baselinePatch("web", "10", absent))
+	f.expectWrites(f.baselinePatch("web", absent))
 	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
 
 	d = d.DeepCopy()
@@ -231,7 +231,7 @@ func TestSyncOptionalReference(t *testing.T) {
 	f.seed(s)
 	present := f.recordedState(d)
 	f.sync(ctx, "web")
-	f.expectWrites(f.rollPatch("web", "11", present))
+	f.expectWrites(f.rollPatch("web", present))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in Secret/token (keys t)")
 
 	d = d.DeepCopy()
@@ -280,7 +280,7 @@ func TestSyncByNameAnnotations(t *testing.T) {
 	f.seed(d)
 	f.seed(configMap("flags", map[string]string{"f": "off"}))
 	f.sync(ctx, "web")
-	f.expectWrites(f.rollPatch("web", "11", f.recordedState(d)))
+	f.expectWrites(f.rollPatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/flags")
 }
 
@@ -306,7 +306,7 @@ func TestSyncAutoAll(t *testing.T) {
 	f.seed(deployment("out", map[string]string{AnnotationAuto: "false"}, envFromConfigMap("cfg")))
 	f.sync(ctx, "plain")
 	f.sync(ctx, "out")
-	f.expectWrites(f.baselinePatch("plain", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("plain", f.recordedState(d)))
 }
 
 // Malformed annotations get a Warning and no write.
@@ -360,7 +360,7 @@ func TestSyncKeyLossRebaselines(t *testing.T) {
 	d.Annotations[AnnotationConsumed] = consumedState{keyID: oldKey.ID(), entries: map[string]string{"ConfigMap/cfg": "0123"}}.String()
 	f.seed(d)
 	f.sync(ctx, "web")
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents(fmt.Sprintf("Normal Rebaselined recorded a new baseline without rolling, because its reroll.dev/consumed annotation was made under hash key %s, and the current key is %s",
 		oldKey.ID(), f.opts.HashKey.ID()))
 }
@@ -373,7 +373,7 @@ func TestSyncUnreadableStateRebaselines(t *testing.T) {
 	d.Annotations[AnnotationConsumed] = "garbage"
 	f.seed(d)
 	f.sync(ctx, "web")
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Rebaselined recorded a new baseline without rolling, because its reroll.dev/consumed annotation is unreadable (unknown format)")
 }
 
@@ -386,7 +386,7 @@ func TestSyncReferenceAddedRecordsWithoutRolling(t *testing.T) {
 	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
 	f.seed(d)
 	f.sync(ctx, "web")
-	f.expectWrites(f.baselinePatch("web", "11", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents()
 }
 
@@ -431,11 +431,11 @@ func TestSyncConflictIsRetried(t *testing.T) {
 	if got := f.c.queue.NumRequeues(key); got != 1 {
 		t.Fatalf("requeues after a conflict = %d, want 1", got)
 	}
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents()
 
 	f.sync(ctx, "web") // the retry
-	f.expectWrites(f.baselinePatch("web", "10", f.recordedState(d)))
+	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
 }
 
@@ -525,7 +525,7 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 				t.Fatal(err)
 			}
 			adoptState := state()
-			want := f.baselinePatch(m.GetName(), "10", adoptState)
+			want := f.baselinePatch(m.GetName(), adoptState)
 			want.resource = tt.resource
 			f.expectWrites(want)
 			f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this " + tt.kind)
@@ -539,7 +539,7 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 			if err := f.c.syncHandler(ctx, key); err != nil {
 				t.Fatal(err)
 			}
-			want = f.rollPatch(m.GetName(), "11", state())
+			want = f.rollPatch(m.GetName(), state())
 			want.resource = tt.resource
 			f.expectWrites(want)
 			f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys a)")
@@ -556,5 +556,40 @@ func TestUnknownKind(t *testing.T) {
 	_, err := NewController(ctx, client, NewInformerFactory(client, FactoryOptions{}), events.NewFakeRecorder(1), f.opts)
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjobs": the built-in kinds are deployments, statefulsets, daemonsets`) {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// After a write, a sync that still sees the version reroll patched (the
+// informer has not delivered the write yet) writes nothing, and the next
+// version clears the guard.
+func TestSyncWaitsForOwnWrite(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.seed(d)
+	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
+		patched := d.DeepCopy()
+		patched.ResourceVersion = "12"
+		return true, patched, nil
+	})
+	f.seed(configMap("cfg", map[string]string{"a": "2"}))
+	want := f.recordedState(d)
+	f.sync(ctx, "web")
+	f.expectWrites(f.rollPatch("web", want))
+	f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg")
+
+	f.sync(ctx, "web") // the cache still holds resourceVersion 11
+	f.expectWrites()
+	f.expectEvents()
+
+	rolled := d.DeepCopy()
+	rolled.Annotations[AnnotationConsumed] = want
+	rolled.ResourceVersion = "12"
+	f.seed(rolled)
+	f.sync(ctx, "web")
+	f.expectWrites()
+	if _, ok := f.c.patchedFrom[deploymentKey("web")]; ok {
+		t.Error("the guard outlived the write reaching the cache")
 	}
 }

@@ -56,8 +56,9 @@ type workloadKind interface {
 	view(obj any) (workload, error)
 	// templatePath is the path of the pod template in the object.
 	templatePath() []string
-	// patch sends a patch of the workload's annotations.
-	patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) error
+	// patch sends a patch of the workload's annotations and returns the
+	// patched object's resourceVersion.
+	patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error)
 }
 
 // workloadObject is what every typed workload object is.
@@ -118,9 +119,12 @@ func (k *typedKind[T]) view(obj any) (workload, error) {
 func (k *typedKind[T]) templatePath() []string { return []string{"spec", "template"} }
 
 // patch implements workloadKind with a strategic merge patch.
-func (k *typedKind[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) error {
-	_, err := k.client(name.Namespace).Patch(ctx, name.Name, types.StrategicMergePatchType, body, opts)
-	return err
+func (k *typedKind[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
+	obj, err := k.client(name.Namespace).Patch(ctx, name.Name, types.StrategicMergePatchType, body, opts)
+	if err != nil {
+		return "", err
+	}
+	return obj.GetResourceVersion(), nil
 }
 
 // BuiltinKinds returns the workload kinds served by the typed Clientset,
