@@ -12,9 +12,10 @@ TOOLS_BIN ?= $(CURDIR)/hack/tools/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 FUZZTIME ?= 30s
+SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: all build test unit e2e lint fmt-check vet shellcheck manifests-check fuzz run control-plane image clean
+.PHONY: bench all build test unit e2e lint fmt-check vet shellcheck manifests-check fuzz run control-plane image clean
 
 all: build
 
@@ -43,6 +44,10 @@ manifests-check:
 	go run $(KUSTOMIZE) build manifests >/dev/null
 	go run $(KUSTOMIZE) build manifests/overlays/namespaced >/dev/null
 
+## bench: the cluster-scale benchmarks (docs/benchmarks.md); SCALE=0.1 for a quick run
+bench: build control-plane
+	cd hack/tools && go run ./cmd/bench --bin-dir=$(TOOLS_BIN) --controller=$(CURDIR)/$(BIN) --scale=$(SCALE) --out=$(CURDIR)/bench/results
+
 ## image: the container image, where Docker exists
 image:
 	docker build --build-arg VERSION=$(VERSION) -t reroll:$(VERSION) .
@@ -67,7 +72,7 @@ e2e: build control-plane
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)
 fuzz:
-	for target in FuzzParseNameList FuzzCalculateConsumption FuzzParseConsumedState; do \
+	for target in FuzzParseNameList FuzzCalculateConsumption FuzzParseConsumedState FuzzParseExtraKinds; do \
 		go test ./pkg/controller -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME); \
 	done
 

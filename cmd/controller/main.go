@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -305,6 +307,7 @@ func run(ctx context.Context, o options) error {
 	defer factory.Shutdown()
 	informerCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	collectEagerlyDuringInitialSync(informerCtx, c.HasSynced)
 	factory.StartWithContext(informerCtx)
 	if len(extraKinds) > 0 {
 		dyn, err := dynamic.NewForConfig(cfg)
@@ -377,6 +380,27 @@ func startServers(ctx context.Context, o options, live, ready []health.Check, me
 		})
 	}
 	return wg.Wait, nil
+}
+
+// initialSyncGCPercent is the GOGC used while the informers list: the
+// initial list is mostly garbage (every object is decoded several times and
+// its values are dropped by the cache transform), so collecting it eagerly
+// keeps the start-up peak near the cached size instead of twice it.
+const initialSyncGCPercent = 25
+
+// collectEagerlyDuringInitialSync lowers GOGC until synced reports true, or
+// ctx ends, then restores it. A GOGC set in the environment is left alone.
+func collectEagerlyDuringInitialSync(ctx context.Context, synced func() bool) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	previous := debug.SetGCPercent(initialSyncGCPercent)
+	go func() {
+		defer debug.SetGCPercent(previous)
+		_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+			return synced(), nil
+		})
+	}()
 }
 
 // requirements lists what the configured controller needs of the API

@@ -265,16 +265,18 @@ func (c *Controller) kindList() []workloadKind {
 }
 
 // workloadHandler returns the event handler of a workload kind: it enqueues
-// a workload, at once, when it appears, changes in a way a sync could act
-// on, or goes.
+// a workload when it appears or goes (at once), or changes in a way a sync
+// could act on (after the debounce delay).
 func (c *Controller) workloadHandler(ctx context.Context, k workloadKind) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			c.enqueueWorkload(ctx, k, obj)
+			c.enqueueWorkload(ctx, k, obj, 0)
 		},
 		UpdateFunc: func(oldObj, newObj any) {
+			// Debounced like config changes: an update (often reroll's own
+			// write) must not cut a burst of config changes in two.
 			if workloadChanged(oldObj, newObj) {
-				c.enqueueWorkload(ctx, k, newObj)
+				c.enqueueWorkload(ctx, k, newObj, c.opts.Debounce)
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -322,15 +324,25 @@ func (c *Controller) wantsSync(meta metav1.Object) bool {
 	return err != nil || o.enabled()
 }
 
-// enqueueWorkload enqueues a workload at once if it wants syncing.
-func (c *Controller) enqueueWorkload(ctx context.Context, k workloadKind, obj any) {
+// enqueueWorkload enqueues a workload, after delay, if it wants syncing.
+func (c *Controller) enqueueWorkload(ctx context.Context, k workloadKind, obj any, delay time.Duration) {
 	w, err := k.view(obj)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", k.kind())
 		return
 	}
 	if c.wantsSync(w.meta) {
-		c.queue.Add(workloadKey{kind: k.kind(), name: cache.MetaObjectToName(w.meta)})
+		c.enqueue(workloadKey{kind: k.kind(), name: cache.MetaObjectToName(w.meta)}, delay)
+	}
+}
+
+// enqueue adds a key after delay; the delaying queue keeps the earliest due
+// time of a key, so repeated calls within delay sync it once.
+func (c *Controller) enqueue(key workloadKey, delay time.Duration) {
+	if delay > 0 {
+		c.queue.AddAfter(key, delay)
+	} else {
+		c.queue.Add(key)
 	}
 }
 
@@ -441,12 +453,7 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			if err != nil {
 				continue
 			}
-			key := workloadKey{kind: k.kind(), name: name}
-			if c.opts.Debounce > 0 {
-				c.queue.AddAfter(key, c.opts.Debounce)
-			} else {
-				c.queue.Add(key)
-			}
+			c.enqueue(workloadKey{kind: k.kind(), name: name}, c.opts.Debounce)
 		}
 	}
 }

@@ -182,6 +182,13 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 	s2 := secret("s", map[string]string{"p": "2"})
 	f.seed(s2)
 	secretHandler.OnUpdate(cachedCopy(s).(*corev1.Secret), cachedCopy(s2).(*corev1.Secret))
+	// A workload update in the middle of the burst (reroll's own earlier
+	// write arriving late, say) must not cut it in two.
+	k, _ := f.c.kind("Deployment")
+	touched := d.DeepCopy()
+	touched.Annotations["note"] = "x"
+	touched.ResourceVersion = "12"
+	f.c.workloadHandler(ctx, k).OnUpdate(d, touched)
 	clock.Step(500 * time.Millisecond)
 	cm3 := configMap("cfg", map[string]string{"a": "3"})
 	f.seed(cm3)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// TestParseMetrics checks the exposition parser on the shapes reroll's
+// /metrics and kube-apiserver's use: comments, labels with escapes, no
+// labels, and a timestamp.
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP workqueue_depth Current depth of workqueue.
+# TYPE workqueue_depth gauge
+workqueue_depth{name="reroll"} 3
+workqueue_depth{name="other"} 5
+rest_client_requests_total{code="200",host="127.0.0.1:6443",method="PATCH"} 10
+rest_client_requests_total{code="409",host="127.0.0.1:6443",method="PATCH"} 2
+rest_client_requests_total{code="201",host="127.0.0.1:6443",method="POST"} 7
+odd{path="a\"b\\c",x=""} 1.5 1700000000000
+process_cpu_seconds_total 2.25
+`
+	m, err := parseMetrics(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		match []string
+		want  float64
+	}{
+		{"workqueue_depth", []string{"name", "reroll"}, 3},
+		{"workqueue_depth", nil, 8},
+		{"rest_client_requests_total", []string{"method", "PATCH"}, 12},
+		{"rest_client_requests_total", []string{"method", "PATCH", "code", "409"}, 2},
+		{"odd", []string{"path", `a"b\c`, "x", ""}, 1.5},
+		{"process_cpu_seconds_total", nil, 2.25},
+		{"missing", nil, 0},
+	} {
+		if got := m.sum(tc.name, tc.match...); got != tc.want {
+			t.Errorf("sum(%s, %v) = %v, want %v", tc.name, tc.match, got, tc.want)
+		}
+	}
+	if got, want := m.byLabel("rest_client_requests_total", "method"), map[string]float64{"PATCH": 12, "POST": 7}; !reflect.DeepEqual(got, want) {
+		t.Errorf("byLabel = %v, want %v", got, want)
+	}
+	if _, err := parseMetrics(`broken{name="x} 1`); err == nil {
+		t.Error("unterminated label value: want an error")
+	}
+}
+
+// TestPercentile checks the nearest-rank percentile.
+func TestPercentile(t *testing.T) {
+	values := []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	for _, tc := range []struct{ p, want float64 }{{50, 5}, {90, 9}, {99, 10}, {100, 10}, {1, 1}} {
+		if got := percentile(values, tc.p); got != tc.want {
+			t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile of nothing = %v, want 0", got)
+	}
+}
+
+// TestRollDiff checks how rolls are counted between two snapshots.
+func TestRollDiff(t *testing.T) {
+	before := map[string]int{"a": 1, "b": 0, "c": 2}
+	after := map[string]int{"a": 2, "b": 0, "c": 4, "d": 1}
+	rolled, multi, keys := rollDiff(before, after)
+	if rolled != 3 || multi != 1 || !reflect.DeepEqual(keys, []string{"a", "c", "d"}) {
+		t.Errorf("rollDiff = %d, %d, %v; want 3, 1, [a c d]", rolled, multi, keys)
+	}
+}
+
+// TestSplitSize checks that value sizes add up to the object's size.
+func TestSplitSize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct{ size, parts int }{{100, 1}, {100, 4}, {3, 4}, {41000, 3}} {
+		sizes := splitSize(rng, tc.size, tc.parts)
+		sum := 0
+		for _, s := range sizes {
+			if s < 1 {
+				t.Errorf("splitSize(%d, %d) = %v: a part below 1", tc.size, tc.parts, sizes)
+			}
+			sum += s
+		}
+		if sum != tc.size {
+			t.Errorf("splitSize(%d, %d) = %v, sums to %d", tc.size, tc.parts, sizes, sum)
+		}
+	}
+}
+
+// TestFormatNumber checks the table's number format.
+func TestFormatNumber(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 1000: "1000", 8.74: "8.74", 0.0199: "0.0199", 1007.04: "1007.0", 78.19: "78.2"} {
+		if got := formatNumber(v); got != want {
+			t.Errorf("formatNumber(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// memoryData is the seeded config data of the memory scenario: how many
+// objects, in how many namespaces, of which sizes.
+type memoryData struct {
+	namespaces, secrets, configMaps int
+	// sizes holds the value bytes of every object: Secrets first, then
+	// ConfigMaps.
+	sizes []int
+}
+
+// memoryNamespace returns the name of namespace i.
+func memoryNamespace(i int) string { return fmt.Sprintf("bench-mem-%03d", i) }
+
+// secretName returns the name of Secret i (in namespace i % namespaces).
+func secretName(i int) string { return fmt.Sprintf("secret-%05d", i) }
+
+// configMapName returns the name of ConfigMap i (in namespace i % namespaces).
+func configMapName(i int) string { return fmt.Sprintf("cm-%05d", i) }
+
+// newMemoryData spreads totalBytes over the objects with sizes drawn
+// uniformly between a quarter and 1.75 times the mean.
+func newMemoryData(namespaces, secrets, configMaps int, totalBytes int64) memoryData {
+	d := memoryData{namespaces: namespaces, secrets: secrets, configMaps: configMaps}
+	rng := rand.New(rand.NewPCG(1, 2))
+	weights := make([]float64, secrets+configMaps)
+	sum := 0.0
+	for i := range weights {
+		weights[i] = 0.25 + 1.5*rng.Float64()
+		sum += weights[i]
+	}
+	d.sizes = make([]int, len(weights))
+	for i, w := range weights {
+		d.sizes[i] = max(1, int(math.Round(float64(totalBytes)*w/sum)))
+	}
+	return d
+}
+
+// secretData returns fresh random data for Secret i: 1 to 4 keys of raw
+// random bytes adding up to its size. version makes a change.
+func (d memoryData) secretData(i, version int) map[string][]byte {
+	rng := newRand(uint64(i)<<16 | uint64(version))
+	parts := splitSize(rand.New(rng), d.sizes[i], 1+i%4)
+	data := make(map[string][]byte, len(parts))
+	for k, n := range parts {
+		data[fmt.Sprintf("key-%d", k)] = randomBytes(rng, n)
+	}
+	return data
+}
+
+// configMapData returns fresh random text for ConfigMap i: 1 to 4 keys
+// adding up to its size. version makes a change.
+func (d memoryData) configMapData(i, version int) map[string]string {
+	rng := newRand(uint64(d.secrets+i)<<16 | uint64(version))
+	parts := splitSize(rand.New(rng), d.sizes[d.secrets+i], 1+i%4)
+	data := make(map[string]string, len(parts))
+	for k, n := range parts {
+		data[fmt.Sprintf("KEY_%d", k)] = randomText(rng, n)
+	}
+	return data
+}
+
+// totalBytes returns the value bytes of every object.
+func (d memoryData) totalBytes() int64 {
+	var t int64
+	for _, s := range d.sizes {
+		t += int64(s)
+	}
+	return t
+}
+
+// runMemory measures reroll's memory with a lot of config data: 5,900
+// Secrets and 3,200 ConfigMaps holding ~213 MB of random data in 190
+// namespaces, and 1,000 opted-in Deployments each consuming one ConfigMap
+// (envFrom) and one Secret (volume), none shared. reroll starts after the
+// seeding; then 100 consumed objects change and the 100 Deployments that
+// consume them must roll.
+func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
+	nNS := e.scaled(190, 2)
+	nSecrets, nCMs := e.scaled(5900, 4), e.scaled(3200, 4)
+	nDeploy := min(e.scaled(1000, 2), nSecrets, nCMs)
+	nChanges := min(e.scaled(100, 2), nDeploy)
+	data := newMemoryData(nNS, nSecrets, nCMs, int64(math.Round(213e6*e.opts.scale)))
+	res.Params = map[string]any{
+		"namespaces": nNS, "secrets": nSecrets, "configMaps": nCMs, "deployments": nDeploy,
+		"changes": nChanges, "dataBytes": data.totalBytes(),
+	}
+	client := e.cluster.client
+
+	// Seed.
+	began := time.Now()
+	names := make([]string, nNS)
+	for i := range names {
+		names[i] = memoryNamespace(i)
+	}
+	if err := e.createNamespaces(ctx, names); err != nil {
+		return err
+	}
+	e.log.printf("seeding %d Secrets and %d ConfigMaps with %.1f MB of random data in %d namespaces", nSecrets, nCMs, float64(data.totalBytes())/1e6, nNS)
+	var done atomic.Int64
+	err := forEach(ctx, nSecrets+nCMs, seedWorkers, func(ctx context.Context, i int) error {
+		if n := done.Add(1); n%1000 == 0 {
+			e.log.printf("seeded %d objects", n)
+		}
+		if i < nSecrets {
+			s := newSecret(memoryNamespace(i%nNS), secretName(i), data.secretData(i, 0))
+			_, err := client.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+			return err
+		}
+		j := i - nSecrets
+		cm := newConfigMap(memoryNamespace(j%nNS), configMapName(j), data.configMapData(j, 0))
+		_, err := client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("seeding config: %w", err)
+	}
+	// Deployment i consumes ConfigMap i and Secret i, both in namespace
+	// i % nNS, as objects are spread the same way.
+	deployKey := func(i int) string { return key(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i)) }
+	if err := e.createDeployments(ctx, nDeploy, func(i int) *appsv1.Deployment {
+		return newDeployment(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i), e.scenario, true,
+			consumption{envFromConfigMap: configMapName(i), volumeSecret: secretName(i)})
+	}); err != nil {
+		return err
+	}
+	seeded := time.Since(began)
+	if size, err := e.etcdSize(); err == nil {
+		res.Params["etcdDBBytesAfterSeeding"] = size
+	}
+	res.add("seeding time (bench client)", seeded.Seconds(), "s")
+	e.log.printf("seeded in %.1fs", seeded.Seconds())
+	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
+	if err != nil {
+		return err
+	}
+
+	// Start, sync, adopt.
+	r, err := e.startReroll(ctx, "main")
+	if err != nil {
+		return err
+	}
+	e.prof.startCPU(r, "main", maxCPUProfile)
+	ready, err := r.waitReady(ctx, readyTimeout)
+	if err != nil {
+		return err
+	}
+	res.add("start to /readyz 200", ready.Seconds(), "s")
+	if hwm, _, err := r.memory(); err == nil {
+		res.add("peak RSS (VmHWM) at /readyz", mib(hwm), "MiB")
+	}
+	if cpu, err := r.cpu(); err == nil {
+		res.add("CPU time, start to /readyz", cpu, "s")
+	}
+	if err := tr.waitConsumed(ctx, nDeploy, adoptTimeout(nDeploy)); err != nil {
+		return err
+	}
+	res.add(fmt.Sprintf("start to %d Deployments adopted", nDeploy), time.Since(r.started).Seconds(), "s")
+	_, m, err := r.waitQuiet(ctx, quietWindow, adoptTimeout(nDeploy))
+	if err != nil {
+		return err
+	}
+	hwm, rss, err := r.memory()
+	if err != nil {
+		return err
+	}
+	res.add("peak RSS (VmHWM) after sync", mib(hwm), "MiB")
+	res.add("RSS (VmRSS) after sync", mib(rss), "MiB")
+	res.add("heap in use after sync", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
+	for kind, n := range m.byLabel("reroll_cached_objects", "kind") {
+		res.Params["cached"+kind] = n
+	}
+
+	// Change consumed objects, each consumed by exactly one Deployment:
+	// alternately the ConfigMap and the Secret of every k-th Deployment.
+	before := tr.counts()
+	keys := make([]string, nChanges)
+	began = time.Now()
+	err = forEach(ctx, nChanges, seedWorkers, func(ctx context.Context, k int) error {
+		i := k * nDeploy / nChanges
+		keys[k] = deployKey(i)
+		ns := memoryNamespace(i % nNS)
+		if k%2 == 0 {
+			cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, configMapName(i), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cm.Data = data.configMapData(i, 1)
+			_, err = client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: benchFieldManager})
+			return err
+		}
+		s, err := client.CoreV1().Secrets(ns).Get(ctx, secretName(i), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Data = data.secretData(i, 1)
+		_, err = client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{FieldManager: benchFieldManager})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("changing config: %w", err)
+	}
+	last, err := tr.waitChanged(ctx, keys, before, rollTimeout+time.Duration(nChanges)*100*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	res.add(fmt.Sprintf("%d changes to %d rolled", nChanges, nChanges), last.Sub(began).Seconds(), "s")
+	if _, m, err = r.waitQuiet(ctx, quietWindow, time.Minute); err != nil {
+		return err
+	}
+	rolled, multi, _ := rollDiff(before, tr.counts())
+	res.addTarget("Deployments rolled", float64(rolled), "", target{Op: "==", Value: float64(nChanges)})
+	res.addTarget("Deployments rolled more than once", float64(multi), "", target{Op: "==", Value: 0})
+	hwm, rss, err = r.memory()
+	if err != nil {
+		return err
+	}
+	res.addTarget("peak RSS (VmHWM) at end", mib(hwm), "MiB", target{Op: "<=", Value: 64})
+	res.add("RSS (VmRSS) at end", mib(rss), "MiB")
+	res.add("heap in use at end", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
+	res.add("sync errors", m.sum("reroll_sync_errors_total"), "")
+	noteSyncErrors(res, "memory", nil, m)
+	e.prof.finish(ctx, r, "main")
+	return nil
+}
