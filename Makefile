@@ -81,9 +81,10 @@ control-plane:
 	hack/build-control-plane.sh $(TOOLS_BIN)
 
 ## run: the controller against $$KUBECONFIG, else against a local control plane
+## (client-go reads $$KUBECONFIG itself, path lists included)
 run: build
 ifneq ($(strip $(KUBECONFIG)),)
-	./$(BIN) --kubeconfig="$(KUBECONFIG)" $(RUN_ARGS)
+	./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
 else
 	hack/build-control-plane.sh $(TOOLS_BIN)
 	$(TOOLS_BIN)/localcluster --print-try-it -- ./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
