@@ -296,6 +296,14 @@ func (f *fixture) adopted(d *appsv1.Deployment) *appsv1.Deployment {
 	return d
 }
 
+// seedAdoptedWeb seeds Deployment "web", which consumes every key of
+// ConfigMap "cfg", as reroll leaves it after adoption, and returns it.
+func (f *fixture) seedAdoptedWeb() *appsv1.Deployment {
+	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
+	f.seed(d)
+	return d
+}
+
 // rollPatch is the patch that rolls a workload into state.
 func (f *fixture) rollPatch(name, state string) patchAction {
 	f.t.Helper()

@@ -46,8 +46,7 @@ func TestSyncUnchangedWritesNothing(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
-	f.seed(d)
+	f.seedAdoptedWeb()
 	f.sync(ctx, "web")
 	f.sync(ctx, "web")
 	f.expectWrites()
@@ -60,8 +59,7 @@ func TestSyncRollsOnceWhenConsumedContentChanges(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1", "b": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
-	f.seed(d)
+	d := f.seedAdoptedWeb()
 	f.sync(ctx, "web") // remembers the digests, so the Event can name keys
 	f.expectWrites()
 
@@ -170,7 +168,7 @@ func TestSyncMetadataChangeDoesNotRoll(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	f.seed(f.adopted(deployment("web", auto(), envFromConfigMap("cfg"))))
+	f.seedAdoptedWeb()
 	cm = cm.DeepCopy()
 	cm.Labels = map[string]string{"team": "a"}
 	cm.Annotations = map[string]string{"note": "x", lastAppliedAnnotation: `{"data":{"a":"1"}}`}
@@ -188,8 +186,7 @@ func TestSyncDeletedConsumedObject(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
-	f.seed(d)
+	d := f.seedAdoptedWeb()
 
 	f.unseed(cm)
 	f.sync(ctx, "web")
@@ -260,7 +257,7 @@ func TestSyncIgnoredObject(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	f.seed(f.adopted(deployment("web", auto(), envFromConfigMap("cfg"))))
+	f.seedAdoptedWeb()
 	cm = cm.DeepCopy()
 	cm.Annotations = map[string]string{AnnotationIgnore: "true"}
 	cm.Data["a"] = "2"
@@ -566,8 +563,7 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	cm := configMap("cfg", map[string]string{"a": "1"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
-	f.seed(d)
+	d := f.seedAdoptedWeb()
 	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
 		patched := d.DeepCopy()
 		patched.ResourceVersion = "12"
