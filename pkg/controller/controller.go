@@ -41,8 +41,6 @@ import (
 const (
 	// ReasonRolled: consumed content changed and the workload was rolled.
 	ReasonRolled = "Rolled"
-	// ReasonAdopted: first sight; a baseline was recorded without rolling.
-	ReasonAdopted = "Adopted"
 	// ReasonRebaselined: the recorded state could not be compared (another
 	// hash key, or unreadable); a new baseline was recorded without rolling.
 	ReasonRebaselined = "Rebaselined"

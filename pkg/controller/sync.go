@@ -134,9 +134,12 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		logger.Info("Rolled", "changed", d.changed)
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", note)
 	case actionAdopt:
+		// No Event: adopting is the quiet, common case (every workload when
+		// reroll is first installed), and an Event each would flood the API
+		// server, and reroll's memory with Events waiting for their rate
+		// limit. The consumed annotation and the metric show it.
 		c.metrics.skipped.WithLabelValues(skipAdopted).Inc()
 		logger.V(2).Info("Adopted", "consumed", len(consumed))
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "%s", note)
 	case actionRebaseline:
 		c.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
 		logger.Info("Re-baselined without rolling", "why", d.why)

@@ -26,7 +26,7 @@ func TestSyncAdoptsWithoutRolling(t *testing.T) {
 	ctx := f.start()
 	f.sync(ctx, "web")
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
-	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+	f.expectEvents() // adopting sends no Event
 }
 
 // --roll-on-adopt rolls on first sight instead.
@@ -218,7 +218,7 @@ func TestSyncOptionalReference(t *testing.T) {
 	f.sync(ctx, "web")
 	absent := f.recordedState(d)
 	f.expectWrites(f.baselinePatch("web", absent))
-	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+	f.expectEvents() // adopting sends no Event
 
 	d = d.DeepCopy()
 	d.Annotations[AnnotationConsumed] = absent
@@ -433,7 +433,7 @@ func TestSyncConflictIsRetried(t *testing.T) {
 
 	f.sync(ctx, "web") // the retry
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
-	f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this Deployment")
+	f.expectEvents() // adopting sends no Event
 }
 
 // A patch the API server rejects as invalid is reported, not retried.
@@ -525,7 +525,7 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 			want := f.baselinePatch(m.GetName(), adoptState)
 			want.resource = tt.resource
 			f.expectWrites(want)
-			f.expectEvents("Normal Adopted recorded a baseline of 1 consumed ConfigMaps and Secrets without rolling; changes to their content will roll this " + tt.kind)
+			f.expectEvents() // adopting sends no Event
 
 			adopted := tt.obj.DeepCopyObject()
 			am, _ := metaOf(adopted)
