@@ -8,6 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
+// annotationPrefix starts every annotation reroll reads or writes.
+const annotationPrefix = "reroll.dev/"
+
 // The annotations below are reroll's API: users write the first four, reroll
 // writes the last two. Their names must never change.
 const (

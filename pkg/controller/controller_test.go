@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -116,28 +115,33 @@ func TestSecretHandlerEnqueuesConsumers(t *testing.T) {
 }
 
 func TestWorkloadHandlerEnqueues(t *testing.T) {
-	base := deployment("env", auto(), nil)
-	statusOnly := base.DeepCopy()
+	d := deployment("env", auto(), nil)
+	base := cachedCopy(d)
+	statusOnly := d.DeepCopy()
 	statusOnly.ResourceVersion = "11"
 	statusOnly.Status.ReadyReplicas = 1
-	specChange := base.DeepCopy()
+	specChange := d.DeepCopy()
 	specChange.ResourceVersion = "11"
 	specChange.Generation = 2
-	annotated := base.DeepCopy()
+	annotated := d.DeepCopy()
 	annotated.ResourceVersion = "11"
 	annotated.Annotations = map[string]string{AnnotationAuto: "true", AnnotationSecrets: "s"}
-	malformed := deployment("bad", map[string]string{AnnotationAuto: "maybe"}, nil)
+	otherAnnotation := d.DeepCopy()
+	otherAnnotation.ResourceVersion = "11"
+	otherAnnotation.Annotations = map[string]string{AnnotationAuto: "true", "deployment.kubernetes.io/revision": "2"}
+	malformed := cachedCopy(deployment("bad", map[string]string{AnnotationAuto: "maybe"}, nil))
 	tests := []struct {
 		name  string
 		event func(h cache.ResourceEventHandler)
 		want  []string
 	}{
 		{"add opted in", func(h cache.ResourceEventHandler) { h.OnAdd(base, false) }, []string{"Deployment team-a/env"}},
-		{"add not opted in", func(h cache.ResourceEventHandler) { h.OnAdd(deployment("plain", nil, nil), false) }, nil},
+		{"add not opted in", func(h cache.ResourceEventHandler) { h.OnAdd(cachedCopy(deployment("plain", nil, nil)), false) }, nil},
 		{"add with malformed annotation, to warn", func(h cache.ResourceEventHandler) { h.OnAdd(malformed, false) }, []string{"Deployment team-a/bad"}},
-		{"status-only update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, statusOnly) }, nil},
-		{"spec update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, specChange) }, []string{"Deployment team-a/env"}},
-		{"annotation update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, annotated) }, []string{"Deployment team-a/env"}},
+		{"status-only update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, cachedCopy(statusOnly)) }, nil},
+		{"spec update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, cachedCopy(specChange)) }, []string{"Deployment team-a/env"}},
+		{"annotation update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, cachedCopy(annotated)) }, []string{"Deployment team-a/env"}},
+		{"other annotation update", func(h cache.ResourceEventHandler) { h.OnUpdate(base, cachedCopy(otherAnnotation)) }, nil},
 		{"resync", func(h cache.ResourceEventHandler) { h.OnUpdate(base, base) }, []string{"Deployment team-a/env"}},
 		{"delete", func(h cache.ResourceEventHandler) { h.OnDelete(base) }, []string{"Deployment team-a/env"}},
 		{"delete tombstone", func(h cache.ResourceEventHandler) {
@@ -230,7 +234,7 @@ func TestConsumersIndex(t *testing.T) {
 		}
 		var out []string
 		for _, o := range objs {
-			out = append(out, o.(*appsv1.Deployment).Name)
+			out = append(out, o.(*cachedWorkload).Name)
 		}
 		slices.Sort(out)
 		return out

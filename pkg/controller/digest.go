@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"unsafe"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // digestPrefix starts every per-key digest that the cache holds in place of
@@ -68,15 +70,22 @@ func isDigest[T string | []byte](v T) bool {
 //     (their keys are disjoint by API validation).
 //   - Secrets: data becomes per-key digests held in stringData, a field the
 //     API server never returns and reroll never writes back.
-//   - Everything: managedFields and kubectl's last-applied annotation go.
+//   - ConfigMaps and Secrets keep only the metadata reroll reads: name,
+//     namespace, resourceVersion and reroll's own annotations. Labels, other
+//     annotations (Helm and kubectl add several) and the UID go.
+//   - Deployments, StatefulSets and DaemonSets become a cachedWorkload: only
+//     their identity, reroll's annotations and the references of their pod
+//     template.
+//   - Anything else loses managedFields and kubectl's last-applied
+//     annotation.
 //
-// The cache then costs O(metadata + keys) per object, not O(data). The
+// The cache then costs O(keys) per object, not O(data + metadata). The
 // transform mutates its argument, which client-go allows for freshly decoded
 // objects, and is idempotent, as client-go asks.
 func TransformForCache(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.ConfigMap:
-		stripMetadata(o)
+		keepConfigMetadata(&o.ObjectMeta)
 		for k, v := range o.Data {
 			o.Data[k] = digestValue(v)
 		}
@@ -88,7 +97,7 @@ func TransformForCache(obj any) (any, error) {
 		}
 		o.BinaryData = nil
 	case *corev1.Secret:
-		stripMetadata(o)
+		keepConfigMetadata(&o.ObjectMeta)
 		if len(o.Data) > 0 {
 			digests := make(map[string]string, len(o.Data))
 			for k, v := range o.Data {
@@ -97,10 +106,26 @@ func TransformForCache(obj any) (any, error) {
 			o.StringData = digests
 		}
 		o.Data = nil
+	case *appsv1.Deployment:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec), nil
+	case *appsv1.StatefulSet:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec), nil
+	case *appsv1.DaemonSet:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec), nil
+	case *cachedWorkload:
+		// Already transformed.
 	default:
 		stripMetadata(obj)
 	}
 	return obj, nil
+}
+
+// keepConfigMetadata reduces a ConfigMap's or Secret's metadata to what
+// reroll reads: its name, namespace and resourceVersion, and its reroll.dev/
+// annotations. reroll caches every config object in the cluster, so each
+// byte of metadata kept here is multiplied by thousands.
+func keepConfigMetadata(m *metav1.ObjectMeta) {
+	*m = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Annotations: rerollAnnotations(m.Annotations)}
 }
 
 // stripMetadata drops the metadata reroll never reads and that can dwarf the

@@ -56,12 +56,18 @@ func TestIsDigest(t *testing.T) {
 func TestTransformForCache(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{
-			Name: "x", Namespace: "ns",
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
-			Annotations:   map[string]string{lastAppliedAnnotation: `{"data":{"password":"hunter2"}}`, AnnotationIgnore: "true"},
+			Name: "x", Namespace: "ns", UID: "u-1", ResourceVersion: "7",
+			Labels:          map[string]string{"app.kubernetes.io/managed-by": "Helm"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Foo", Name: "o"}},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			Annotations: map[string]string{lastAppliedAnnotation: `{"data":{"password":"hunter2"}}`,
+				AnnotationIgnore: "true", "meta.helm.sh/release-name": "web"},
 		}
 	}
-	wantMeta := metav1.ObjectMeta{Name: "x", Namespace: "ns", Annotations: map[string]string{AnnotationIgnore: "true"}}
+	// ConfigMaps and Secrets keep only what reroll reads of their metadata.
+	wantMeta := metav1.ObjectMeta{Name: "x", Namespace: "ns", ResourceVersion: "7", Annotations: map[string]string{AnnotationIgnore: "true"}}
+	// Workloads also keep their UID, for Events about them.
+	wantWorkloadMeta := metav1.ObjectMeta{Name: "x", Namespace: "ns", UID: "u-1", ResourceVersion: "7", Annotations: map[string]string{AnnotationIgnore: "true"}}
 	tests := []struct {
 		name string
 		in   any
@@ -83,14 +89,41 @@ func TestTransformForCache(t *testing.T) {
 			want: &corev1.ConfigMap{ObjectMeta: wantMeta},
 		},
 		{
+			name: "no reroll annotation leaves no annotation map",
+			in:   &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", Annotations: map[string]string{"a": "b"}}},
+			want: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}},
+		},
+		{
 			name: "Secret data becomes digests in stringData",
 			in:   &corev1.Secret{ObjectMeta: meta(), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("hunter2")}},
 			want: &corev1.Secret{ObjectMeta: wantMeta, Type: corev1.SecretTypeOpaque, StringData: map[string]string{"password": digestValue("hunter2")}},
 		},
 		{
-			name: "Deployment loses managedFields and last-applied only",
-			in:   &appsv1.Deployment{ObjectMeta: meta(), Spec: appsv1.DeploymentSpec{Paused: true}},
-			want: &appsv1.Deployment{ObjectMeta: wantMeta, Spec: appsv1.DeploymentSpec{Paused: true}},
+			name: "Deployment becomes a cachedWorkload",
+			in: &appsv1.Deployment{ObjectMeta: meta(), Spec: appsv1.DeploymentSpec{Paused: true, Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{
+					{Name: "app", Image: "app:1", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}}}}},
+					{Name: "proxy", Image: "proxy:1"},
+				}},
+			}}},
+			want: &cachedWorkload{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+				ObjectMeta: wantWorkloadMeta,
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
+					{Name: "app", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}}}}},
+				}}},
+			},
+		},
+		{
+			name: "StatefulSet becomes a cachedWorkload",
+			in:   &appsv1.StatefulSet{ObjectMeta: meta()},
+			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: wantWorkloadMeta},
+		},
+		{
+			name: "DaemonSet becomes a cachedWorkload",
+			in:   &appsv1.DaemonSet{ObjectMeta: meta()},
+			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"}, ObjectMeta: wantWorkloadMeta},
 		},
 	}
 	for _, tt := range tests {

@@ -94,56 +94,32 @@ func ParseExtraKinds(value string) ([]ExtraKind, error) {
 	return kinds, nil
 }
 
-// templateObject is how a custom workload is cached: its metadata and its
-// pod template, converted once from the unstructured object, and nothing
-// else of a possibly large custom resource.
-type templateObject struct {
-	metav1.TypeMeta
-	metav1.ObjectMeta
-	// Template is the pod template found at the kind's template path.
-	Template corev1.PodTemplateSpec
-	// TemplateError says why there is no usable template, if there is none.
-	TemplateError string
-}
-
-// DeepCopyObject implements runtime.Object.
-func (t *templateObject) DeepCopyObject() runtime.Object {
-	out := &templateObject{TypeMeta: t.TypeMeta, TemplateError: t.TemplateError}
-	t.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	t.Template.DeepCopyInto(&out.Template)
-	return out
-}
-
-// templateTransform returns the cache transform of a custom kind: it keeps
-// the identity, resourceVersion, generation and annotations, and the pod
-// template at path as a typed PodTemplateSpec. It is idempotent.
+// templateTransform returns the cache transform of a custom kind: it
+// converts the pod template at path to a typed PodTemplateSpec once and
+// keeps a cachedWorkload, nothing else of a possibly large custom resource.
+// It is idempotent.
 func templateTransform(path []string) cache.TransformFunc {
 	return func(obj any) (any, error) {
 		u, ok := obj.(*unstructured.Unstructured)
 		if !ok {
 			return obj, nil // already transformed, or a tombstone
 		}
-		t := &templateObject{
-			TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()},
-			ObjectMeta: metav1.ObjectMeta{
-				Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(),
-				ResourceVersion: u.GetResourceVersion(), Generation: u.GetGeneration(),
-				Annotations: u.GetAnnotations(),
-			},
-		}
-		delete(t.Annotations, lastAppliedAnnotation)
+		var template corev1.PodTemplateSpec
+		var templateError string
 		raw, found, err := unstructured.NestedMap(u.Object, path...)
 		switch {
 		case err != nil:
-			t.TemplateError = fmt.Sprintf("%s is not an object: %v", strings.Join(path, "."), err)
+			templateError = fmt.Sprintf("%s is not an object: %v", strings.Join(path, "."), err)
 		case !found:
-			t.TemplateError = fmt.Sprintf("no pod template at %s", strings.Join(path, "."))
+			templateError = fmt.Sprintf("no pod template at %s", strings.Join(path, "."))
 		default:
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &t.Template); err != nil {
-				t.TemplateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &template); err != nil {
+				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
 			}
 		}
-		return t, nil
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template.Spec)
+		w.TemplateError = templateError
+		return w, nil
 	}
 }
 
@@ -180,13 +156,7 @@ func (k *dynamicKind) get(name cache.ObjectName) (workload, error) {
 }
 
 // view implements workloadKind.
-func (k *dynamicKind) view(obj any) (workload, error) {
-	t, ok := obj.(*templateObject)
-	if !ok {
-		return workload{}, fmt.Errorf("expected a transformed %s, got %T", k.name, obj)
-	}
-	return workload{object: t, meta: t, template: &t.Template, templateError: t.TemplateError}, nil
-}
+func (k *dynamicKind) view(obj any) (workload, error) { return viewCached(k.name, obj) }
 
 // patch implements workloadKind.
 func (k *dynamicKind) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {

@@ -132,13 +132,14 @@ func TestTemplateTransform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := out.(*templateObject)
-	want := &templateObject{
+	obj := out.(*cachedWorkload)
+	// Only the references survive of the template, and only reroll's
+	// annotations of the metadata.
+	want := &cachedWorkload{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "example.com/v1", Kind: "Rollout"},
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{AnnotationAuto: "true"}},
 		Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "r"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1",
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
 				EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}}}},
 		},
 	}
@@ -148,17 +149,17 @@ func TestTemplateTransform(t *testing.T) {
 	if again, _ := transform(obj); again != obj {
 		t.Error("not idempotent")
 	}
-	if cp := obj.DeepCopyObject().(*templateObject); !reflect.DeepEqual(cp, obj) || &cp.Template == &obj.Template {
+	if cp := obj.DeepCopyObject().(*cachedWorkload); !reflect.DeepEqual(cp, obj) || &cp.Template == &obj.Template {
 		t.Error("DeepCopyObject is not a deep copy")
 	}
 
 	bad := rollout("bad", nil)
 	_ = unstructured.SetNestedField(bad.Object, "not-a-template", "spec", "template")
-	if got, _ := transform(bad); !strings.Contains(got.(*templateObject).TemplateError, "spec.template is not an object") {
-		t.Errorf("non-object template: %q", got.(*templateObject).TemplateError)
+	if got, _ := transform(bad); !strings.Contains(got.(*cachedWorkload).TemplateError, "spec.template is not an object") {
+		t.Errorf("non-object template: %q", got.(*cachedWorkload).TemplateError)
 	}
 	none, _ := templateTransform([]string{"spec", "workload", "template"})(rollout("none", nil))
-	if e := none.(*templateObject).TemplateError; e != "no pod template at spec.workload.template" {
+	if e := none.(*cachedWorkload).TemplateError; e != "no pod template at spec.workload.template" {
 		t.Errorf("missing template: %q", e)
 	}
 }

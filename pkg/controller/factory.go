@@ -35,8 +35,10 @@ func NewInformerFactory(client kubernetes.Interface, o FactoryOptions) informers
 		opts = append(opts, informers.WithNamespace(o.Namespace))
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(client, o.ResyncPeriod, opts...)
+	// No namespace index, unlike the factory's own informers: reroll only
+	// gets ConfigMaps and Secrets by name, and the index would cost an entry
+	// per cached object.
 	configOpts := internalinterfaces.InformerOptions{
-		Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 		TweakListOptions: func(lo *metav1.ListOptions) {
 			lo.LabelSelector = o.ConfigSelector
 		},

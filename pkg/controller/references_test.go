@@ -187,13 +187,19 @@ func TestCalculateConsumption(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
+			// The cache keeps only referencesOnly of a template.
+			reduced := referencesOnly(&tt.spec)
+			if fromCache := calculateConsumption(&reduced, tt.o); !reflect.DeepEqual(fromCache, tt.want) {
+				t.Errorf("from referencesOnly: got %+v\nwant %+v", fromCache, tt.want)
+			}
 		})
 	}
 }
 
 // FuzzCalculateConsumption feeds arbitrary pod specs (decoded from JSON) to
 // the reference extraction and checks its invariants: no panic, sorted and
-// unique results, no empty names, and every consumption consumes something.
+// unique results, no empty names, every consumption consumes something, and
+// the cached form of the spec (referencesOnly) consumes the same.
 func FuzzCalculateConsumption(f *testing.F) {
 	seeds := []string{
 		`{}`,
@@ -215,6 +221,10 @@ func FuzzCalculateConsumption(f *testing.F) {
 		cms, _ := parseNameList(configMaps)
 		ss, _ := parseNameList(secrets)
 		got := calculateConsumption(&spec, optIn{auto: true, configMaps: cms, secrets: ss})
+		reduced := referencesOnly(&spec)
+		if fromCache := calculateConsumption(&reduced, optIn{auto: true, configMaps: cms, secrets: ss}); !reflect.DeepEqual(fromCache, got) {
+			t.Fatalf("referencesOnly changed the consumption:\n full    %+v\n reduced %+v", got, fromCache)
+		}
 		if !slices.IsSortedFunc(got, func(a, b consumption) int {
 			return cmp.Or(cmp.Compare(a.ref.kind, b.ref.kind), cmp.Compare(a.ref.name, b.ref.name))
 		}) {

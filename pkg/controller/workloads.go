@@ -83,7 +83,6 @@ type typedKind[T workloadObject] struct {
 	name     string
 	resource string
 	inf      cache.SharedIndexInformer
-	template func(T) *corev1.PodTemplateSpec
 	client   func(namespace string) patcher[T]
 }
 
@@ -106,12 +105,17 @@ func (k *typedKind[T]) get(name cache.ObjectName) (workload, error) {
 }
 
 // view implements workloadKind.
-func (k *typedKind[T]) view(obj any) (workload, error) {
-	t, ok := obj.(T)
+func (k *typedKind[T]) view(obj any) (workload, error) { return viewCached(k.name, obj) }
+
+// viewCached returns the workload view of a cached object of any kind:
+// every workload informer caches a *cachedWorkload (see TransformForCache
+// and templateTransform).
+func viewCached(kind string, obj any) (workload, error) {
+	w, ok := obj.(*cachedWorkload)
 	if !ok {
-		return workload{}, fmt.Errorf("expected a %s, got %T", k.name, obj)
+		return workload{}, fmt.Errorf("expected a cached %s, got %T", kind, obj)
 	}
-	return workload{object: t, meta: t, template: k.template(t)}, nil
+	return workload{object: w, meta: w, template: &w.Template, templateError: w.TemplateError}, nil
 }
 
 // templatePath implements workloadKind: every built-in kind keeps its pod
@@ -141,20 +145,17 @@ func builtinKind(name string, client kubernetes.Interface, factory informers.Sha
 	case "deployments":
 		return &typedKind[*appsv1.Deployment]{
 			name: "Deployment", resource: name, inf: apps.Deployments().Informer(),
-			template: func(d *appsv1.Deployment) *corev1.PodTemplateSpec { return &d.Spec.Template },
-			client:   func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
+			client: func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
 		}, nil
 	case "statefulsets":
 		return &typedKind[*appsv1.StatefulSet]{
 			name: "StatefulSet", resource: name, inf: apps.StatefulSets().Informer(),
-			template: func(s *appsv1.StatefulSet) *corev1.PodTemplateSpec { return &s.Spec.Template },
-			client:   func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
+			client: func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
 		}, nil
 	case "daemonsets":
 		return &typedKind[*appsv1.DaemonSet]{
 			name: "DaemonSet", resource: name, inf: apps.DaemonSets().Informer(),
-			template: func(d *appsv1.DaemonSet) *corev1.PodTemplateSpec { return &d.Spec.Template },
-			client:   func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
+			client: func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinKinds(), ", "))
