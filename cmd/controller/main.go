@@ -19,6 +19,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
 
 	"github.com/reroll/reroll/pkg/controller"
@@ -217,6 +219,7 @@ func run(ctx context.Context, o options) error {
 	// gunzipping the initial list cost a fifth of start-up CPU in the
 	// benchmarks; the API server is usually one network hop away.
 	cfg.DisableCompression = true
+	cfg.WrapTransport = limitHTTP2StreamBuffer(cfg.WrapTransport)
 	cfg = rest.AddUserAgent(cfg, "reroll/"+version)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -266,7 +269,8 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("starting events: %w", err)
 	}
 	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, "reroll.dev/reroll")
+	recorder := controller.NewRateLimitedRecorder(broadcaster.NewRecorder(scheme.Scheme, "reroll.dev/reroll"),
+		float64(eventsCfg.QPS), maxPendingEvents, reg)
 
 	c, err := controller.NewController(ctx, client, factory, recorder, controller.Options{
 		HashKey:      key,
@@ -307,7 +311,7 @@ func run(ctx context.Context, o options) error {
 	defer factory.Shutdown()
 	informerCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	collectEagerlyDuringInitialSync(informerCtx, c.HasSynced)
+	tuneGC(informerCtx, c.HasSynced)
 	factory.StartWithContext(informerCtx)
 	if len(extraKinds) > 0 {
 		dyn, err := dynamic.NewForConfig(cfg)
@@ -382,24 +386,81 @@ func startServers(ctx context.Context, o options, live, ready []health.Check, me
 	return wg.Wait, nil
 }
 
+// maxPendingEvents bounds how many Events may wait for the events client's
+// rate limit at once: a fan-out to 1,000 workloads still gets an Event on
+// each, and a roll rate above that limit, sustained, drops Events instead of
+// piling up goroutines. client-go's broadcaster queues as many.
+const maxPendingEvents = 1000
+
+// http2StreamReceiveBuffer is the HTTP/2 flow-control window reroll grants
+// each stream: how much a watch may send ahead of what reroll has decoded.
+// The transport's default is 4 MiB per stream. While the informers stream
+// thousands of large ConfigMaps and Secrets, the API server fills it, and
+// the benchmarks found 5 MB of reroll's start-up heap in those buffers. One
+// MiB still allows 1 GB/s at a 1 ms round trip; a quarter of that slowed
+// the initial sync measurably.
+const http2StreamReceiveBuffer = 1 << 20
+
+// limitHTTP2StreamBuffer returns a rest.Config WrapTransport that sets
+// http2StreamReceiveBuffer on client-go's HTTP transport, then applies next
+// (the config's own wrapper, if any). The HTTP/2 transport reads the setting
+// when it opens a connection, and client-go wraps before the first request.
+// The process-wide http.DefaultTransport, which client-go uses for plain
+// HTTP, is left alone.
+func limitHTTP2StreamBuffer(next transport.WrapperFunc) transport.WrapperFunc {
+	return func(rt http.RoundTripper) http.RoundTripper {
+		if t := innermostTransport(rt); t != nil && t != http.DefaultTransport && t.HTTP2 == nil {
+			t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: http2StreamReceiveBuffer}
+		}
+		if next != nil {
+			return next(rt)
+		}
+		return rt
+	}
+}
+
+// innermostTransport unwraps client-go's round-tripper wrappers down to the
+// *http.Transport, or returns nil if there is none.
+func innermostTransport(rt http.RoundTripper) *http.Transport {
+	for {
+		switch t := rt.(type) {
+		case *http.Transport:
+			return t
+		case utilnet.RoundTripperWrapper:
+			rt = t.WrappedRoundTripper()
+		default:
+			return nil
+		}
+	}
+}
+
 // initialSyncGCPercent is the GOGC used while the informers list: the
 // initial list is mostly garbage (every object is decoded several times and
 // its values are dropped by the cache transform), so collecting it eagerly
 // keeps the start-up peak near the cached size instead of twice it.
 const initialSyncGCPercent = 25
 
-// collectEagerlyDuringInitialSync lowers GOGC until synced reports true, or
-// ctx ends, then restores it. A GOGC set in the environment is left alone.
-func collectEagerlyDuringInitialSync(ctx context.Context, synced func() bool) {
+// steadyGCPercent is the GOGC after the initial sync. reroll's live heap is
+// almost all informer cache, which grows with the cluster, while its
+// garbage is small watch events and patches. Go's default of 100 lets the
+// heap reach twice the cache; 50 caps it at one and a half times, at the
+// cost of collecting twice as often a heap that is cheap to collect.
+const steadyGCPercent = 50
+
+// tuneGC sets GOGC to initialSyncGCPercent until synced reports true, then
+// to steadyGCPercent; if ctx ends first, it stays at initialSyncGCPercent
+// until exit. A GOGC set in the environment is left alone.
+func tuneGC(ctx context.Context, synced func() bool) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
-	previous := debug.SetGCPercent(initialSyncGCPercent)
+	debug.SetGCPercent(initialSyncGCPercent)
 	go func() {
-		defer debug.SetGCPercent(previous)
-		_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		if wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 			return synced(), nil
-		})
+		}) == nil {
+			debug.SetGCPercent(steadyGCPercent)
+		}
 	}()
 }
 

@@ -1,0 +1,33 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+
+	"github.com/reroll/reroll/pkg/metrics"
+)
+
+// Events beyond the burst are dropped and counted, never queued.
+func TestRateLimitedRecorderDropsBeyondBurst(t *testing.T) {
+	fake := events.NewFakeRecorder(10)
+	reg := metrics.NewRegistry()
+	// A rate so low that no token comes back during the test.
+	rec := NewRateLimitedRecorder(fake, 1e-9, 2, reg)
+	d := deployment("web", nil, nil)
+	for range 5 {
+		rec.Eventf(d, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", "x")
+	}
+	if got := len(fake.Events); got != 2 {
+		t.Errorf("%d Events passed, want the burst of 2", got)
+	}
+	var text strings.Builder
+	if err := reg.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := `reroll_events_dropped_total{reason="Rolled"} 3`; !strings.Contains(text.String(), want) {
+		t.Errorf("metrics lack %q:\n%s", want, text.String())
+	}
+}
