@@ -21,8 +21,9 @@ import (
 type cachedWorkload struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta
-	// Template is the workload's pod template reduced by referencesOnly.
-	Template corev1.PodTemplateSpec
+	// Spec is the spec of the workload's pod template, reduced by
+	// referencesOnly.
+	Spec corev1.PodSpec
 	// TemplateError says why a custom workload has no usable template.
 	TemplateError string
 }
@@ -31,27 +32,24 @@ type cachedWorkload struct {
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError}
 	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	w.Template.DeepCopyInto(&out.Template)
+	w.Spec.DeepCopyInto(&out.Spec)
 	return out
 }
 
 // newCachedWorkload returns the cached form of a workload of kind gvk with
-// metadata m and pod spec spec (nil when it has none). It shares the
-// reference structs (such as a volume's ConfigMapVolumeSource) with spec,
-// which the caller must not modify afterwards.
+// metadata m and pod template spec spec. It shares the reference structs
+// (such as a volume's ConfigMapVolumeSource) with spec, which the caller
+// must not modify afterwards.
 func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev1.PodSpec) *cachedWorkload {
-	w := &cachedWorkload{
+	return &cachedWorkload{
 		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
 			ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
 			Annotations: rerollAnnotations(m.GetAnnotations()),
 		},
+		Spec: referencesOnly(spec),
 	}
-	if spec != nil {
-		w.Template.Spec = referencesOnly(spec)
-	}
-	return w
 }
 
 // rerollAnnotations returns the reroll.dev/ annotations of a, or nil if

@@ -291,7 +291,7 @@ func (c *Controller) workloadHandler(ctx context.Context, k workloadKind) cache.
 // indexed, so config events never reach them.
 func (c *Controller) consumersIndexFunc(k workloadKind) cache.IndexFunc {
 	return func(obj any) ([]string, error) {
-		w, err := k.view(obj)
+		w, err := viewWorkload(k, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func (c *Controller) consumersIndexFunc(k workloadKind) cache.IndexFunc {
 		if !o.enabled() {
 			return nil, nil
 		}
-		consumed := calculateConsumption(&w.template.Spec, o)
+		consumed := calculateConsumption(w.spec, o)
 		values := make([]string, len(consumed))
 		for i, u := range consumed {
 			values[i] = configIndexValue(w.meta.GetNamespace(), u.ref)
@@ -324,7 +324,7 @@ func (c *Controller) wantsSync(meta metav1.Object) bool {
 
 // enqueueWorkload enqueues a workload, after delay, if it wants syncing.
 func (c *Controller) enqueueWorkload(ctx context.Context, k workloadKind, obj any, delay time.Duration) {
-	w, err := k.view(obj)
+	w, err := viewWorkload(k, obj)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", k.kind())
 		return

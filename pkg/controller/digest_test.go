@@ -110,9 +110,9 @@ func TestTransformForCache(t *testing.T) {
 			want: &cachedWorkload{
 				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 				ObjectMeta: wantWorkloadMeta,
-				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
+				Spec: corev1.PodSpec{Containers: []corev1.Container{
 					{Name: "app", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}}}}},
-				}}},
+				}},
 			},
 		},
 		{

@@ -143,20 +143,8 @@ func (k *dynamicKind) informer() cache.SharedIndexInformer { return k.inf }
 // templatePath implements workloadKind.
 func (k *dynamicKind) templatePath() []string { return k.path }
 
-// get implements workloadKind, reading from the informer's cache.
-func (k *dynamicKind) get(name cache.ObjectName) (workload, error) {
-	obj, exists, err := k.inf.GetIndexer().GetByKey(name.String())
-	if err != nil {
-		return workload{}, err
-	}
-	if !exists {
-		return workload{}, notFound(k.gvr.GroupResource(), name.Name)
-	}
-	return k.view(obj)
-}
-
-// view implements workloadKind.
-func (k *dynamicKind) view(obj any) (workload, error) { return viewCached(k.name, obj) }
+// groupResource implements workloadKind.
+func (k *dynamicKind) groupResource() schema.GroupResource { return k.gvr.GroupResource() }
 
 // patch implements workloadKind.
 func (k *dynamicKind) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {

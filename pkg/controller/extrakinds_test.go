@@ -138,10 +138,8 @@ func TestTemplateTransform(t *testing.T) {
 	want := &cachedWorkload{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "example.com/v1", Kind: "Rollout"},
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{AnnotationAuto: "true"}},
-		Template: corev1.PodTemplateSpec{
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
-				EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}}}},
-		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}}}},
 	}
 	if !reflect.DeepEqual(obj, want) {
 		t.Errorf("got  %+v\nwant %+v", obj, want)
@@ -149,7 +147,7 @@ func TestTemplateTransform(t *testing.T) {
 	if again, _ := transform(obj); again != obj {
 		t.Error("not idempotent")
 	}
-	if cp := obj.DeepCopyObject().(*cachedWorkload); !reflect.DeepEqual(cp, obj) || &cp.Template == &obj.Template {
+	if cp := obj.DeepCopyObject().(*cachedWorkload); !reflect.DeepEqual(cp, obj) || &cp.Spec == &obj.Spec {
 		t.Error("DeepCopyObject is not a deep copy")
 	}
 
@@ -261,7 +259,7 @@ func TestSyncCustomKind(t *testing.T) {
 
 	// A consumed change rolls it: the merge patch sets the template's hash.
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		w, err := k.get(key.name)
+		w, err := getWorkload(k, key.name)
 		return err == nil && w.meta.GetAnnotations()[AnnotationConsumed] != "", nil
 	}); err != nil {
 		t.Fatalf("the adoption never reached the cache: %v", err)

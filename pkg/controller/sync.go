@@ -23,7 +23,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	if !ok {
 		return nil // not a kind this controller watches
 	}
-	w, err := k.get(key.name)
+	w, err := getWorkload(k, key.name)
 	if apierrors.IsNotFound(err) {
 		c.forget(key)
 		return nil
@@ -53,7 +53,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		c.warn(ctx, w, ReasonInvalidTemplate, "%s; not rolling until it is fixed", w.templateError)
 		return nil
 	}
-	consumed := calculateConsumption(&w.template.Spec, o)
+	consumed := calculateConsumption(w.spec, o)
 	if len(consumed) > MaxReferences {
 		c.warn(ctx, w, ReasonTooManyReferences, "consumes %d ConfigMaps and Secrets, more than the %d reroll handles; not rolling", len(consumed), MaxReferences)
 		return nil

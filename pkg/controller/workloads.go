@@ -36,8 +36,9 @@ type workload struct {
 	object runtime.Object
 	// meta is the object's metadata.
 	meta metav1.Object
-	// template is the pod template reroll reads and annotates.
-	template *corev1.PodTemplateSpec
+	// spec holds the references of the workload's pod template (see
+	// referencesOnly).
+	spec *corev1.PodSpec
 	// templateError says why a custom workload has no usable template.
 	templateError string
 }
@@ -48,12 +49,11 @@ type workload struct {
 type workloadKind interface {
 	// kind returns the workload's Kind, such as "Deployment".
 	kind() string
-	// informer returns the kind's shared informer.
+	// informer returns the kind's shared informer, whose cache holds
+	// *cachedWorkload objects.
 	informer() cache.SharedIndexInformer
-	// get returns the cached workload, or a NotFound error.
-	get(name cache.ObjectName) (workload, error)
-	// view returns the workload view of an object from the kind's informer.
-	view(obj any) (workload, error)
+	// groupResource names the kind's resource, for NotFound errors.
+	groupResource() schema.GroupResource
 	// templatePath is the path of the pod template in the object.
 	templatePath() []string
 	// patch sends a patch of the workload's annotations and returns the
@@ -72,9 +72,26 @@ type patcher[T any] interface {
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 }
 
-// notFound is the error get returns for a workload not in the cache.
-func notFound(gr schema.GroupResource, name string) error {
-	return apierrors.NewNotFound(gr, name)
+// getWorkload returns the cached workload of kind k named name, or a
+// NotFound error.
+func getWorkload(k workloadKind, name cache.ObjectName) (workload, error) {
+	obj, exists, err := k.informer().GetIndexer().GetByKey(name.String())
+	if err != nil {
+		return workload{}, err
+	}
+	if !exists {
+		return workload{}, apierrors.NewNotFound(k.groupResource(), name.Name)
+	}
+	return viewWorkload(k, obj)
+}
+
+// viewWorkload returns the workload view of an object from k's informer.
+func viewWorkload(k workloadKind, obj any) (workload, error) {
+	w, ok := obj.(*cachedWorkload)
+	if !ok {
+		return workload{}, fmt.Errorf("expected a cached %s, got %T", k.kind(), obj)
+	}
+	return workload{object: w, meta: w, spec: &w.Spec, templateError: w.TemplateError}, nil
 }
 
 // typedKind is the workloadKind of a built-in kind served by the typed
@@ -92,31 +109,8 @@ func (k *typedKind[T]) kind() string { return k.name }
 // informer implements workloadKind.
 func (k *typedKind[T]) informer() cache.SharedIndexInformer { return k.inf }
 
-// get implements workloadKind, reading from the informer's cache.
-func (k *typedKind[T]) get(name cache.ObjectName) (workload, error) {
-	obj, exists, err := k.inf.GetIndexer().GetByKey(name.String())
-	if err != nil {
-		return workload{}, err
-	}
-	if !exists {
-		return workload{}, notFound(appsv1.Resource(k.resource), name.Name)
-	}
-	return k.view(obj)
-}
-
-// view implements workloadKind.
-func (k *typedKind[T]) view(obj any) (workload, error) { return viewCached(k.name, obj) }
-
-// viewCached returns the workload view of a cached object of any kind:
-// every workload informer caches a *cachedWorkload (see TransformForCache
-// and templateTransform).
-func viewCached(kind string, obj any) (workload, error) {
-	w, ok := obj.(*cachedWorkload)
-	if !ok {
-		return workload{}, fmt.Errorf("expected a cached %s, got %T", kind, obj)
-	}
-	return workload{object: w, meta: w, template: &w.Template, templateError: w.TemplateError}, nil
-}
+// groupResource implements workloadKind.
+func (k *typedKind[T]) groupResource() schema.GroupResource { return appsv1.Resource(k.resource) }
 
 // templatePath implements workloadKind: every built-in kind keeps its pod
 // template at spec.template.
