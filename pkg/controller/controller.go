@@ -150,6 +150,10 @@ type Controller struct {
 	// that a dry run reports rolls after its first (would-be) baseline.
 	dryRunStates map[workloadKey]string
 
+	// bursts holds each workload's pending burst of config changes, so a
+	// sync queued early by anything else cannot cut the burst short.
+	bursts *burstTracker
+
 	// syncHandler syncs one key; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key workloadKey) error
 }
@@ -167,6 +171,9 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	reg := opts.Metrics
 	if reg == nil {
 		reg = metrics.NewRegistry()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
 	c := &Controller{
 		opts:       opts,
@@ -186,6 +193,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		patchedFrom:  map[workloadKey]string{},
 		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
 		dryRunStates: map[workloadKey]string{},
+		bursts:       newBurstTracker(opts.Clock, opts.Debounce),
 	}
 	c.syncHandler = c.syncWorkload
 
@@ -436,8 +444,9 @@ func classifyConfigUpdate(oldObj, newObj any) configUpdate {
 }
 
 // enqueueConsumers enqueues every workload that consumes ref, after the
-// debounce delay. The delaying queue keeps the earliest due time of a key,
-// so a burst of changes is synced once, Debounce after its first change.
+// debounce delay, and marks the change in each consumer's pending burst:
+// the queue alone keeps the earliest due time of a key, which an older
+// entry can make too early (see burst.go).
 func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef) {
 	value := configIndexValue(namespace, ref)
 	for _, k := range c.kindList() {
@@ -451,7 +460,9 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			if err != nil {
 				continue
 			}
-			c.enqueue(workloadKey{kind: k.kind(), name: name}, c.opts.Debounce)
+			key := workloadKey{kind: k.kind(), name: name}
+			c.bursts.changed(key)
+			c.enqueue(key, c.opts.Debounce)
 		}
 	}
 }

@@ -23,6 +23,14 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	if !ok {
 		return nil // not a kind this controller watches
 	}
+	if wait := c.bursts.take(key); wait > 0 {
+		// Queued early by something else (reroll's own write, a resync, a
+		// retry): the burst of config changes in progress rolls once, at
+		// its end, to the content current then.
+		klog.FromContext(ctx).V(4).Info("Burst of config changes in progress; syncing at its end", "workload", key, "after", wait)
+		c.queue.AddAfter(key, wait)
+		return nil
+	}
 	w, err := getWorkload(k, key.name)
 	if apierrors.IsNotFound(err) {
 		c.forget(key)
@@ -224,6 +232,7 @@ func (c *Controller) forget(key workloadKey) {
 	delete(c.lastDigests, key)
 	delete(c.dryRunStates, key)
 	delete(c.patchedFrom, key)
+	c.bursts.forget(key)
 }
 
 // describe says what a decision does, naming objects and keys, never values.
