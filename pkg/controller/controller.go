@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,14 +61,15 @@ const (
 const consumersIndex = "reroll.dev/consumers"
 
 // Retry schedule of a failing key: 5ms, 10ms, 20ms, ... doubling up to 5
-// minutes, and at most retryQPS retries per second over all keys. Keys are
-// never dropped after some number of retries: a dropped key is a missed roll,
-// and the backoff already keeps a persistent failure from running hot.
+// minutes (the 17th retry), per key. Keys are never dropped after some
+// number of retries: a dropped key is a missed roll, and the backoff already
+// keeps a persistent failure from running hot. There is no overall bucket on
+// top, as client-go's default controller limiter has: every retry that
+// writes goes through the client's own QPS limit (--kube-api-qps), which
+// already bounds what many failing keys can send together.
 const (
 	retryBaseDelay = 5 * time.Millisecond
 	retryMaxDelay  = 5 * time.Minute
-	retryQPS       = 100
-	retryBurst     = 1000
 )
 
 // syncTimeout bounds one sync. It is shorter than the usual 30s termination
@@ -182,10 +182,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		configMaps: factory.Core().V1().ConfigMaps().Lister(),
 		secrets:    factory.Core().V1().Secrets().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
-				&workqueue.TypedBucketRateLimiter[workloadKey]{Limiter: rate.NewLimiter(rate.Limit(retryQPS), retryBurst)},
-			),
+			workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
 		),
 		recorder:     recorder,

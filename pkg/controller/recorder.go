@@ -1,9 +1,9 @@
 package controller
 
 import (
-	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/reroll/reroll/pkg/metrics"
 )
@@ -16,7 +16,7 @@ import (
 // logged and counted.
 type rateLimitedRecorder struct {
 	next    events.EventRecorder
-	limiter *rate.Limiter
+	limiter flowcontrol.PassiveRateLimiter
 	dropped *metrics.CounterVec
 }
 
@@ -27,7 +27,7 @@ type rateLimitedRecorder struct {
 func NewRateLimitedRecorder(next events.EventRecorder, qps float64, burst int, reg *metrics.Registry) events.EventRecorder {
 	return &rateLimitedRecorder{
 		next:    next,
-		limiter: rate.NewLimiter(rate.Limit(qps), burst),
+		limiter: flowcontrol.NewTokenBucketPassiveRateLimiter(float32(qps), burst),
 		dropped: reg.NewCounterVec("reroll_events_dropped_total",
 			"Events not sent because they came faster than the events rate limit, by reason.", "reason"),
 	}
@@ -35,7 +35,7 @@ func NewRateLimitedRecorder(next events.EventRecorder, qps float64, burst int, r
 
 // Eventf implements events.EventRecorder.
 func (r *rateLimitedRecorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
-	if !r.limiter.Allow() {
+	if !r.limiter.TryAccept() {
 		r.dropped.WithLabelValues(reason).Inc()
 		return
 	}

@@ -2,8 +2,8 @@
 // renders counters, gauges and histograms in the text format, version 0.0.4,
 // and adapts client-go's workqueue and REST client hooks to them.
 //
-// It exists because the module may depend only on k8s.io/* and
-// golang.org/x/time, which rules out the Prometheus client library; the
+// It exists because the module may depend directly only on k8s.io/*
+// modules, which rules out the Prometheus client library; the
 // controller needs only a handful of metric kinds, so a few hundred lines
 // that are tested against a strict parser are cheaper than a dependency.
 //
