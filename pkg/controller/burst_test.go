@@ -204,7 +204,7 @@ func newBurstRun(t *testing.T, adopted bool) *burstRun {
 
 // handler returns the Deployment informer's event handler.
 func (r *burstRun) handler() cacheHandler {
-	k, _ := r.f.c.kind("Deployment")
+	k, _ := r.f.c.adapterFor("Deployment")
 	return r.f.c.workloadHandler(r.ctx, k)
 }
 
@@ -281,7 +281,7 @@ func (r *burstRun) advanceTo(offset time.Duration) {
 func (r *burstRun) changeConfigMap(value string) {
 	next := configMap("cfg", map[string]string{"a": value})
 	r.f.seed(next)
-	configHandler[*corev1.ConfigMap](r.ctx, r.f.c, kindConfigMap).OnUpdate(
+	configHandler[*corev1.ConfigMap](r.ctx, r.f.c, typeConfigMap).OnUpdate(
 		cachedCopy(r.cm).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
 	r.cm = next
 }
@@ -290,7 +290,7 @@ func (r *burstRun) changeConfigMap(value string) {
 func (r *burstRun) changeSecret(value string) {
 	next := secret("s", map[string]string{"p": value})
 	r.f.seed(next)
-	configHandler[*corev1.Secret](r.ctx, r.f.c, kindSecret).OnUpdate(
+	configHandler[*corev1.Secret](r.ctx, r.f.c, typeSecret).OnUpdate(
 		cachedCopy(r.secret).(*corev1.Secret), cachedCopy(next).(*corev1.Secret))
 	r.secret = next
 }

@@ -95,7 +95,7 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ctx := handlerFixture(t)
-			tt.event(configHandler[*corev1.ConfigMap](ctx, f.c, kindConfigMap))
+			tt.event(configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap))
 			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
 				t.Errorf("enqueued %q, want %q", got, tt.want)
 			}
@@ -105,7 +105,7 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 
 func TestSecretHandlerEnqueuesConsumers(t *testing.T) {
 	f, ctx := handlerFixture(t)
-	h := configHandler[*corev1.Secret](ctx, f.c, kindSecret)
+	h := configHandler[*corev1.Secret](ctx, f.c, typeSecret)
 	old, _ := TransformForCache(secret("s", map[string]string{"p": "1"}))
 	updated, _ := TransformForCache(secret("s", map[string]string{"p": "2"}))
 	h.OnUpdate(old.(*corev1.Secret), updated.(*corev1.Secret))
@@ -151,7 +151,7 @@ func TestWorkloadHandlerEnqueues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ctx := handlerFixture(t)
-			k, _ := f.c.kind("Deployment")
+			k, _ := f.c.adapterFor("Deployment")
 			tt.event(f.c.workloadHandler(ctx, k))
 			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
 				t.Errorf("enqueued %q, want %q", got, tt.want)
@@ -175,8 +175,8 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
 	}))
 	f.seed(d)
-	cmHandler := configHandler[*corev1.ConfigMap](ctx, f.c, kindConfigMap)
-	secretHandler := configHandler[*corev1.Secret](ctx, f.c, kindSecret)
+	cmHandler := configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap)
+	secretHandler := configHandler[*corev1.Secret](ctx, f.c, typeSecret)
 
 	// Three changes, spread over 900ms, to two objects.
 	cm2 := configMap("cfg", map[string]string{"a": "2"})
@@ -188,7 +188,7 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 	secretHandler.OnUpdate(cachedCopy(s).(*corev1.Secret), cachedCopy(s2).(*corev1.Secret))
 	// A workload update in the middle of the burst (reroll's own earlier
 	// write arriving late, say) must not cut it in two.
-	k, _ := f.c.kind("Deployment")
+	k, _ := f.c.adapterFor("Deployment")
 	touched := d.DeepCopy()
 	touched.Annotations["note"] = "x"
 	touched.ResourceVersion = "12"
@@ -301,11 +301,11 @@ func TestHasSyncedAndHealthy(t *testing.T) {
 	if err := f.c.Healthy(); err != nil {
 		t.Errorf("healthy controller: %v", err)
 	}
-	f.c.inFlight[deploymentKey("slow")] = time.Now().Add(-3 * syncTimeout)
+	f.c.memory.syncStarted(deploymentKey("slow"), time.Now().Add(-3*syncTimeout))
 	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "sync of Deployment team-a/slow has run for") {
 		t.Errorf("stuck sync: %v", err)
 	}
-	delete(f.c.inFlight, deploymentKey("slow"))
+	f.c.memory.syncEnded(deploymentKey("slow"))
 	inf := f.factory.Core().V1().ConfigMaps().Informer()
 	stopped, stop := context.WithCancel(context.Background())
 	stop()

@@ -110,9 +110,7 @@ func TestTransformForCache(t *testing.T) {
 			want: &cachedWorkload{
 				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 				ObjectMeta: wantWorkloadMeta,
-				Spec: corev1.PodSpec{Containers: []corev1.Container{
-					{Name: "app", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}}}}},
-				}},
+				References: []podReference{{ref: configRef{typeSecret, "s"}, site: referenceSite{field: siteEnvFrom, owner: "app"}}},
 			},
 		},
 		{

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -138,8 +137,7 @@ func TestTemplateTransform(t *testing.T) {
 	want := &cachedWorkload{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "example.com/v1", Kind: "Rollout"},
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{AnnotationAuto: "true"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
-			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}}}},
+		References: []podReference{{ref: configRef{typeConfigMap, "cfg"}, site: referenceSite{field: siteEnvFrom, owner: "app"}}},
 	}
 	if !reflect.DeepEqual(obj, want) {
 		t.Errorf("got  %+v\nwant %+v", obj, want)
@@ -147,7 +145,7 @@ func TestTemplateTransform(t *testing.T) {
 	if again, _ := transform(obj); again != obj {
 		t.Error("not idempotent")
 	}
-	if cp := obj.DeepCopyObject().(*cachedWorkload); !reflect.DeepEqual(cp, obj) || &cp.Spec == &obj.Spec {
+	if cp := obj.DeepCopyObject().(*cachedWorkload); !reflect.DeepEqual(cp, obj) || (len(cp.References) > 0 && &cp.References[0] == &obj.References[0]) {
 		t.Error("DeepCopyObject is not a deep copy")
 	}
 
@@ -215,6 +213,8 @@ func TestResolveExtraKind(t *testing.T) {
 // dynamic client with a JSON merge patch.
 func TestSyncCustomKind(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
+	f.opts.ExtraKinds, _ = ParseExtraKinds("rollouts.example.com")
+	f.opts.DiscoveryRecheckPeriod = 20 * time.Millisecond
 	ctx := f.start()
 	scheme := runtime.NewScheme()
 	gvr := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "rollouts"}
@@ -222,23 +222,22 @@ func TestSyncCustomKind(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{gvr: "RolloutList"}, obj)
 	disc := &lockedDiscovery{FakeDiscovery: &fakediscovery.FakeDiscovery{Fake: &core.Fake{}}}
 	disc.setResources(rolloutResources())
-	kinds, _ := ParseExtraKinds("rollouts.example.com")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
-		f.c.RunExtraKinds(runCtx, disc, dyn, kinds, "", 20*time.Millisecond)
+		f.c.RunExtraKinds(runCtx, disc, dyn)
 		close(done)
 	}()
 	defer func() { stop(); <-done }()
-	var k workloadKind
+	var k workloadAdapter
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		var ok bool
-		k, ok = f.c.kind("Rollout.example.com")
+		k, ok = f.c.adapterFor("Rollout.example.com")
 		return ok && k.informer().HasSynced(), nil
 	}); err != nil {
 		t.Fatalf("the custom kind was never watched: %v", err)
 	}
-	key := workloadKey{kind: "Rollout.example.com", name: cache.ObjectName{Namespace: testNamespace, Name: "canary"}}
+	key := workloadKey{groupKind: "Rollout.example.com", name: cache.ObjectName{Namespace: testNamespace, Name: "canary"}}
 	dyn.ClearActions()
 	if err := f.c.syncHandler(ctx, key); err != nil {
 		t.Fatal(err)
@@ -283,7 +282,7 @@ func TestSyncCustomKind(t *testing.T) {
 	// When its CRD goes away, the kind is no longer watched.
 	disc.setResources(coreResources())
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		_, ok := f.c.kind("Rollout.example.com")
+		_, ok := f.c.adapterFor("Rollout.example.com")
 		return !ok, nil
 	}); err != nil {
 		t.Fatalf("the custom kind is still watched after its CRD went: %v", err)

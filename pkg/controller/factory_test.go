@@ -21,7 +21,7 @@ func TestNewInformerFactory(t *testing.T) {
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}, Data: map[string]string{"k": "value"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unselected", Namespace: "team-a"}},
 	)
-	f := NewInformerFactory(client, FactoryOptions{Namespace: "team-a", ConfigSelector: "reroll=yes", ResyncPeriod: time.Hour})
+	f := NewInformerFactory(client, Options{Namespace: "team-a", ConfigSelector: "reroll=yes", ResyncPeriod: time.Hour})
 	cms := f.Core().V1().ConfigMaps()
 	_ = f.Core().V1().Secrets().Informer()
 	_ = f.Apps().V1().Deployments().Informer()

@@ -54,7 +54,7 @@ func (f *fixture) start() context.Context {
 	f.t.Helper()
 	_, ctx := ktesting.NewTestContext(f.t)
 	f.client = fake.NewClientset(f.objects...)
-	f.factory = NewInformerFactory(f.client, FactoryOptions{})
+	f.factory = NewInformerFactory(f.client, Options{})
 	f.recorder = events.NewFakeRecorder(100)
 	c, err := NewController(ctx, f.client, f.factory, f.recorder, f.opts)
 	if err != nil {
@@ -145,7 +145,7 @@ func (f *fixture) sync(ctx context.Context, name string) {
 
 // deploymentKey is the queue key of a Deployment in the test namespace.
 func deploymentKey(name string) workloadKey {
-	return workloadKey{kind: "Deployment", name: cache.ObjectName{Namespace: testNamespace, Name: name}}
+	return workloadKey{groupKind: "Deployment", name: cache.ObjectName{Namespace: testNamespace, Name: name}}
 }
 
 // patchAction is the part of a patch that tests compare.
@@ -276,7 +276,7 @@ func (f *fixture) recordedState(d *appsv1.Deployment) string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	consumed := calculateConsumption(&d.Spec.Template.Spec, o)
+	consumed := calculateConsumption(podReferences(&d.Spec.Template.Spec), o)
 	s, problems := calculateState(f.opts.HashKey, consumed, f.c.configLookup(d.Namespace, map[configRef]map[string]string{}), nil)
 	if len(problems) > 0 {
 		f.t.Fatalf("problems: %+v", problems)

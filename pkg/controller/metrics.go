@@ -50,7 +50,7 @@ func newControllerMetrics(reg *metrics.Registry) *controllerMetrics {
 
 // observeSync records one sync's outcome.
 func (m *controllerMetrics) observeSync(key workloadKey, start time.Time, err error) {
-	m.syncDuration.WithLabelValues(key.kind).Observe(time.Since(start).Seconds())
+	m.syncDuration.WithLabelValues(key.groupKind).Observe(time.Since(start).Seconds())
 	if err == nil {
 		m.lastSuccess.Set(float64(time.Now().UnixNano()) / 1e9)
 		return
@@ -60,16 +60,4 @@ func (m *controllerMetrics) observeSync(key workloadKey, start time.Time, err er
 		reason = "Unknown"
 	}
 	m.syncErrors.WithLabelValues(reason).Inc()
-}
-
-// registerCacheGauge exposes how many objects each informer caches.
-func (c *Controller) registerCacheGauge(reg *metrics.Registry) {
-	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
-		func(emit func(value float64, labelValues ...string)) {
-			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(kindConfigMap))
-			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(kindSecret))
-			for _, k := range c.kindList() {
-				emit(float64(len(k.informer().GetStore().ListKeys())), k.kind())
-			}
-		})
 }

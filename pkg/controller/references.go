@@ -2,30 +2,30 @@ package controller
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 )
 
-// configKind is the kind of object a workload consumes configuration from.
-type configKind string
+// configType is the type of object a workload consumes configuration
+// from: its Kind, "ConfigMap" or "Secret".
+type configType string
 
 const (
-	kindConfigMap configKind = "ConfigMap"
-	kindSecret    configKind = "Secret"
+	typeConfigMap configType = "ConfigMap"
+	typeSecret    configType = "Secret"
 )
 
 // configRef names a ConfigMap or Secret in the workload's own namespace.
 type configRef struct {
-	kind configKind
+	typ  configType
 	name string
 }
 
 // String returns "ConfigMap/name" or "Secret/name", the form used in Events.
 func (r configRef) String() string {
-	return string(r.kind) + "/" + r.name
+	return string(r.typ) + "/" + r.name
 }
 
 // consumption is everything one workload consumes from one ConfigMap or
@@ -42,7 +42,7 @@ type consumption struct {
 	// each mapped to whether a non-optional reference names it.
 	keys map[string]bool
 	// from says where the first reference was found, for messages.
-	from string
+	from referenceSite
 }
 
 // referenceCollector merges references to the same object as they are found.
@@ -51,7 +51,7 @@ type referenceCollector struct {
 }
 
 // add records that from consumes keys (nil: every key) of ref.
-func (c *referenceCollector) add(ref configRef, keys []string, optional bool, from string) {
+func (c *referenceCollector) add(ref configRef, keys []string, optional bool, from referenceSite) {
 	if ref.name == "" {
 		// The API server rejects such specs; nothing can be consumed.
 		return
@@ -77,7 +77,7 @@ func (c *referenceCollector) add(ref configRef, keys []string, optional bool, fr
 	}
 }
 
-// result returns the merged consumptions sorted by kind, then name, so that
+// result returns the merged consumptions sorted by type, then name, so that
 // everything derived from them is deterministic.
 func (c *referenceCollector) result() []consumption {
 	out := make([]consumption, 0, len(c.byRef))
@@ -85,82 +85,151 @@ func (c *referenceCollector) result() []consumption {
 		out = append(out, *u)
 	}
 	slices.SortFunc(out, func(a, b consumption) int {
-		return cmp.Or(cmp.Compare(a.ref.kind, b.ref.kind), cmp.Compare(a.ref.name, b.ref.name))
+		return cmp.Or(cmp.Compare(a.ref.typ, b.ref.typ), cmp.Compare(a.ref.name, b.ref.name))
 	})
 	return out
 }
 
-// calculateConsumption returns what a workload consumes: every ConfigMap and
-// Secret its pod spec references when o.auto is set, plus the objects named
-// in its by-name annotations (every key, required).
-func calculateConsumption(spec *corev1.PodSpec, o optIn) []consumption {
-	var c referenceCollector
-	if o.auto && spec != nil {
-		collectPodSpec(&c, spec)
-	}
-	for _, name := range o.configMaps {
-		c.add(configRef{kindConfigMap, name}, nil, false, "annotation "+AnnotationConfigMaps)
-	}
-	for _, name := range o.secrets {
-		c.add(configRef{kindSecret, name}, nil, false, "annotation "+AnnotationSecrets)
-	}
-	return c.result()
+// podReference is one place in a pod spec that references a ConfigMap or
+// Secret. The informers cache a workload's template as its list of
+// podReferences and nothing else of it (see cachedWorkload), so everything
+// reroll derives from a template (what it consumes, the consumers index,
+// the explanations) comes from walkPodSpec, the one walk of a pod spec.
+type podReference struct {
+	ref configRef
+	// keys are the keys the reference names; nil means every key (envFrom,
+	// or a volume without items).
+	keys []string
+	// optional is the reference's own optional flag.
+	optional bool
+	// site is where in the pod spec the reference is.
+	site referenceSite
 }
 
-// collectPodSpec adds every ConfigMap and Secret reference of a pod spec:
-// env valueFrom and envFrom of containers and initContainers (native
-// sidecars are initContainers), and configMap, secret and projected volumes.
-func collectPodSpec(c *referenceCollector, spec *corev1.PodSpec) {
+// referenceSite says where in a pod spec a reference is, for messages.
+type referenceSite struct {
+	// field is the kind of place: env, envFrom or a volume.
+	field siteField
+	// initContainer is true for initContainers (native sidecars included).
+	initContainer bool
+	// owner names the container, or the volume.
+	owner string
+	// envName names the env variable of an env reference.
+	envName string
+}
+
+// siteField is the kind of place a reference is in.
+type siteField uint8
+
+const (
+	siteEnv siteField = iota
+	siteEnvFrom
+	siteVolume
+	// siteAnnotation is not in the pod spec: the by-name annotations.
+	siteAnnotation
+)
+
+// String says where the reference is, such as "container app env A",
+// "initContainer init envFrom" or "volume certs".
+func (s referenceSite) String() string {
+	role := "container"
+	if s.initContainer {
+		role = "initContainer"
+	}
+	switch s.field {
+	case siteEnv:
+		return role + " " + s.owner + " env " + s.envName
+	case siteEnvFrom:
+		return role + " " + s.owner + " envFrom"
+	case siteVolume:
+		return "volume " + s.owner
+	}
+	return "annotation " + s.owner
+}
+
+// walkPodSpec calls visit for every ConfigMap and Secret reference of a pod
+// spec, in spec order: env valueFrom and envFrom of initContainers (native
+// sidecars are initContainers) and containers, then configMap, secret and
+// projected volumes. The references share their strings with spec.
+func walkPodSpec(spec *corev1.PodSpec, visit func(podReference)) {
 	for i := range spec.InitContainers {
-		collectContainer(c, &spec.InitContainers[i], "initContainer")
+		walkContainer(&spec.InitContainers[i], true, visit)
 	}
 	for i := range spec.Containers {
-		collectContainer(c, &spec.Containers[i], "container")
+		walkContainer(&spec.Containers[i], false, visit)
 	}
 	for i := range spec.Volumes {
 		v := &spec.Volumes[i]
-		from := "volume " + v.Name
+		site := referenceSite{field: siteVolume, owner: v.Name}
 		switch {
 		case v.ConfigMap != nil:
-			c.add(configRef{kindConfigMap, v.ConfigMap.Name}, itemKeys(v.ConfigMap.Items), ptr.Deref(v.ConfigMap.Optional, false), from)
+			visit(podReference{configRef{typeConfigMap, v.ConfigMap.Name}, itemKeys(v.ConfigMap.Items), ptr.Deref(v.ConfigMap.Optional, false), site})
 		case v.Secret != nil:
-			c.add(configRef{kindSecret, v.Secret.SecretName}, itemKeys(v.Secret.Items), ptr.Deref(v.Secret.Optional, false), from)
+			visit(podReference{configRef{typeSecret, v.Secret.SecretName}, itemKeys(v.Secret.Items), ptr.Deref(v.Secret.Optional, false), site})
 		case v.Projected != nil:
 			for _, s := range v.Projected.Sources {
 				if s.ConfigMap != nil {
-					c.add(configRef{kindConfigMap, s.ConfigMap.Name}, itemKeys(s.ConfigMap.Items), ptr.Deref(s.ConfigMap.Optional, false), from)
+					visit(podReference{configRef{typeConfigMap, s.ConfigMap.Name}, itemKeys(s.ConfigMap.Items), ptr.Deref(s.ConfigMap.Optional, false), site})
 				}
 				if s.Secret != nil {
-					c.add(configRef{kindSecret, s.Secret.Name}, itemKeys(s.Secret.Items), ptr.Deref(s.Secret.Optional, false), from)
+					visit(podReference{configRef{typeSecret, s.Secret.Name}, itemKeys(s.Secret.Items), ptr.Deref(s.Secret.Optional, false), site})
 				}
 			}
 		}
 	}
 }
 
-// collectContainer adds the env and envFrom references of one container.
-func collectContainer(c *referenceCollector, ctr *corev1.Container, role string) {
+// walkContainer calls visit for the env and envFrom references of one
+// container.
+func walkContainer(ctr *corev1.Container, initContainer bool, visit func(podReference)) {
 	for _, e := range ctr.Env {
 		if e.ValueFrom == nil {
 			continue
 		}
-		from := fmt.Sprintf("%s %s env %s", role, ctr.Name, e.Name)
+		site := referenceSite{field: siteEnv, initContainer: initContainer, owner: ctr.Name, envName: e.Name}
 		if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
-			c.add(configRef{kindConfigMap, r.Name}, []string{r.Key}, ptr.Deref(r.Optional, false), from)
+			visit(podReference{configRef{typeConfigMap, r.Name}, []string{r.Key}, ptr.Deref(r.Optional, false), site})
 		}
 		if r := e.ValueFrom.SecretKeyRef; r != nil {
-			c.add(configRef{kindSecret, r.Name}, []string{r.Key}, ptr.Deref(r.Optional, false), from)
+			visit(podReference{configRef{typeSecret, r.Name}, []string{r.Key}, ptr.Deref(r.Optional, false), site})
 		}
 	}
 	for _, e := range ctr.EnvFrom {
-		from := fmt.Sprintf("%s %s envFrom", role, ctr.Name)
+		site := referenceSite{field: siteEnvFrom, initContainer: initContainer, owner: ctr.Name}
 		if r := e.ConfigMapRef; r != nil {
-			c.add(configRef{kindConfigMap, r.Name}, nil, ptr.Deref(r.Optional, false), from)
+			visit(podReference{configRef{typeConfigMap, r.Name}, nil, ptr.Deref(r.Optional, false), site})
 		}
 		if r := e.SecretRef; r != nil {
-			c.add(configRef{kindSecret, r.Name}, nil, ptr.Deref(r.Optional, false), from)
+			visit(podReference{configRef{typeSecret, r.Name}, nil, ptr.Deref(r.Optional, false), site})
 		}
 	}
+}
+
+// podReferences returns every reference of a pod spec (see walkPodSpec),
+// or nil when there is none.
+func podReferences(spec *corev1.PodSpec) []podReference {
+	var refs []podReference
+	walkPodSpec(spec, func(r podReference) { refs = append(refs, r) })
+	return refs
+}
+
+// calculateConsumption returns what a workload consumes: every reference of
+// its pod template (refs, from podReferences) when o.auto is set, plus the
+// objects named in its by-name annotations (every key, required).
+func calculateConsumption(refs []podReference, o optIn) []consumption {
+	var c referenceCollector
+	if o.auto {
+		for _, r := range refs {
+			c.add(r.ref, r.keys, r.optional, r.site)
+		}
+	}
+	for _, name := range o.configMaps {
+		c.add(configRef{typeConfigMap, name}, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationConfigMaps})
+	}
+	for _, name := range o.secrets {
+		c.add(configRef{typeSecret, name}, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationSecrets})
+	}
+	return c.result()
 }
 
 // itemKeys returns the keys a volume's items select, or nil when the volume

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -39,6 +41,55 @@ func keysOf(required bool, keys ...string) map[string]bool {
 	return m
 }
 
+// The one walk of a pod spec finds every reference, in spec order, with
+// where it is, and nothing else of the spec.
+func TestPodReferences(t *testing.T) {
+	cmRef := corev1.LocalObjectReference{Name: "cm"}
+	spec := corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "sidecar", Image: "s:1", Env: []corev1.EnvVar{secretKeyEnv("P", "s", "p", true)}}},
+		Containers: []corev1.Container{
+			{Name: "app", Image: "app:1", Command: []string{"run"}, Env: []corev1.EnvVar{
+				{Name: "LITERAL", Value: "a large literal value"},
+				{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+				cmKeyEnv("K", "cm", "k", false),
+			}, EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: cmRef}}}},
+			{Name: "proxy", Image: "proxy:1"},
+		},
+		Volumes: []corev1.Volume{
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "cmv", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmRef,
+				Items: []corev1.KeyToPath{{Key: "a", Path: "a"}, {Key: "b", Path: "b"}}}}},
+			{Name: "sv", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}},
+			{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: cmRef}},
+			}}}},
+		},
+		ServiceAccountName: "app",
+	}
+	want := []podReference{
+		{configRef{typeSecret, "s"}, []string{"p"}, true, referenceSite{field: siteEnv, initContainer: true, owner: "sidecar", envName: "P"}},
+		{configRef{typeConfigMap, "cm"}, []string{"k"}, false, referenceSite{field: siteEnv, owner: "app", envName: "K"}},
+		{configRef{typeConfigMap, "cm"}, nil, false, referenceSite{field: siteEnvFrom, owner: "app"}},
+		{configRef{typeConfigMap, "cm"}, []string{"a", "b"}, false, referenceSite{field: siteVolume, owner: "cmv"}},
+		{configRef{typeSecret, "s"}, nil, false, referenceSite{field: siteVolume, owner: "sv"}},
+		{configRef{typeConfigMap, "cm"}, nil, false, referenceSite{field: siteVolume, owner: "p"}},
+	}
+	got := podReferences(&spec)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	sites := []string{"initContainer sidecar env P", "container app env K", "container app envFrom", "volume cmv", "volume sv", "volume p"}
+	for i, r := range got {
+		if i < len(sites) && r.site.String() != sites[i] {
+			t.Errorf("site %d = %q, want %q", i, r.site, sites[i])
+		}
+	}
+	if refs := podReferences(&corev1.PodSpec{Containers: []corev1.Container{{Name: "plain"}}}); refs != nil {
+		t.Errorf("a spec without references gave %+v", refs)
+	}
+}
+
 func TestCalculateConsumption(t *testing.T) {
 	auto := optIn{auto: true}
 	tests := []struct {
@@ -60,13 +111,13 @@ func TestCalculateConsumption(t *testing.T) {
 				cmKeyEnv("A", "cm", "a", false),
 			}}}},
 			o:    auto,
-			want: []consumption{{ref: configRef{kindConfigMap, "cm"}, required: true, keys: keysOf(true, "a"), from: "container app env A"}},
+			want: []consumption{{ref: configRef{typeConfigMap, "cm"}, required: true, keys: keysOf(true, "a"), from: site("container app env A")}},
 		},
 		{
 			name: "secretKeyRef optional",
 			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Env: []corev1.EnvVar{secretKeyEnv("P", "db", "password", true)}}}},
 			o:    auto,
-			want: []consumption{{ref: configRef{kindSecret, "db"}, keys: keysOf(false, "password"), from: "container app env P"}},
+			want: []consumption{{ref: configRef{typeSecret, "db"}, keys: keysOf(false, "password"), from: site("container app env P")}},
 		},
 		{
 			name: "envFrom consumes every key",
@@ -76,8 +127,8 @@ func TestCalculateConsumption(t *testing.T) {
 			}}}},
 			o: auto,
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "cm"}, required: true, allKeys: true, from: "container app envFrom"},
-				{ref: configRef{kindSecret, "s"}, allKeys: true, from: "container app envFrom"},
+				{ref: configRef{typeConfigMap, "cm"}, required: true, allKeys: true, from: site("container app envFrom")},
+				{ref: configRef{typeSecret, "s"}, allKeys: true, from: site("container app envFrom")},
 			},
 		},
 		{
@@ -89,8 +140,8 @@ func TestCalculateConsumption(t *testing.T) {
 			}},
 			o: auto,
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "init-cm"}, required: true, keys: keysOf(true, "a"), from: "initContainer init env A"},
-				{ref: configRef{kindSecret, "sidecar-secret"}, required: true, allKeys: true, from: "initContainer sidecar envFrom"},
+				{ref: configRef{typeConfigMap, "init-cm"}, required: true, keys: keysOf(true, "a"), from: site("initContainer init env A")},
+				{ref: configRef{typeSecret, "sidecar-secret"}, required: true, allKeys: true, from: site("initContainer sidecar envFrom")},
 			},
 		},
 		{
@@ -105,9 +156,9 @@ func TestCalculateConsumption(t *testing.T) {
 			}},
 			o: auto,
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "cm-all"}, required: true, allKeys: true, from: "volume all"},
-				{ref: configRef{kindConfigMap, "cm-some"}, required: true, keys: keysOf(true, "x", "y"), from: "volume some"},
-				{ref: configRef{kindSecret, "tls"}, keys: keysOf(false, "tls.crt"), from: "volume tls"},
+				{ref: configRef{typeConfigMap, "cm-all"}, required: true, allKeys: true, from: site("volume all")},
+				{ref: configRef{typeConfigMap, "cm-some"}, required: true, keys: keysOf(true, "x", "y"), from: site("volume some")},
+				{ref: configRef{typeSecret, "tls"}, keys: keysOf(false, "tls.crt"), from: site("volume tls")},
 			},
 		},
 		{
@@ -119,8 +170,8 @@ func TestCalculateConsumption(t *testing.T) {
 			}}}}}},
 			o: auto,
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "pcm"}, required: true, keys: keysOf(true, "k"), from: "volume proj"},
-				{ref: configRef{kindSecret, "ps"}, allKeys: true, from: "volume proj"},
+				{ref: configRef{typeConfigMap, "pcm"}, required: true, keys: keysOf(true, "k"), from: site("volume proj")},
+				{ref: configRef{typeSecret, "ps"}, allKeys: true, from: site("volume proj")},
 			},
 		},
 		{
@@ -132,13 +183,13 @@ func TestCalculateConsumption(t *testing.T) {
 				},
 			},
 			o:    auto,
-			want: []consumption{{ref: configRef{kindConfigMap, "cm"}, required: true, keys: map[string]bool{"a": true, "b": true}, from: "container a env A"}},
+			want: []consumption{{ref: configRef{typeConfigMap, "cm"}, required: true, keys: map[string]bool{"a": true, "b": true}, from: site("container a env A")}},
 		},
 		{
 			name: "optional only stays optional",
 			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Env: []corev1.EnvVar{cmKeyEnv("A", "cm", "a", true), cmKeyEnv("B", "cm", "b", true)}}}},
 			o:    auto,
-			want: []consumption{{ref: configRef{kindConfigMap, "cm"}, keys: keysOf(false, "a", "b"), from: "container a env A"}},
+			want: []consumption{{ref: configRef{typeConfigMap, "cm"}, keys: keysOf(false, "a", "b"), from: site("container a env A")}},
 		},
 		{
 			name: "a key reference and envFrom on one object consume every key",
@@ -147,15 +198,15 @@ func TestCalculateConsumption(t *testing.T) {
 				EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}},
 			}}},
 			o:    auto,
-			want: []consumption{{ref: configRef{kindConfigMap, "cm"}, required: true, allKeys: true, keys: keysOf(true, "a"), from: "container a env A"}},
+			want: []consumption{{ref: configRef{typeConfigMap, "cm"}, required: true, allKeys: true, keys: keysOf(true, "a"), from: site("container a env A")}},
 		},
 		{
 			name: "same name in both kinds stays apart",
 			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Env: []corev1.EnvVar{cmKeyEnv("A", "x", "a", false), secretKeyEnv("B", "x", "b", false)}}}},
 			o:    auto,
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "x"}, required: true, keys: keysOf(true, "a"), from: "container a env A"},
-				{ref: configRef{kindSecret, "x"}, required: true, keys: keysOf(true, "b"), from: "container a env B"},
+				{ref: configRef{typeConfigMap, "x"}, required: true, keys: keysOf(true, "a"), from: site("container a env A")},
+				{ref: configRef{typeSecret, "x"}, required: true, keys: keysOf(true, "b"), from: site("container a env B")},
 			},
 		},
 		{
@@ -163,16 +214,16 @@ func TestCalculateConsumption(t *testing.T) {
 			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Env: []corev1.EnvVar{cmKeyEnv("A", "cm", "a", true)}}}},
 			o:    optIn{auto: true, configMaps: []string{"cm", "extra"}, secrets: []string{"api"}},
 			want: []consumption{
-				{ref: configRef{kindConfigMap, "cm"}, required: true, allKeys: true, keys: keysOf(false, "a"), from: "container a env A"},
-				{ref: configRef{kindConfigMap, "extra"}, required: true, allKeys: true, from: "annotation reroll.dev/configmaps"},
-				{ref: configRef{kindSecret, "api"}, required: true, allKeys: true, from: "annotation reroll.dev/secrets"},
+				{ref: configRef{typeConfigMap, "cm"}, required: true, allKeys: true, keys: keysOf(false, "a"), from: site("container a env A")},
+				{ref: configRef{typeConfigMap, "extra"}, required: true, allKeys: true, from: site("annotation reroll.dev/configmaps")},
+				{ref: configRef{typeSecret, "api"}, required: true, allKeys: true, from: site("annotation reroll.dev/secrets")},
 			},
 		},
 		{
 			name: "annotations without auto ignore the spec",
 			spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Env: []corev1.EnvVar{cmKeyEnv("A", "cm", "a", false)}}}},
 			o:    optIn{secrets: []string{"api"}},
-			want: []consumption{{ref: configRef{kindSecret, "api"}, required: true, allKeys: true, from: "annotation reroll.dev/secrets"}},
+			want: []consumption{{ref: configRef{typeSecret, "api"}, required: true, allKeys: true, from: site("annotation reroll.dev/secrets")}},
 		},
 		{
 			name: "empty names are skipped",
@@ -183,14 +234,9 @@ func TestCalculateConsumption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := calculateConsumption(&tt.spec, tt.o)
+			got := calculateConsumption(podReferences(&tt.spec), tt.o)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
-			}
-			// The cache keeps only referencesOnly of a template.
-			reduced := referencesOnly(&tt.spec)
-			if fromCache := calculateConsumption(&reduced, tt.o); !reflect.DeepEqual(fromCache, tt.want) {
-				t.Errorf("from referencesOnly: got %+v\nwant %+v", fromCache, tt.want)
 			}
 		})
 	}
@@ -199,7 +245,7 @@ func TestCalculateConsumption(t *testing.T) {
 // FuzzCalculateConsumption feeds arbitrary pod specs (decoded from JSON) to
 // the reference extraction and checks its invariants: no panic, sorted and
 // unique results, no empty names, every consumption consumes something, and
-// the cached form of the spec (referencesOnly) consumes the same.
+// the cached form of a workload consumes the same as its spec.
 func FuzzCalculateConsumption(f *testing.F) {
 	seeds := []string{
 		`{}`,
@@ -220,13 +266,15 @@ func FuzzCalculateConsumption(f *testing.F) {
 		}
 		cms, _ := parseNameList(configMaps)
 		ss, _ := parseNameList(secrets)
-		got := calculateConsumption(&spec, optIn{auto: true, configMaps: cms, secrets: ss})
-		reduced := referencesOnly(&spec)
-		if fromCache := calculateConsumption(&reduced, optIn{auto: true, configMaps: cms, secrets: ss}); !reflect.DeepEqual(fromCache, got) {
-			t.Fatalf("referencesOnly changed the consumption:\n full    %+v\n reduced %+v", got, fromCache)
+		o := optIn{auto: true, configMaps: cms, secrets: ss}
+		got := calculateConsumption(podReferences(&spec), o)
+		cached, _ := TransformForCache(&appsv1.Deployment{Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: spec}}})
+		copied := cached.(*cachedWorkload).DeepCopyObject().(*cachedWorkload)
+		if fromCache := calculateConsumption(copied.References, o); !reflect.DeepEqual(fromCache, got) {
+			t.Fatalf("the cached form changed the consumption:\n spec   %+v\n cached %+v", got, fromCache)
 		}
 		if !slices.IsSortedFunc(got, func(a, b consumption) int {
-			return cmp.Or(cmp.Compare(a.ref.kind, b.ref.kind), cmp.Compare(a.ref.name, b.ref.name))
+			return cmp.Or(cmp.Compare(a.ref.typ, b.ref.typ), cmp.Compare(a.ref.name, b.ref.name))
 		}) {
 			t.Fatalf("not sorted: %+v", got)
 		}
@@ -245,4 +293,22 @@ func FuzzCalculateConsumption(f *testing.F) {
 			}
 		}
 	})
+}
+
+// site parses the String form of a referenceSite, so that tests can write
+// where a reference is as it reads in messages.
+func site(desc string) referenceSite {
+	w := strings.Fields(desc)
+	s := referenceSite{initContainer: w[0] == "initContainer", owner: w[1]}
+	switch {
+	case w[0] == "volume":
+		s.field = siteVolume
+	case w[0] == "annotation":
+		s.field = siteAnnotation
+	case w[2] == "envFrom":
+		s.field = siteEnvFrom
+	default:
+		s.field, s.envName = siteEnv, w[3]
+	}
+	return s
 }

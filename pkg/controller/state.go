@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -53,6 +55,66 @@ func parseConsumedState(v string) (consumedState, error) {
 	return s, nil
 }
 
+// fingerprintAbsent is the fingerprint of an optional object that does not
+// exist. It is not secret: existence is metadata, not content.
+const fingerprintAbsent = "absent"
+
+// fingerprintBytes is how many bytes of HMAC output a fingerprint keeps:
+// 128 bits is far beyond what change detection needs.
+const fingerprintBytes = 16
+
+// entryID names what a workload consumes from one object inside the
+// consumed annotation: "ConfigMap/name" when it consumes every key, or
+// "ConfigMap/name@<sig>" when it consumes only named keys, sig being a short
+// digest of the key names. Changing which keys are consumed then shows up as
+// a new entry (baselined) rather than as changed content (rolled): the pod
+// template edit that changed the references already rolled the workload.
+func entryID(u consumption) string {
+	if u.allKeys {
+		return u.ref.String()
+	}
+	keys := slices.Sorted(maps.Keys(u.keys))
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\x00")))
+	return u.ref.String() + "@" + hex.EncodeToString(sum[:4])
+}
+
+// calculateFingerprint returns the keyed fingerprint of the content u
+// consumes from an object whose cached per-key digests are given, and the
+// keys that a non-optional reference needs but the object lacks.
+func calculateFingerprint(key HashKey, u consumption, digests map[string]string) (fp string, missing []string) {
+	var keys []string
+	if u.allKeys {
+		keys = slices.Sorted(maps.Keys(digests))
+		for k, required := range u.keys {
+			if _, ok := digests[k]; !ok && required {
+				missing = append(missing, k)
+			}
+		}
+	} else {
+		keys = slices.Sorted(maps.Keys(u.keys))
+		for _, k := range keys {
+			if _, ok := digests[k]; !ok && u.keys[k] {
+				missing = append(missing, k)
+			}
+		}
+	}
+	slices.Sort(missing)
+	fields := make([][]byte, 0, 1+2*len(keys))
+	fields = append(fields, []byte(entryID(u)))
+	for _, k := range keys {
+		// An absent optional key writes an empty digest, which no present
+		// key can have.
+		fields = append(fields, []byte(k), []byte(digests[k]))
+	}
+	return key.sum(fingerprintBytes, fields...), missing
+}
+
+// calculateConfigHash returns the value written to the pod template's
+// config-hash annotation for a consumed state.
+func calculateConfigHash(key HashKey, s consumedState) string {
+	return key.sum(fingerprintBytes, []byte("reroll.dev/config-hash"), []byte(s.String()))
+}
+
 // cachedConfig is what the sync needs of one cached ConfigMap or Secret.
 type cachedConfig struct {
 	// digests maps each key to the digest of its value (see TransformForCache).
@@ -78,16 +140,6 @@ type problem struct {
 	// would start pods that cannot run.
 	blocking bool
 }
-
-// Reasons of the problems calculateState reports.
-const (
-	// ReasonMissingReference: a non-optional ConfigMap or Secret is missing.
-	ReasonMissingReference = "MissingReference"
-	// ReasonMissingKey: a non-optional reference names a key that is missing.
-	ReasonMissingKey = "MissingKey"
-	// ReasonInvalidAnnotation: an annotation reroll reads is malformed.
-	ReasonInvalidAnnotation = "InvalidAnnotation"
-)
 
 // calculateState computes the consumed state a workload should have now.
 // previous is the state recorded under the same key, or nil; its

@@ -35,7 +35,7 @@ func TestNewHashKey(t *testing.T) {
 
 func TestCalculateFingerprint(t *testing.T) {
 	key := testKey(t, 1)
-	cm := configRef{kindConfigMap, "cm"}
+	cm := configRef{typeConfigMap, "cm"}
 	oneKey := consumption{ref: cm, required: true, keys: keysOf(true, "a")}
 	optionalKey := consumption{ref: cm, keys: keysOf(false, "a")}
 	all := consumption{ref: cm, required: true, allKeys: true}
@@ -67,7 +67,7 @@ func TestCalculateFingerprint(t *testing.T) {
 		{"optional key removed", fp(optionalKey, base), fp(optionalKey, with("a", "")), false},
 		{"value moved to another key", fp(all, map[string]string{"a": digestValue("1")}), fp(all, map[string]string{"b": digestValue("1")}), false},
 		{"same content", fp(all, base), fp(all, maps.Clone(base)), true},
-		{"other object, same content", fp(all, base), fp(consumption{ref: configRef{kindSecret, "cm"}, allKeys: true}, base), false},
+		{"other object, same content", fp(all, base), fp(consumption{ref: configRef{typeSecret, "cm"}, allKeys: true}, base), false},
 	}
 	for _, tt := range tests {
 		if (tt.a == tt.b) != tt.wantEqual {
@@ -100,7 +100,7 @@ func TestCalculateFingerprint(t *testing.T) {
 }
 
 func TestEntryID(t *testing.T) {
-	cm := configRef{kindConfigMap, "cm"}
+	cm := configRef{typeConfigMap, "cm"}
 	all := entryID(consumption{ref: cm, allKeys: true, keys: keysOf(true, "a")})
 	if all != "ConfigMap/cm" {
 		t.Errorf("every-key entry = %q", all)
@@ -157,9 +157,9 @@ func FuzzParseConsumedState(f *testing.F) {
 
 func TestCalculateState(t *testing.T) {
 	key := testKey(t, 1)
-	cmRef, secretRef := configRef{kindConfigMap, "cm"}, configRef{kindSecret, "s"}
-	required := consumption{ref: cmRef, required: true, allKeys: true, from: "container app envFrom"}
-	optional := consumption{ref: secretRef, allKeys: true, from: "volume s"}
+	cmRef, secretRef := configRef{typeConfigMap, "cm"}, configRef{typeSecret, "s"}
+	required := consumption{ref: cmRef, required: true, allKeys: true, from: site("container app envFrom")}
+	optional := consumption{ref: secretRef, allKeys: true, from: site("volume s")}
 	v1 := map[string]string{"a": digestValue("1")}
 	v2 := map[string]string{"a": digestValue("2")}
 	fp := func(u consumption, d map[string]string) string { s, _ := calculateFingerprint(key, u, d); return s }
@@ -201,7 +201,7 @@ func TestCalculateState(t *testing.T) {
 		},
 		{
 			name:     "missing required key blocks",
-			consumed: []consumption{{ref: cmRef, required: true, keys: keysOf(true, "b"), from: "container app env B"}},
+			consumed: []consumption{{ref: cmRef, required: true, keys: keysOf(true, "b"), from: site("container app env B")}},
 			objs:     map[configRef]cachedConfig{cmRef: {digests: v1}},
 			want:     map[string]string{},
 			wantProblems: []problem{{ReasonMissingKey,

@@ -456,9 +456,9 @@ func TestSyncPatchRejected(t *testing.T) {
 func TestSyncDeletedWorkload(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.start()
-	f.c.lastDigests[deploymentKey("gone")] = map[configRef]map[string]string{}
+	f.c.memory.rememberDigests(deploymentKey("gone"), map[configRef]map[string]string{})
 	f.sync(ctx, "gone")
-	if _, ok := f.c.lastDigests[deploymentKey("gone")]; ok {
+	if f.c.memory.digestsAtLastSync(deploymentKey("gone")) != nil {
 		t.Error("a deleted workload is still remembered")
 	}
 	f.expectWrites()
@@ -513,7 +513,7 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 			f := newFixture(t, tt.obj, configMap("cfg", map[string]string{"a": "1"}))
 			ctx := f.start()
 			m, _ := metaOf(tt.obj)
-			key := workloadKey{kind: tt.kind, name: cache.ObjectName{Namespace: testNamespace, Name: m.GetName()}}
+			key := workloadKey{groupKind: tt.kind, name: cache.ObjectName{Namespace: testNamespace, Name: m.GetName()}}
 			state := func() string {
 				d := deployment(m.GetName(), auto(), envFromConfigMap("cfg"))
 				return f.recordedState(d)
@@ -547,10 +547,10 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 // An unknown kind is a clear error at start.
 func TestUnknownKind(t *testing.T) {
 	f := newFixture(t)
-	f.opts.Kinds = []string{"deployments", "cronjobs"}
+	f.opts.BuiltinResources = []string{"deployments", "cronjobs"}
 	_, ctx := ktesting.NewTestContext(t)
 	client := fake.NewClientset()
-	_, err := NewController(ctx, client, NewInformerFactory(client, FactoryOptions{}), events.NewFakeRecorder(1), f.opts)
+	_, err := NewController(ctx, client, NewInformerFactory(client, Options{}), events.NewFakeRecorder(1), f.opts)
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjobs": the built-in kinds are deployments, statefulsets, daemonsets`) {
 		t.Errorf("error = %v", err)
 	}
@@ -585,7 +585,7 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	f.seed(rolled)
 	f.sync(ctx, "web")
 	f.expectWrites()
-	if _, ok := f.c.patchedFrom[deploymentKey("web")]; ok {
+	if f.c.memory.cacheBehindOwnWrite(deploymentKey("web"), "11") {
 		t.Error("the guard outlived the write reaching the cache")
 	}
 }

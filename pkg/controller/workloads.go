@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,13 +19,14 @@ import (
 // workloadKey is a queue item: which workload to sync. It is a comparable
 // value, so the queue de-duplicates it; it never carries the object itself.
 type workloadKey struct {
-	kind string
-	name cache.ObjectName
+	// groupKind names the workload's kind, as workloadAdapter.groupKind.
+	groupKind string
+	name      cache.ObjectName
 }
 
 // String returns "Deployment ns/name", for logs.
 func (k workloadKey) String() string {
-	return k.kind + " " + k.name.String()
+	return k.groupKind + " " + k.name.String()
 }
 
 // workload is what the sync needs of a cached workload of any kind. Its
@@ -36,19 +36,19 @@ type workload struct {
 	object runtime.Object
 	// meta is the object's metadata.
 	meta metav1.Object
-	// spec holds the references of the workload's pod template (see
-	// referencesOnly).
-	spec *corev1.PodSpec
+	// references are the references of the workload's pod template.
+	references []podReference
 	// templateError says why a custom workload has no usable template.
 	templateError string
 }
 
-// workloadKind adapts one kind of workload to the shared handlers and sync:
-// the pure logic works on a pod template, and a kind only says where the
-// template is and how to patch.
-type workloadKind interface {
-	// kind returns the workload's Kind, such as "Deployment".
-	kind() string
+// workloadAdapter adapts one kind of workload to the shared handlers and
+// sync: the pure logic works on a pod template's references, and an adapter
+// only says where the template is and how to patch.
+type workloadAdapter interface {
+	// groupKind names the kind: its Kind for built-in kinds, such as
+	// "Deployment", and "Kind.group" for custom kinds, unique across groups.
+	groupKind() string
 	// informer returns the kind's shared informer, whose cache holds
 	// *cachedWorkload objects.
 	informer() cache.SharedIndexInformer
@@ -72,52 +72,52 @@ type patcher[T any] interface {
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 }
 
-// getWorkload returns the cached workload of kind k named name, or a
+// getWorkload returns the cached workload of a's kind named name, or a
 // NotFound error.
-func getWorkload(k workloadKind, name cache.ObjectName) (workload, error) {
-	obj, exists, err := k.informer().GetIndexer().GetByKey(name.String())
+func getWorkload(a workloadAdapter, name cache.ObjectName) (workload, error) {
+	obj, exists, err := a.informer().GetIndexer().GetByKey(name.String())
 	if err != nil {
 		return workload{}, err
 	}
 	if !exists {
-		return workload{}, apierrors.NewNotFound(k.groupResource(), name.Name)
+		return workload{}, apierrors.NewNotFound(a.groupResource(), name.Name)
 	}
-	return viewWorkload(k, obj)
+	return viewWorkload(a, obj)
 }
 
-// viewWorkload returns the workload view of an object from k's informer.
-func viewWorkload(k workloadKind, obj any) (workload, error) {
+// viewWorkload returns the workload view of an object from a's informer.
+func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 	w, ok := obj.(*cachedWorkload)
 	if !ok {
-		return workload{}, fmt.Errorf("expected a cached %s, got %T", k.kind(), obj)
+		return workload{}, fmt.Errorf("expected a cached %s, got %T", a.groupKind(), obj)
 	}
-	return workload{object: w, meta: w, spec: &w.Spec, templateError: w.TemplateError}, nil
+	return workload{object: w, meta: w, references: w.References, templateError: w.TemplateError}, nil
 }
 
-// typedKind is the workloadKind of a built-in kind served by the typed
-// Clientset and SharedInformerFactory.
-type typedKind[T workloadObject] struct {
+// typedAdapter is the workloadAdapter of a built-in kind served by the
+// typed Clientset and SharedInformerFactory.
+type typedAdapter[T workloadObject] struct {
 	name     string
 	resource string
 	inf      cache.SharedIndexInformer
 	client   func(namespace string) patcher[T]
 }
 
-// kind implements workloadKind.
-func (k *typedKind[T]) kind() string { return k.name }
+// groupKind implements workloadAdapter.
+func (k *typedAdapter[T]) groupKind() string { return k.name }
 
-// informer implements workloadKind.
-func (k *typedKind[T]) informer() cache.SharedIndexInformer { return k.inf }
+// informer implements workloadAdapter.
+func (k *typedAdapter[T]) informer() cache.SharedIndexInformer { return k.inf }
 
-// groupResource implements workloadKind.
-func (k *typedKind[T]) groupResource() schema.GroupResource { return appsv1.Resource(k.resource) }
+// groupResource implements workloadAdapter.
+func (k *typedAdapter[T]) groupResource() schema.GroupResource { return appsv1.Resource(k.resource) }
 
-// templatePath implements workloadKind: every built-in kind keeps its pod
+// templatePath implements workloadAdapter: every built-in kind keeps its pod
 // template at spec.template.
-func (k *typedKind[T]) templatePath() []string { return []string{"spec", "template"} }
+func (k *typedAdapter[T]) templatePath() []string { return []string{"spec", "template"} }
 
-// patch implements workloadKind with a strategic merge patch.
-func (k *typedKind[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
+// patch implements workloadAdapter with a strategic merge patch.
+func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
 	obj, err := k.client(name.Namespace).Patch(ctx, name.Name, types.StrategicMergePatchType, body, opts)
 	if err != nil {
 		return "", err
@@ -125,32 +125,32 @@ func (k *typedKind[T]) patch(ctx context.Context, name cache.ObjectName, body []
 	return obj.GetResourceVersion(), nil
 }
 
-// BuiltinKinds returns the workload kinds served by the typed Clientset,
-// by the names --kinds uses.
-func BuiltinKinds() []string {
+// BuiltinResources returns the workload resources served by the typed
+// Clientset, by the names --kinds uses.
+func BuiltinResources() []string {
 	return []string{"deployments", "statefulsets", "daemonsets"}
 }
 
-// builtinKind returns the workloadKind of a built-in kind named as in
-// BuiltinKinds, or an error naming the valid ones.
-func builtinKind(name string, client kubernetes.Interface, factory informers.SharedInformerFactory) (workloadKind, error) {
+// builtinAdapter returns the workloadAdapter of a built-in resource named
+// as in BuiltinResources, or an error naming the valid ones.
+func builtinAdapter(name string, client kubernetes.Interface, factory informers.SharedInformerFactory) (workloadAdapter, error) {
 	apps, clients := factory.Apps().V1(), client.AppsV1()
 	switch name {
 	case "deployments":
-		return &typedKind[*appsv1.Deployment]{
+		return &typedAdapter[*appsv1.Deployment]{
 			name: "Deployment", resource: name, inf: apps.Deployments().Informer(),
 			client: func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
 		}, nil
 	case "statefulsets":
-		return &typedKind[*appsv1.StatefulSet]{
+		return &typedAdapter[*appsv1.StatefulSet]{
 			name: "StatefulSet", resource: name, inf: apps.StatefulSets().Informer(),
 			client: func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
 		}, nil
 	case "daemonsets":
-		return &typedKind[*appsv1.DaemonSet]{
+		return &typedAdapter[*appsv1.DaemonSet]{
 			name: "DaemonSet", resource: name, inf: apps.DaemonSets().Informer(),
 			client: func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
 		}, nil
 	}
-	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinKinds(), ", "))
+	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinResources(), ", "))
 }

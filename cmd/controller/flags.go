@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/controller"
+)
+
+// options are the command-line flags.
+type options struct {
+	kubeconfig          string
+	master              string
+	namespace           string
+	workers             int
+	qps                 float64
+	burst               int
+	debounce            time.Duration
+	resync              time.Duration
+	autoAll             bool
+	rollOnAdopt         bool
+	dryRun              bool
+	configSelector      string
+	hashKeySecret       string
+	controllerNamespace string
+	showVersion         bool
+
+	leaderElect            bool
+	leaseName              string
+	leaseNamespace         string
+	leaseDuration          time.Duration
+	renewDeadline          time.Duration
+	retryPeriod            time.Duration
+	metricsBindAddress     string
+	healthProbeBindAddress string
+	profiling              bool
+	kinds                  string
+	extraKinds             string
+	discoveryRecheck       time.Duration
+	preflight              bool
+}
+
+// parseFlags parses and validates the command line, klog's flags included.
+func parseFlags(args []string, output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("reroll", flag.ContinueOnError)
+	fs.SetOutput(output)
+	klog.InitFlags(fs)
+	o.define(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return o, o.validate()
+}
+
+// define defines every flag of o on fs, with its default.
+//
+// Long: one line per flag, in the order of the README's table.
+func (o *options) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.")
+	fs.StringVar(&o.master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
+	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace. Empty: all namespaces.")
+	fs.IntVar(&o.workers, "workers", 8, "Workloads synced in parallel.")
+	fs.Float64Var(&o.qps, "kube-api-qps", 100, "Sustained requests per second to the API server.")
+	fs.IntVar(&o.burst, "kube-api-burst", 200, "Burst of requests to the API server.")
+	fs.DurationVar(&o.debounce, "debounce", time.Second, "Coalesce config changes arriving within this window into one roll. 0 disables it.")
+	fs.DurationVar(&o.resync, "resync-period", 10*time.Minute, "Re-check every workload this often. 0 disables it.")
+	fs.BoolVar(&o.autoAll, "auto-all", false, "Treat every workload as annotated reroll.dev/auto: \"true\" (\"false\" opts out).")
+	fs.BoolVar(&o.rollOnAdopt, "roll-on-adopt", false, "Roll a workload the first time it is seen, instead of recording a baseline.")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "Log and report what would be written; write nothing but Events.")
+	fs.StringVar(&o.configSelector, "config-selector", "", "Label selector narrowing which ConfigMaps and Secrets are watched.")
+	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
+	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated.")
+	fs.StringVar(&o.extraKinds, "extra-kinds", "", "Custom kinds with a pod template to roll, comma-separated: resource.version.group or resource.group, each optionally followed by :path.of.template (default spec.template).")
+	fs.DurationVar(&o.discoveryRecheck, "discovery-recheck-period", 30*time.Second, "How often to re-check discovery for --extra-kinds whose CRDs come or go.")
+	fs.BoolVar(&o.preflight, "preflight", true, "Check the API server and reroll's permissions before starting, and fail fast with every problem listed.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Run workers only while holding a Lease, for running several replicas.")
+	fs.StringVar(&o.leaseName, "leader-elect-lease-name", "reroll", "Name of the leader election Lease.")
+	fs.StringVar(&o.leaseNamespace, "leader-elect-namespace", "", "Namespace of the Lease. Empty: the controller's namespace.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby waits before taking over a Lease that is not renewed.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it stops.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
+	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", "Address serving /metrics. \"0\" disables it.")
+	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz; the metrics address to serve all on one. \"0\" disables it.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof under /debug/pprof/ on the metrics address.")
+}
+
+// validate checks the flags' values together, and returns every problem.
+func (o *options) validate() error {
+	var errs []error
+	if o.workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers must be at least 1, not %d", o.workers))
+	}
+	if o.qps <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, not %v", o.qps))
+	}
+	if o.burst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, not %d", o.burst))
+	}
+	if o.debounce < 0 {
+		errs = append(errs, fmt.Errorf("--debounce must not be negative, not %v", o.debounce))
+	}
+	if o.resync < 0 {
+		errs = append(errs, fmt.Errorf("--resync-period must not be negative, not %v", o.resync))
+	}
+	if _, err := labels.Parse(o.configSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--config-selector: %w", err))
+	}
+	if o.hashKeySecret == "" {
+		errs = append(errs, errors.New("--hash-key-secret must not be empty"))
+	}
+	if o.leaderElect && !(o.leaseDuration > o.renewDeadline && float64(o.renewDeadline) > 1.2*float64(o.retryPeriod) && o.retryPeriod > 0) {
+		errs = append(errs, fmt.Errorf("leader election timings must satisfy lease duration (%v) > renew deadline (%v) > 1.2 x retry period (%v) > 0",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod))
+	}
+	if _, err := parseKinds(o.kinds); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := controller.ParseExtraKinds(o.extraKinds); err != nil {
+		errs = append(errs, err)
+	}
+	if o.discoveryRecheck < time.Second {
+		errs = append(errs, fmt.Errorf("--discovery-recheck-period must be at least 1s, not %v", o.discoveryRecheck))
+	}
+	if o.profiling && o.metricsBindAddress == "0" {
+		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
+	}
+	return errors.Join(errs...)
+}
+
+// parseKinds parses --kinds: known built-in kinds, no duplicates.
+func parseKinds(value string) ([]string, error) {
+	known := controller.BuiltinResources()
+	var kinds []string
+	for _, k := range strings.Split(value, ",") {
+		switch {
+		case !slices.Contains(known, k):
+			return nil, fmt.Errorf("--kinds: unknown kind %q; the kinds are %s", k, strings.Join(known, ", "))
+		case slices.Contains(kinds, k):
+			return nil, fmt.Errorf("--kinds: %q is listed twice", k)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
+}

@@ -1,0 +1,92 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// applyOutcome is what apply did.
+type applyOutcome struct {
+	result applyResult
+	// rejection is the API server's answer to a rejected patch.
+	rejection error
+}
+
+// applyResult says which write apply made.
+type applyResult int
+
+const (
+	// applyNothing: the plan needs no write.
+	applyNothing applyResult = iota
+	// applyDryRun: the write was only remembered (--dry-run).
+	applyDryRun
+	// applyWritten: the patch was made.
+	applyWritten
+	// applyGone: the workload was deleted before the patch.
+	applyGone
+	// applyRejected: the API server rejected the patch as invalid.
+	applyRejected
+)
+
+// apply makes a plan's write: under --dry-run it only remembers the state
+// it would write; otherwise it patches the workload. It returns an error
+// only when a retry can help.
+func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p syncPlan) (applyOutcome, error) {
+	if p.optedOut || p.blocked || p.decision.action == actionNone {
+		return applyOutcome{result: applyNothing}, nil
+	}
+	if c.opts.DryRun {
+		c.memory.rememberDryRunState(key, p.desired.String())
+		return applyOutcome{result: applyDryRun}, nil
+	}
+	configHash := ""
+	if p.decision.action == actionRoll {
+		configHash = calculateConfigHash(c.opts.HashKey, p.desired)
+	}
+	body, err := annotationPatch(p.desired.String(), a.templatePath(), configHash)
+	if err != nil {
+		return applyOutcome{}, err
+	}
+	// The patch is not conditional on the resourceVersion: it only sets
+	// reroll's own annotations, so the status writes that workload
+	// controllers make all the time need not conflict with it. A stale cache
+	// is handled by cacheBehindOwnWrite instead.
+	newRV, err := a.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	switch {
+	case apierrors.IsNotFound(err):
+		return applyOutcome{result: applyGone}, nil
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		return applyOutcome{result: applyRejected, rejection: err}, nil
+	case err != nil:
+		return applyOutcome{}, fmt.Errorf("patching %s: %w", key, err)
+	}
+	c.memory.patched(key, w.meta.GetResourceVersion(), newRV)
+	return applyOutcome{result: applyWritten}, nil
+}
+
+// annotationPatch returns the patch reroll writes: the consumed state on the
+// workload's metadata and, when rolling, the config hash on the pod template
+// found at templatePath. The body is valid both as a strategic merge patch
+// and as a JSON merge patch.
+func annotationPatch(state string, templatePath []string, configHash string) ([]byte, error) {
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"annotations": map[string]string{AnnotationConsumed: state},
+		},
+	}
+	if configHash != "" {
+		var node any = map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{AnnotationConfigHash: configHash}},
+		}
+		for i := len(templatePath) - 1; i >= 0; i-- {
+			node = map[string]any{templatePath[i]: node}
+		}
+		maps.Copy(patch, node.(map[string]any))
+	}
+	return json.Marshal(patch)
+}

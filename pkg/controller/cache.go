@@ -1,0 +1,240 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/informers/internalinterfaces"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// This file is everything that decides what reroll's informers cache: the
+// factory and its watches, and the transforms every object goes through
+// before it enters a cache. reroll caches every ConfigMap, Secret and
+// workload in its scope, so each byte kept here is multiplied by thousands;
+// what is kept is exactly what the sync reads.
+
+// lastAppliedAnnotation is kubectl's copy of the whole applied object. On a
+// Secret it holds every value in clear text, so it is never cached.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// NewInformerFactory returns the one SharedInformerFactory reroll uses, set
+// up so that nothing large is cached: every object goes through
+// TransformForCache; informers watch o.Namespace (empty: all); ConfigMaps
+// and Secrets are watched through o.ConfigSelector and never resynced (a
+// resync of config changes nothing; workload resyncs, every
+// o.ResyncPeriod, re-check what consumes it).
+func NewInformerFactory(client kubernetes.Interface, o Options) informers.SharedInformerFactory {
+	opts := []informers.SharedInformerOption{informers.WithTransform(TransformForCache)}
+	if o.Namespace != "" {
+		opts = append(opts, informers.WithNamespace(o.Namespace))
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(client, o.ResyncPeriod, opts...)
+	// No namespace index, unlike the factory's own informers: reroll only
+	// gets ConfigMaps and Secrets by name, and the index would cost an entry
+	// per cached object.
+	configOpts := internalinterfaces.InformerOptions{
+		TweakListOptions: func(lo *metav1.ListOptions) {
+			lo.LabelSelector = o.ConfigSelector
+		},
+	}
+	// Registering these first makes the factory hand out these informers
+	// from Core().V1().ConfigMaps() and Secrets() from now on.
+	f.InformerFor(&corev1.ConfigMap{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewConfigMapInformerWithOptions(c, o.Namespace, configOpts)
+	})
+	f.InformerFor(&corev1.Secret{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewSecretInformerWithOptions(c, o.Namespace, configOpts)
+	})
+	return f
+}
+
+// TransformForCache is the informer transform for every object of the
+// factory. It runs before an object enters the cache, so values never do:
+//   - ConfigMaps: data and binaryData become one data map of per-key digests
+//     (their keys are disjoint by API validation).
+//   - Secrets: data becomes per-key digests held in stringData, a field the
+//     API server never returns and reroll never writes back.
+//   - ConfigMaps and Secrets keep only the metadata reroll reads: name,
+//     namespace, resourceVersion and reroll's own annotations. Labels, other
+//     annotations (Helm and kubectl add several) and the UID go.
+//   - Deployments, StatefulSets and DaemonSets become a cachedWorkload.
+//   - Anything else loses managedFields and kubectl's last-applied
+//     annotation.
+//
+// The cache then costs O(keys) per object, not O(data + metadata). The
+// transform mutates its argument, which client-go allows for freshly decoded
+// objects, and is idempotent, as client-go asks.
+func TransformForCache(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		keepConfigMetadata(&o.ObjectMeta)
+		for k, v := range o.Data {
+			o.Data[k] = digestValue(v)
+		}
+		if len(o.BinaryData) > 0 && o.Data == nil {
+			o.Data = make(map[string]string, len(o.BinaryData))
+		}
+		for k, v := range o.BinaryData {
+			o.Data[k] = digestValue(v)
+		}
+		o.BinaryData = nil
+	case *corev1.Secret:
+		keepConfigMetadata(&o.ObjectMeta)
+		if len(o.Data) > 0 {
+			digests := make(map[string]string, len(o.Data))
+			for k, v := range o.Data {
+				digests[k] = digestValue(v)
+			}
+			o.StringData = digests
+		}
+		o.Data = nil
+	case *appsv1.Deployment:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec), nil
+	case *appsv1.StatefulSet:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec), nil
+	case *appsv1.DaemonSet:
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec), nil
+	case *cachedWorkload:
+		// Already transformed.
+	default:
+		stripMetadata(obj)
+	}
+	return obj, nil
+}
+
+// templateTransform returns the cache transform of a custom kind, whose pod
+// template is at path: it converts the template to a typed PodTemplateSpec
+// once and keeps a cachedWorkload, nothing else of a possibly large custom
+// resource. It is idempotent.
+func templateTransform(path []string) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return obj, nil // already transformed, or a tombstone
+		}
+		var template corev1.PodTemplateSpec
+		var templateError string
+		raw, found, err := unstructured.NestedMap(u.Object, path...)
+		switch {
+		case err != nil:
+			templateError = fmt.Sprintf("%s is not an object: %v", strings.Join(path, "."), err)
+		case !found:
+			templateError = fmt.Sprintf("no pod template at %s", strings.Join(path, "."))
+		default:
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &template); err != nil {
+				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
+			}
+		}
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template.Spec)
+		w.TemplateError = templateError
+		return w, nil
+	}
+}
+
+// cachedWorkload is how reroll caches a workload of every kind, built-in or
+// custom: its identity, versions and reroll's annotations, and of its pod
+// template only the list of its ConfigMap and Secret references (see
+// walkPodSpec). The rest of a real workload (images, probes, resources,
+// literal env values, status) is most of its size, and reroll never reads
+// it, so caching it would make reroll's memory grow with spec sizes.
+//
+// The informers' caches therefore hold *cachedWorkload, never the API type:
+// nothing may read these informers through the factory's typed listers.
+type cachedWorkload struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	// References are the pod template's ConfigMap and Secret references.
+	References []podReference
+	// TemplateError says why a custom workload has no usable template.
+	TemplateError string
+}
+
+// DeepCopyObject implements runtime.Object.
+func (w *cachedWorkload) DeepCopyObject() runtime.Object {
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError}
+	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	if w.References != nil {
+		out.References = make([]podReference, len(w.References))
+		for i, r := range w.References {
+			r.keys = append([]string(nil), r.keys...)
+			out.References[i] = r
+		}
+	}
+	return out
+}
+
+// newCachedWorkload returns the cached form of a workload of kind gvk with
+// metadata m and pod template spec spec. Its references share their strings
+// with spec.
+func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev1.PodSpec) *cachedWorkload {
+	return &cachedWorkload{
+		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+			ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
+			Annotations: rerollAnnotations(m.GetAnnotations()),
+		},
+		References: podReferences(spec),
+	}
+}
+
+// keepConfigMetadata reduces a ConfigMap's or Secret's metadata to what
+// reroll reads: its name, namespace and resourceVersion, and its reroll.dev/
+// annotations.
+func keepConfigMetadata(m *metav1.ObjectMeta) {
+	*m = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Annotations: rerollAnnotations(m.Annotations)}
+}
+
+// rerollAnnotations returns the reroll.dev/ annotations of a, or nil if
+// there are none. They are the only annotations reroll reads, on workloads
+// and config objects alike.
+func rerollAnnotations(a map[string]string) map[string]string {
+	var own map[string]string
+	for k, v := range a {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if own == nil {
+				own = map[string]string{}
+			}
+			own[k] = v
+		}
+	}
+	return own
+}
+
+// stripMetadata drops the metadata reroll never reads and that can dwarf the
+// rest of a small object.
+func stripMetadata(obj any) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return // a tombstone or a list: nothing to strip
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a != nil {
+		delete(a, lastAppliedAnnotation)
+	}
+}
+
+// cachedDigests returns the per-key digests of a ConfigMap or Secret that
+// went through TransformForCache. The map is shared with the cache: read it,
+// never write it.
+func cachedDigests(obj any) map[string]string {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return o.Data
+	case *corev1.Secret:
+		return o.StringData
+	}
+	return nil
+}

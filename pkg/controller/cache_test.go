@@ -1,0 +1,26 @@
+package controller
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestRerollAnnotations(t *testing.T) {
+	tests := []struct {
+		name string
+		in   map[string]string
+		want map[string]string
+	}{
+		{name: "nil", in: nil, want: nil},
+		{name: "none of reroll's", in: map[string]string{"a": "b", "reroll.dev.example/x": "y"}, want: nil},
+		{name: "reroll's only", in: map[string]string{AnnotationAuto: "true", "meta.helm.sh/release-name": "web", AnnotationConsumed: "v1"},
+			want: map[string]string{AnnotationAuto: "true", AnnotationConsumed: "v1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rerollAnnotations(tt.in); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// The informers' event handlers: they turn events into workload keys in the
+// queue, and drop the events no sync could act on.
+
+// consumersIndex indexes workloads by the ConfigMaps and Secrets they
+// consume, so a config event finds its consumers without a scan.
+const consumersIndex = "reroll.dev/consumers"
+
+// addWorkloadKind indexes a workload kind by what it consumes, enqueues its
+// workloads on their own events, and syncs them from now on.
+func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) error {
+	logger := klog.FromContext(ctx)
+	inf := a.informer()
+	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(a)}); err != nil {
+		return fmt.Errorf("indexing %s: %w", a.groupKind(), err)
+	}
+	_, err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger})
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", a.groupKind(), err)
+	}
+	c.adaptersMu.Lock()
+	defer c.adaptersMu.Unlock()
+	c.adapters[a.groupKind()] = a
+	return nil
+}
+
+// removeWorkloadKind stops syncing a kind whose informer is going away.
+func (c *Controller) removeWorkloadKind(a workloadAdapter) {
+	c.adaptersMu.Lock()
+	defer c.adaptersMu.Unlock()
+	delete(c.adapters, a.groupKind())
+}
+
+// workloadHandler returns the event handler of a workload kind: it enqueues
+// a workload when it appears or goes (at once), or changes in a way a sync
+// could act on (after the debounce delay).
+func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			c.enqueueWorkload(ctx, a, obj, 0)
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			// Debounced like config changes: an update (often reroll's own
+			// write) must not cut a burst of config changes in two.
+			if workloadChanged(oldObj, newObj) {
+				c.enqueueWorkload(ctx, a, newObj, c.opts.Debounce)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			// The sync finds it gone and forgets it.
+			if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
+				c.queue.Add(workloadKey{groupKind: a.groupKind(), name: name})
+			}
+		},
+	}
+}
+
+// consumersIndexFunc indexes a workload under every ConfigMap and Secret it
+// consumes (see configIndexValue). Workloads that are not opted in are not
+// indexed, so config events never reach them.
+func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		w, err := viewWorkload(a, obj)
+		if err != nil {
+			return nil, err
+		}
+		// A malformed annotation still indexes what parsed: the sync reports
+		// the problem, and fixing it must not depend on another event.
+		o, _ := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
+		if !o.enabled() {
+			return nil, nil
+		}
+		consumed := calculateConsumption(w.references, o)
+		values := make([]string, len(consumed))
+		for i, u := range consumed {
+			values[i] = configIndexValue(w.meta.GetNamespace(), u.ref)
+		}
+		return values, nil
+	}
+}
+
+// configIndexValue is the consumersIndex value of a config object.
+func configIndexValue(namespace string, ref configRef) string {
+	return string(ref.typ) + "/" + namespace + "/" + ref.name
+}
+
+// wantsSync reports whether a workload is opted in, or carries opt-in
+// annotations so malformed that the user must be told.
+func (c *Controller) wantsSync(meta metav1.Object) bool {
+	o, err := parseOptIn(meta.GetAnnotations(), c.opts.AutoAll)
+	return err != nil || o.enabled()
+}
+
+// enqueueWorkload enqueues a workload, after delay, if it wants syncing.
+func (c *Controller) enqueueWorkload(ctx context.Context, a workloadAdapter, obj any, delay time.Duration) {
+	w, err := viewWorkload(a, obj)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", a.groupKind())
+		return
+	}
+	if c.wantsSync(w.meta) {
+		c.enqueue(workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}, delay)
+	}
+}
+
+// enqueue adds a key after delay; the delaying queue keeps the earliest due
+// time of a key, so repeated calls within delay sync it once.
+func (c *Controller) enqueue(key workloadKey, delay time.Duration) {
+	if delay > 0 {
+		c.queue.AddAfter(key, delay)
+	} else {
+		c.queue.Add(key)
+	}
+}
+
+// workloadChanged filters workload updates down to those a sync could act
+// on: a new generation (the spec changed), changed annotations, or a resync
+// (same resourceVersion), which re-checks the workload on purpose. Status
+// updates, the bulk of Deployment traffic during rollouts, are dropped.
+func workloadChanged(oldObj, newObj any) bool {
+	o, err1 := metaOf(oldObj)
+	n, err2 := metaOf(newObj)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return o.GetResourceVersion() == n.GetResourceVersion() ||
+		o.GetGeneration() != n.GetGeneration() ||
+		!maps.Equal(o.GetAnnotations(), n.GetAnnotations())
+}
+
+// metaOf returns an object's metadata.
+func metaOf(obj any) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T has no metadata", obj)
+	}
+	return m, nil
+}
+
+// configObject is a ConfigMap or a Secret.
+type configObject interface {
+	*corev1.ConfigMap | *corev1.Secret
+	workloadObject
+}
+
+// configHandler returns the event handler of ConfigMaps or Secrets: it
+// enqueues the workloads consuming an object when the object's content or
+// ignore annotation changes, after the debounce delay.
+func configHandler[T configObject](ctx context.Context, c *Controller, typ configType) cache.TypedResourceEventHandler[T] {
+	return cache.TypedResourceEventHandlerDetailedFuncs[T]{
+		AddFunc: func(obj T, isInInitialList bool) {
+			// The initial list needs nothing: every workload is synced on its
+			// own initial add. Later adds are (re-)creations that can unblock
+			// a workload or change what it consumes.
+			if !isInInitialList {
+				c.enqueueConsumers(ctx, obj.GetNamespace(), configRef{typ, obj.GetName()})
+			}
+		},
+		UpdateFunc: func(oldObj, newObj T) {
+			switch classifyConfigUpdate(oldObj, newObj) {
+			case configUnchanged:
+			case configIgnoredChange:
+				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
+			default:
+				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{typ, newObj.GetName()})
+			}
+		},
+		DeleteFunc: func(d cache.DeletedObject[T]) {
+			name := d.GetObjectName()
+			c.enqueueConsumers(ctx, name.Namespace, configRef{typ, name.Name})
+		},
+	}
+}
+
+// configUpdate classifies an update of a ConfigMap or Secret.
+type configUpdate int
+
+const (
+	// configUnchanged: labels, other metadata or a resync; cannot roll.
+	configUnchanged configUpdate = iota
+	// configIgnoredChange: content changed on an object that stays ignored.
+	configIgnoredChange
+	// configChanged: content or the ignore annotation changed.
+	configChanged
+)
+
+// classifyConfigUpdate says whether an update of a ConfigMap or Secret can
+// matter to its consumers.
+func classifyConfigUpdate(oldObj, newObj any) configUpdate {
+	o, err1 := metaOf(oldObj)
+	n, err2 := metaOf(newObj)
+	if err1 != nil || err2 != nil {
+		return configChanged
+	}
+	oldIgnore, newIgnore := o.GetAnnotations()[AnnotationIgnore], n.GetAnnotations()[AnnotationIgnore]
+	switch {
+	case oldIgnore != newIgnore:
+		return configChanged
+	case maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)):
+		return configUnchanged
+	case newIgnore == "true":
+		return configIgnoredChange
+	}
+	return configChanged
+}
+
+// enqueueConsumers enqueues every workload that consumes ref, after the
+// debounce delay, and marks the change in each consumer's pending burst:
+// the queue alone keeps the earliest due time of a key, which an older
+// entry can make too early (see burst.go).
+func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef) {
+	value := configIndexValue(namespace, ref)
+	for _, a := range c.adapterList() {
+		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, value)
+		if err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)
+			continue
+		}
+		for _, obj := range objs {
+			name, err := cache.ObjectToName(obj)
+			if err != nil {
+				continue
+			}
+			key := workloadKey{groupKind: a.groupKind(), name: name}
+			c.bursts.changed(key)
+			c.enqueue(key, c.opts.Debounce)
+		}
+	}
+}

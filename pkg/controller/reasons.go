@@ -1,0 +1,33 @@
+package controller
+
+// The reasons of the Events reroll reports on workloads, all in one place:
+// users filter and alert on them, so they are part of reroll's API.
+const (
+	// ReasonRolled: consumed content changed and the workload was rolled.
+	ReasonRolled = "Rolled"
+	// ReasonRebaselined: the recorded state could not be compared (another
+	// hash key, or unreadable); a new baseline was recorded without rolling.
+	ReasonRebaselined = "Rebaselined"
+	// ReasonDryRun: what reroll would have written under --dry-run.
+	ReasonDryRun = "DryRun"
+
+	// The Warnings below report bad input; the workload is not written
+	// until it is fixed, except for a malformed ignore annotation on a
+	// consumed object (reported, and the object is not ignored).
+
+	// ReasonInvalidAnnotation: an annotation reroll reads is malformed.
+	ReasonInvalidAnnotation = "InvalidAnnotation"
+	// ReasonMissingReference: a non-optional ConfigMap or Secret is missing.
+	ReasonMissingReference = "MissingReference"
+	// ReasonMissingKey: a non-optional reference names a key that is missing.
+	ReasonMissingKey = "MissingKey"
+	// ReasonTooManyReferences: the workload consumes more than MaxReferences
+	// objects and is left alone.
+	ReasonTooManyReferences = "TooManyReferences"
+	// ReasonInvalidTemplate: a custom workload has no usable pod template at
+	// its kind's template path.
+	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonPatchRejected: the API server rejected reroll's patch as invalid;
+	// retrying the same patch cannot help.
+	ReasonPatchRejected = "PatchRejected"
+)

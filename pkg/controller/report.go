@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+)
+
+// report tells what a sync did (see sync.go): Events, metrics and a log
+// line, and updates what the controller remembers of the workload. current
+// holds the digests the plan read.
+func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p syncPlan, outcome applyOutcome, current map[configRef]map[string]string) {
+	logger := klog.FromContext(ctx)
+	for _, pr := range p.problems {
+		c.warn(ctx, w, pr.reason, "%s", pr.message)
+	}
+	switch {
+	case p.optedOut || outcome.result == applyGone:
+		c.forget(key)
+		return
+	case p.blocked:
+		c.metrics.skipped.WithLabelValues(skipBlocked).Inc()
+		return
+	case outcome.result == applyRejected:
+		c.warn(ctx, w, ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
+		return
+	case p.decision.action == actionNone:
+		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
+		c.memory.rememberDigests(key, current)
+		return
+	}
+	// The note reads the digests of the previous sync: describe before
+	// remembering the current ones.
+	note := c.describe(key, p, current)
+	c.memory.rememberDigests(key, current)
+	d := p.decision
+	if outcome.result == applyDryRun {
+		c.metrics.skipped.WithLabelValues(skipDryRun).Inc()
+		logger.Info("Dry run: not writing", "action", d.action, "note", note)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.action, note)
+		return
+	}
+	switch d.action {
+	case actionRoll:
+		c.metrics.rollouts.WithLabelValues(key.groupKind, key.name.Namespace).Inc()
+		logger.Info("Rolled", "changed", d.changed)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", note)
+	case actionAdopt:
+		// No Event: adopting is the quiet, common case (every workload when
+		// reroll is first installed), and an Event each would flood the API
+		// server, and reroll's memory with Events waiting for their rate
+		// limit. The consumed annotation and the metric show it.
+		c.metrics.skipped.WithLabelValues(skipAdopted).Inc()
+		logger.V(2).Info("Adopted", "consumed", len(p.consumed))
+	case actionRebaseline:
+		c.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
+		logger.Info("Re-baselined without rolling", "why", d.why)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRebaselined, "Rebaseline", "%s", note)
+	case actionRecord:
+		c.metrics.skipped.WithLabelValues(skipReferences).Inc()
+		logger.V(2).Info("Recorded changed references without rolling")
+	}
+}
+
+// describe says what a plan's write does, naming objects and keys, never
+// values. The keys that changed come from comparing the digests the
+// workload's previous sync read with current.
+func (c *Controller) describe(key workloadKey, p syncPlan, current map[configRef]map[string]string) string {
+	d := p.decision
+	switch d.action {
+	case actionAdopt:
+		return fmt.Sprintf("recorded a baseline of %d consumed ConfigMaps and Secrets without rolling; changes to their content will roll this %s", len(p.consumed), key.groupKind)
+	case actionRebaseline:
+		return fmt.Sprintf("recorded a new baseline without rolling, because %s", d.why)
+	case actionRecord:
+		return "recorded changed references without rolling"
+	}
+	if len(d.changed) == 0 {
+		return fmt.Sprintf("rolled on first sight (--roll-on-adopt), consuming %d ConfigMaps and Secrets", len(p.consumed))
+	}
+	byID := make(map[string]consumption, len(p.consumed))
+	for _, u := range p.consumed {
+		byID[entryID(u)] = u
+	}
+	last := c.memory.digestsAtLastSync(key)
+	parts := make([]string, 0, len(d.changed))
+	for _, id := range d.changed {
+		u := byID[id]
+		part := u.ref.String()
+		if before, ok := last[u.ref]; ok {
+			if keys := changedKeys(u, before, current[u.ref]); len(keys) > 0 {
+				part += " (keys " + strings.Join(keys, ", ") + ")"
+			}
+		}
+		parts = append(parts, part)
+	}
+	return "consumed content changed in " + strings.Join(parts, ", ")
+}
+
+// changedKeys lists the keys u consumes whose digest differs between two
+// versions of an object, sorted.
+func changedKeys(u consumption, before, after map[string]string) []string {
+	var candidates []string
+	if u.allKeys {
+		candidates = slices.Collect(maps.Keys(before))
+		for k := range after {
+			if _, ok := before[k]; !ok {
+				candidates = append(candidates, k)
+			}
+		}
+	} else {
+		candidates = slices.Collect(maps.Keys(u.keys))
+	}
+	var changed []string
+	for _, k := range candidates {
+		b, inBefore := before[k]
+		a, inAfter := after[k]
+		if inBefore != inAfter || a != b {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// warn reports bad input on a workload: a Warning Event and a log line.
+func (c *Controller) warn(ctx context.Context, w workload, reason, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.metrics.warnings.WithLabelValues(reason).Inc()
+	klog.FromContext(ctx).Info("Warning", "reason", reason, "message", msg)
+	c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
+}

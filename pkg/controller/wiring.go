@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/reroll/reroll/pkg/metrics"
+)
+
+// NewController returns a Controller that watches workloads, ConfigMaps
+// and Secrets through factory, which must come from NewInformerFactory with
+// the same opts and must be started after this call.
+func NewController(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts Options) (*Controller, error) {
+	if opts.FieldManager == "" {
+		return nil, errors.New("a field manager is required")
+	}
+	if opts.HashKey.ID() == "" {
+		return nil, errors.New("a hash key is required")
+	}
+	reg := opts.Metrics
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	c := &Controller{
+		opts:       opts,
+		metrics:    newControllerMetrics(reg),
+		adapters:   map[string]workloadAdapter{},
+		configMaps: factory.Core().V1().ConfigMaps().Lister(),
+		secrets:    factory.Core().V1().Secrets().Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
+			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
+		),
+		recorder: recorder,
+		memory:   newWorkloadMemory(),
+		bursts:   newBurstTracker(opts.Clock, opts.Debounce),
+	}
+	c.syncHandler = c.syncWorkload
+	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
+		return nil, err
+	}
+	if err := c.watchConfig(ctx, factory); err != nil {
+		return nil, err
+	}
+	registerCacheGauge(reg, c)
+	return c, nil
+}
+
+// watchBuiltinKinds registers the built-in workload kinds of opts.
+func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory) error {
+	resources := c.opts.BuiltinResources
+	if resources == nil {
+		resources = BuiltinResources()
+	}
+	for _, name := range resources {
+		a, err := builtinAdapter(name, client, factory)
+		if err != nil {
+			return err
+		}
+		if err := c.addWorkloadKind(ctx, a); err != nil {
+			return err
+		}
+		// Built-in kinds gate readiness and health; custom kinds, which come
+		// and go with their CRDs, do not.
+		c.cachesSynced = append(c.cachesSynced, a.informer().HasSynced)
+		c.informers = append(c.informers, a.informer())
+	}
+	return nil
+}
+
+// watchConfig registers the ConfigMap and Secret informers.
+func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedInformerFactory) error {
+	logger := klog.FromContext(ctx)
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
+	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, typeConfigMap), handlerOpts); err != nil {
+		return err
+	}
+	secretInformer := factory.Core().V1().Secrets().TypedInformer()
+	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, typeSecret), handlerOpts); err != nil {
+		return err
+	}
+	c.configMapsInformer, c.secretsInformer = cmInformer, secretInformer
+	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced)
+	c.informers = append(c.informers, cmInformer, secretInformer)
+	return nil
+}
+
+// registerCacheGauge exposes how many objects each of c's informers caches.
+func registerCacheGauge(reg *metrics.Registry, c *Controller) {
+	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
+		func(emit func(value float64, labelValues ...string)) {
+			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(typeConfigMap))
+			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(typeSecret))
+			for _, a := range c.adapterList() {
+				emit(float64(len(a.informer().GetStore().ListKeys())), a.groupKind())
+			}
+		})
+}

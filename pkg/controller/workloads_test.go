@@ -1,0 +1,116 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Every built-in resource has an adapter with its Kind, resource and
+// template path; an unknown one is an error that names the valid ones.
+func TestBuiltinAdapter(t *testing.T) {
+	client := fake.NewClientset()
+	factory := NewInformerFactory(client, Options{})
+	want := map[string]string{"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
+	for _, resource := range BuiltinResources() {
+		a, err := builtinAdapter(resource, client, factory)
+		if err != nil {
+			t.Fatalf("%s: %v", resource, err)
+		}
+		if a.groupKind() != want[resource] {
+			t.Errorf("%s: groupKind %q, want %q", resource, a.groupKind(), want[resource])
+		}
+		if gr := a.groupResource(); gr != (schema.GroupResource{Group: "apps", Resource: resource}) {
+			t.Errorf("%s: groupResource %v", resource, gr)
+		}
+		if p := strings.Join(a.templatePath(), "."); p != "spec.template" {
+			t.Errorf("%s: templatePath %q", resource, p)
+		}
+		if a.informer() == nil {
+			t.Errorf("%s: no informer", resource)
+		}
+	}
+	if len(want) != len(BuiltinResources()) {
+		t.Errorf("BuiltinResources() = %q", BuiltinResources())
+	}
+	_, err := builtinAdapter("cronjob", client, factory)
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjob": the built-in kinds are deployments, statefulsets, daemonsets`) {
+		t.Errorf("unknown resource: %v", err)
+	}
+}
+
+// A typed adapter patches with a strategic merge patch, the given options,
+// and returns the new resourceVersion; API errors pass through unchanged.
+func TestTypedAdapterPatch(t *testing.T) {
+	d := deployment("web", auto(), nil)
+	client := fake.NewClientset(d)
+	a, err := builtinAdapter("deployments", client, NewInformerFactory(client, Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.PrependReactor("patch", "deployments", func(action core.Action) (bool, runtime.Object, error) {
+		patched := d.DeepCopy()
+		patched.ResourceVersion = "42"
+		return true, patched, nil
+	})
+	rv, err := a.patch(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, []byte(`{}`), metav1.PatchOptions{FieldManager: "reroll"})
+	if err != nil || rv != "42" {
+		t.Fatalf("patch = %q, %v", rv, err)
+	}
+	action := client.Actions()[0].(core.PatchAction)
+	if action.GetPatchType() != types.StrategicMergePatchType || action.GetName() != "web" || action.GetNamespace() != testNamespace {
+		t.Errorf("patch action %+v", action)
+	}
+	if opts := client.Actions()[0].(core.PatchActionImpl).GetPatchOptions(); opts.FieldManager != "reroll" {
+		t.Errorf("field manager %q", opts.FieldManager)
+	}
+	gone := errors.New("boom")
+	client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) { return true, nil, gone })
+	if _, err := a.patch(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, []byte(`{}`), metav1.PatchOptions{}); !errors.Is(err, gone) {
+		t.Errorf("error = %v, want %v", err, gone)
+	}
+}
+
+// getWorkload reads the cache: a missing workload is NotFound for its
+// resource, and a cached one is viewed with its references.
+func TestGetWorkload(t *testing.T) {
+	client := fake.NewClientset()
+	factory := NewInformerFactory(client, Options{})
+	a, _ := builtinAdapter("deployments", client, factory)
+	name := cache.ObjectName{Namespace: testNamespace, Name: "web"}
+	_, err := getWorkload(a, name)
+	if !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `deployments.apps "web" not found`) {
+		t.Errorf("missing workload: %v", err)
+	}
+	cached, _ := TransformForCache(deployment("web", auto(), envFromConfigMap("cfg")))
+	if err := a.informer().GetIndexer().Add(cached); err != nil {
+		t.Fatal(err)
+	}
+	w, err := getWorkload(a, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.meta.GetName() != "web" || len(w.references) != 1 || w.references[0].ref != (configRef{typeConfigMap, "cfg"}) {
+		t.Errorf("view = %+v", w)
+	}
+	if _, err := viewWorkload(a, &appsv1.Deployment{}); err == nil || !strings.Contains(err.Error(), "expected a cached Deployment") {
+		t.Errorf("uncached object: %v", err)
+	}
+}
+
+func TestWorkloadKeyString(t *testing.T) {
+	if got := deploymentKey("web").String(); got != "Deployment team-a/web" {
+		t.Errorf("String() = %q", got)
+	}
+}

@@ -1,0 +1,59 @@
+package preflight
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// What a controller needs follows its settings: dry runs never patch, extra
+// kinds add access (their CRDs may come later), leader election adds the
+// Lease.
+func TestControllerRequirements(t *testing.T) {
+	access := func(r Requirements) []string {
+		var out []string
+		for _, a := range r.Access {
+			out = append(out, a.String())
+		}
+		return out
+	}
+	base := ControllerSettings{Namespace: "apps", BuiltinResources: []string{"deployments"}, ControllerNamespace: "reroll-system", HashKeySecret: "key"}
+	got := ControllerRequirements(base)
+	want := []string{
+		"list configmaps in namespace apps", "watch configmaps in namespace apps",
+		"list secrets in namespace apps", "watch secrets in namespace apps",
+		"list deployments.apps in namespace apps", "watch deployments.apps in namespace apps", "patch deployments.apps in namespace apps",
+		"create events.events.k8s.io in namespace apps", "patch events.events.k8s.io in namespace apps",
+		"get secrets key in namespace reroll-system",
+	}
+	if !slices.Equal(access(got), want) {
+		t.Errorf("access:\n got  %q\n want %q", access(got), want)
+	}
+	if len(got.Resources) != 4 {
+		t.Errorf("resources = %v", got.Resources)
+	}
+
+	dry := base
+	dry.DryRun = true
+	for _, a := range access(ControllerRequirements(dry)) {
+		if strings.HasPrefix(a, "patch deployments") {
+			t.Errorf("a dry run needs %q", a)
+		}
+	}
+
+	full := base
+	full.ExtraKinds = []schema.GroupResource{{Group: "argoproj.io", Resource: "rollouts"}}
+	full.LeaderElect, full.LeaseNamespace = true, "reroll-system"
+	r := ControllerRequirements(full)
+	for _, w := range []string{"patch rollouts.argoproj.io in namespace apps", "update leases.coordination.k8s.io in namespace reroll-system"} {
+		if !slices.Contains(access(r), w) {
+			t.Errorf("missing %q in %q", w, access(r))
+		}
+	}
+	if !slices.Contains(r.Resources, schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}) ||
+		slices.ContainsFunc(r.Resources, func(g schema.GroupVersionResource) bool { return g.Group == "argoproj.io" }) {
+		t.Errorf("resources = %v: want leases, and no extra kind (discovered at run time)", r.Resources)
+	}
+}
