@@ -52,10 +52,13 @@ bench: build control-plane
 image:
 	docker build --build-arg VERSION=$(VERSION) -t reroll:$(VERSION) .
 
-## lint: staticcheck at a pinned version (fetched through the module proxy)
+## lint: staticcheck at a pinned version (fetched through the module proxy),
+## and filedeps: no two files of a package use each other's definitions, and
+## no function is over 60 lines without a reason in its comment
 lint:
 	go run $(STATICCHECK) -tags e2e ./...
 	cd hack/tools && go run $(STATICCHECK) ./...
+	cd hack/tools && go run ./cmd/filedeps -dir=$(CURDIR) ./...
 
 unit:
 	go test -race -count=1 ./...

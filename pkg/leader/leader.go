@@ -48,6 +48,10 @@ type Config struct {
 // leads. When shutdown ends, a leader cancels work's context, waits for
 // work to return, releases the Lease and returns; a non-leader stops
 // campaigning and returns. work's error, if any, is returned.
+//
+// Long: the elector's callbacks share the leading and work-error state
+// under one lock, and the hand-off is only correct in their order (work
+// returns, then the Lease is released); they read best side by side.
 func Run(shutdown context.Context, cfg Config, work func(ctx context.Context) error) error {
 	logger := klog.FromContext(shutdown)
 	if cfg.OnLost == nil {

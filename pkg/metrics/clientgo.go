@@ -54,7 +54,7 @@ func newRestClientMetrics(r *Registry) *restClientMetrics {
 func (r *Registry) RegisterClientGoMetrics() {
 	m := newRestClientMetrics(r)
 	r.mu.Lock()
-	r.restClient = m
+	r.restClientResults = resultAdapter{m.results}
 	r.mu.Unlock()
 	clientmetrics.Register(clientmetrics.RegisterOpts{
 		RequestLatency:     latencyAdapter{m.latency},

@@ -68,7 +68,7 @@ func TestRegisterClientGoMetrics(t *testing.T) {
 
 	r := NewRegistry()
 	r.RegisterClientGoMetrics()
-	if clientmetrics.RequestResult != (resultAdapter{r.restClient.results}) {
+	if clientmetrics.RequestResult != r.restClientResults {
 		t.Skip("client-go metrics were registered earlier in this process; client-go keeps the first registration")
 	}
 

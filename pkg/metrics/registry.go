@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	clientmetrics "k8s.io/client-go/tools/metrics"
+	"k8s.io/client-go/util/workqueue"
 )
 
 // ContentType is the Content-Type of the Prometheus text exposition format,
@@ -40,12 +43,13 @@ type Registry struct {
 	// workqueueOnce makes WorkqueueMetricsProvider idempotent: every queue
 	// of a binary shares the same seven families, told apart by label.
 	workqueueOnce sync.Once
-	workqueue     *workqueueProvider
+	workqueue     workqueue.MetricsProvider
 
-	// restClient holds the adapters RegisterClientGoMetrics handed to
-	// client-go, so a test can check whether client-go took them (its
-	// registration is first-call-wins for the whole process).
-	restClient *restClientMetrics
+	// restClientResults is the request-result adapter
+	// RegisterClientGoMetrics handed to client-go, so a test can check
+	// whether client-go took it (its registration is first-call-wins for
+	// the whole process).
+	restClientResults clientmetrics.ResultMetric
 }
 
 // NewRegistry returns an empty registry. One per binary is the usual use;
@@ -72,6 +76,16 @@ type family interface {
 	// family could not produce a valid exposition, e.g. a scrape-time
 	// callback emitted the wrong number of label values.
 	write(b []byte) ([]byte, error)
+}
+
+// checkLabelValues returns an error unless values has one entry per label
+// name; the message lists both so the mismatch is obvious at a glance.
+func checkLabelValues(d *desc, values []string) error {
+	if len(values) == len(d.labelNames) {
+		return nil
+	}
+	return fmt.Errorf("metric %q has %d label names %q but got %d label values %q",
+		d.name, len(d.labelNames), d.labelNames, len(values), values)
 }
 
 // newDesc validates a family's declaration and panics on a programming

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -101,16 +100,6 @@ func appendSample(b []byte, name, suffix string, pairs []byte, le string, v floa
 	b = append(b, ' ')
 	b = appendFloat(b, v)
 	return append(b, '\n')
-}
-
-// checkLabelValues returns an error unless values has one entry per label
-// name; the message lists both so the mismatch is obvious at a glance.
-func checkLabelValues(d *desc, values []string) error {
-	if len(values) == len(d.labelNames) {
-		return nil
-	}
-	return fmt.Errorf("metric %q has %d label names %q but got %d label values %q",
-		d.name, len(d.labelNames), d.labelNames, len(values), values)
 }
 
 // validUTF8 returns values with every invalid UTF-8 sequence replaced by
