@@ -11,8 +11,8 @@ import (
 // annotationPrefix starts every annotation reroll reads or writes.
 const annotationPrefix = "reroll.dev/"
 
-// The annotations below are reroll's API: users write the first four, reroll
-// writes the last two. Their names must never change.
+// The annotations below are reroll's API: users write the first seven,
+// reroll writes the last three. Their names must never change.
 const (
 	// AnnotationAuto on a workload opts it in ("true") or, under --auto-all,
 	// out ("false"): roll when anything its pod template references changes.
@@ -25,6 +25,16 @@ const (
 	// AnnotationIgnore on a ConfigMap or Secret set to "true" means its
 	// changes never roll anything.
 	AnnotationIgnore = "reroll.dev/ignore"
+	// AnnotationPaused set to "true" on a workload, a ConfigMap or Secret,
+	// or a Namespace holds the rolls it would cause, without a write; they
+	// happen once, to the content current then, when it is removed.
+	AnnotationPaused = "reroll.dev/paused"
+	// AnnotationWaves on a ConfigMap or Secret rolls its consumers in waves,
+	// such as "1,10%,100%" (see parseWaves).
+	AnnotationWaves = "reroll.dev/waves"
+	// AnnotationWavePriority on a workload orders it within waves: an
+	// integer, lower first (default 0), then namespace/name.
+	AnnotationWavePriority = "reroll.dev/wave-priority"
 
 	// AnnotationConfigHash is written on the pod template, and only when
 	// rolling: changing it is what makes the workload controller roll.
@@ -34,6 +44,9 @@ const (
 	// reroll can adopt (baseline) a workload without touching its pod
 	// template, and can tell after a restart whether content changed.
 	AnnotationConsumed = "reroll.dev/consumed"
+	// AnnotationRollout is written on the workload's metadata with each
+	// roll: the rollout reroll started (see rolloutRecord).
+	AnnotationRollout = "reroll.dev/rollout"
 )
 
 // MaxReferences bounds how many distinct ConfigMaps and Secrets one workload

@@ -34,9 +34,9 @@ const (
 )
 
 // apply makes a plan's write: under --dry-run it only remembers the state
-// it would write; otherwise it patches the workload. It returns an error
-// only when a retry can help.
-func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p syncPlan) (applyOutcome, error) {
+// it would write; otherwise it patches the workload, with record, the
+// rollout a roll starts. It returns an error only when a retry can help.
+func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p syncPlan, record *rolloutRecord) (applyOutcome, error) {
 	if p.optedOut || p.blocked || p.decision.action == actionNone {
 		return applyOutcome{result: applyNothing}, nil
 	}
@@ -44,11 +44,14 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		c.memory.rememberDryRunState(key, p.desired.String())
 		return applyOutcome{result: applyDryRun}, nil
 	}
-	configHash := ""
+	configHash, rollout := "", ""
 	if p.decision.action == actionRoll {
 		configHash = calculateConfigHash(c.opts.HashKey, p.desired)
+		if record != nil {
+			rollout = record.String()
+		}
 	}
-	body, err := annotationPatch(p.desired.String(), a.templatePath(), configHash)
+	body, err := annotationPatch(p.desired.String(), rollout, a.templatePath(), configHash)
 	if err != nil {
 		return applyOutcome{}, err
 	}
@@ -59,25 +62,33 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 	newRV, err := a.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
 	switch {
 	case apierrors.IsNotFound(err):
+		c.inflight.release(key)
 		return applyOutcome{result: applyGone}, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		c.inflight.release(key)
 		return applyOutcome{result: applyRejected, rejection: err}, nil
 	case err != nil:
 		return applyOutcome{}, fmt.Errorf("patching %s: %w", key, err)
 	}
 	c.memory.patched(key, w.meta.GetResourceVersion(), newRV)
+	if p.decision.action == actionRoll {
+		c.flaps.rolled(key)
+	}
 	return applyOutcome{result: applyWritten}, nil
 }
 
-// annotationPatch returns the patch reroll writes: the consumed state on the
-// workload's metadata and, when rolling, the config hash on the pod template
-// found at templatePath. The body is valid both as a strategic merge patch
-// and as a JSON merge patch.
-func annotationPatch(state string, templatePath []string, configHash string) ([]byte, error) {
+// annotationPatch returns the patch reroll writes: the consumed state and,
+// when rolling, the rollout record (if not empty) on the workload's
+// metadata, and the config hash on the pod template found at templatePath.
+// The body is valid both as a strategic merge patch and as a JSON merge
+// patch.
+func annotationPatch(state, rollout string, templatePath []string, configHash string) ([]byte, error) {
+	annotations := map[string]string{AnnotationConsumed: state}
+	if rollout != "" {
+		annotations[AnnotationRollout] = rollout
+	}
 	patch := map[string]any{
-		"metadata": map[string]any{
-			"annotations": map[string]string{AnnotationConsumed: state},
-		},
+		"metadata": map[string]any{"annotations": annotations},
 	}
 	if configHash != "" {
 		var node any = map[string]any{

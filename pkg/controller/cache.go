@@ -101,11 +101,11 @@ func TransformForCache(obj any) (any, error) {
 		}
 		o.Data = nil
 	case *appsv1.Deployment:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec, deploymentStatus(o)), nil
 	case *appsv1.StatefulSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec, statefulSetStatus(o)), nil
 	case *appsv1.DaemonSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec, daemonSetStatus(o)), nil
 	case *cachedWorkload:
 		// Already transformed.
 	default:
@@ -137,7 +137,7 @@ func templateTransform(path []string) cache.TransformFunc {
 				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
 			}
 		}
-		w := newCachedWorkload(u.GroupVersionKind(), u, &template.Spec)
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template.Spec, customStatus(u))
 		w.TemplateError = templateError
 		return w, nil
 	}
@@ -146,7 +146,8 @@ func templateTransform(path []string) cache.TransformFunc {
 // cachedWorkload is how reroll caches a workload of every kind, built-in or
 // custom: its identity, versions and reroll's annotations, and of its pod
 // template only the list of its ConfigMap and Secret references (see
-// walkPodSpec). The rest of a real workload (images, probes, resources,
+// walkPodSpec), and of its status the facts its rollout state is derived
+// from (see rolloutStatus). The rest of a real workload (images, probes, resources,
 // literal env values, status) is most of its size, and reroll never reads
 // it, so caching it would make reroll's memory grow with spec sizes.
 //
@@ -157,13 +158,15 @@ type cachedWorkload struct {
 	metav1.ObjectMeta
 	// References are the pod template's ConfigMap and Secret references.
 	References []podReference
+	// Status is what the rollout state is derived from (see progress.go).
+	Status rolloutStatus
 	// TemplateError says why a custom workload has no usable template.
 	TemplateError string
 }
 
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
-	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError}
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status}
 	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	if w.References != nil {
 		out.References = make([]podReference, len(w.References))
@@ -176,9 +179,9 @@ func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 }
 
 // newCachedWorkload returns the cached form of a workload of kind gvk with
-// metadata m and pod template spec spec. Its references share their strings
-// with spec.
-func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev1.PodSpec) *cachedWorkload {
+// metadata m, pod template spec spec and rollout status. Its references
+// share their strings with spec.
+func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev1.PodSpec, status rolloutStatus) *cachedWorkload {
 	return &cachedWorkload{
 		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 		ObjectMeta: metav1.ObjectMeta{
@@ -187,6 +190,7 @@ func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev
 			Annotations: rerollAnnotations(m.GetAnnotations()),
 		},
 		References: podReferences(spec),
+		Status:     status,
 	}
 }
 

@@ -72,6 +72,24 @@ type Options struct {
 	// DiscoveryRecheckPeriod is how often RunExtraKinds re-checks discovery
 	// for extra kinds whose CRDs come or go.
 	DiscoveryRecheckPeriod time.Duration
+
+	// The rollout-safety policies (see gate.go).
+
+	// Waves is the waves of every change whose object has no
+	// reroll.dev/waves annotation, such as "1,10%,100%"; empty rolls every
+	// consumer at once. It must parse (ParseWaves).
+	Waves string
+	// RolloutTimeout is how long a rollout of a StatefulSet or DaemonSet may
+	// take before it counts as failed.
+	RolloutTimeout time.Duration
+	// MaxRolloutsPerSecond spaces rolls over all workloads; 0: no limit.
+	MaxRolloutsPerSecond float64
+	// MaxInflightRollouts caps the opted-in workloads whose rollout is
+	// incomplete, whoever started it; 0: no cap.
+	MaxInflightRollouts int
+	// MaxRollsPerWorkload holds a workload that rolled N times within a
+	// window (ParseRollLimit); zero: no limit.
+	MaxRollsPerWorkload RollLimit
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
@@ -105,6 +123,11 @@ type Controller struct {
 	// bursts holds each workload's pending burst of config changes, so a
 	// sync queued early by anything else cannot cut the burst short.
 	bursts *burstTracker
+	// pacer, flaps and inflight keep the state of the pacing, flap and
+	// in-flight policies (limits.go).
+	pacer    *pacer
+	flaps    *flapBreaker
+	inflight *inflightSet
 
 	// syncHandler syncs one key; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key workloadKey) error
@@ -130,4 +153,6 @@ func (c *Controller) adapterList() []workloadAdapter {
 func (c *Controller) forget(key workloadKey) {
 	c.memory.forget(key)
 	c.bursts.forget(key)
+	c.pacer.forget(key)
+	c.flaps.forget(key)
 }

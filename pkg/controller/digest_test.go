@@ -111,17 +111,21 @@ func TestTransformForCache(t *testing.T) {
 				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 				ObjectMeta: wantWorkloadMeta,
 				References: []podReference{{ref: configRef{typeSecret, "s"}, site: referenceSite{field: siteEnvFrom, owner: "app"}}},
+				// One replica by default, none updated yet.
+				Status: rolloutStatus{observed: true},
 			},
 		},
 		{
 			name: "StatefulSet becomes a cachedWorkload",
 			in:   &appsv1.StatefulSet{ObjectMeta: meta()},
-			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: wantWorkloadMeta},
+			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: wantWorkloadMeta,
+				Status: rolloutStatus{observed: true, timed: true}},
 		},
 		{
 			name: "DaemonSet becomes a cachedWorkload",
 			in:   &appsv1.DaemonSet{ObjectMeta: meta()},
-			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"}, ObjectMeta: wantWorkloadMeta},
+			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"}, ObjectMeta: wantWorkloadMeta,
+				Status: rolloutStatus{observed: true, done: true, timed: true}},
 		},
 	}
 	for _, tt := range tests {

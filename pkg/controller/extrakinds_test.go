@@ -138,6 +138,8 @@ func TestTemplateTransform(t *testing.T) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "example.com/v1", Kind: "Rollout"},
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{AnnotationAuto: "true"}},
 		References: []podReference{{ref: configRef{typeConfigMap, "cfg"}, site: referenceSite{field: siteEnvFrom, owner: "app"}}},
+		// No status.observedGeneration: complete at once.
+		Status: rolloutStatus{observed: true, done: true},
 	}
 	if !reflect.DeepEqual(obj, want) {
 		t.Errorf("got  %+v\nwant %+v", obj, want)

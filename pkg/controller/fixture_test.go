@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/reroll/reroll/pkg/metrics"
 )
@@ -43,9 +46,11 @@ type fixture struct {
 	objects []runtime.Object
 }
 
-// newFixture returns a fixture with default options and the given objects.
+// newFixture returns a fixture with default options, a fake clock, and the
+// given objects.
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
-	return &fixture{t: t, objects: objects, opts: Options{HashKey: testKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry()}}
+	return &fixture{t: t, objects: objects, opts: Options{HashKey: testKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry(),
+		Clock: testingclock.NewFakeClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))}}
 }
 
 // start builds the controller and seeds the caches. It returns a context
@@ -304,14 +309,73 @@ func (f *fixture) seedAdoptedWeb() *appsv1.Deployment {
 	return d
 }
 
-// rollPatch is the patch that rolls a workload into state.
+// rollPatch is the patch that rolls a workload into state, with the
+// rollout record of a roll at the fixture's clock's time.
 func (f *fixture) rollPatch(name, state string) patchAction {
 	f.t.Helper()
 	s, err := parseConsumedState(state)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return f.patch(name, state, calculateConfigHash(f.opts.HashKey, s))
+	p := f.patch(name, state, calculateConfigHash(f.opts.HashKey, s))
+	return f.withRolloutRecord(p, f.expectedRecord(name, s))
+}
+
+// expectedRecord computes, from the cached workload named name and the
+// cached config objects, the rollout record of its roll into s: the changes
+// are the objects whose entries differ from the recorded state.
+func (f *fixture) expectedRecord(name string, s consumedState) string {
+	f.t.Helper()
+	var cached *cachedWorkload
+	for _, inf := range []cache.SharedIndexInformer{f.factory.Apps().V1().Deployments().Informer(),
+		f.factory.Apps().V1().StatefulSets().Informer(), f.factory.Apps().V1().DaemonSets().Informer()} {
+		if obj, ok, _ := inf.GetIndexer().GetByKey(testNamespace + "/" + name); ok {
+			cached = obj.(*cachedWorkload)
+		}
+	}
+	if cached == nil {
+		f.t.Fatalf("%s is not cached", name)
+	}
+	old, _ := parseConsumedState(cached.Annotations[AnnotationConsumed])
+	var changes []string
+	for id, fp := range s.entries {
+		if was, ok := old.entries[id]; !ok || was == fp {
+			continue
+		}
+		object, _, _ := strings.Cut(id, "@")
+		typ, objName, _ := strings.Cut(object, "/")
+		ref := configRef{configType(typ), objName}
+		var digests map[string]string
+		if obj, ok, _ := f.informerFor(map[configType]runtime.Object{typeConfigMap: &corev1.ConfigMap{}, typeSecret: &corev1.Secret{}}[ref.typ]).GetIndexer().GetByKey(testNamespace + "/" + objName); ok {
+			digests = cachedDigests(obj)
+		}
+		if c := string(calculateChangeID(f.opts.HashKey, ref, digests)); !slices.Contains(changes, c) {
+			changes = append(changes, c)
+		}
+	}
+	slices.Sort(changes)
+	from := "incomplete"
+	if cached.Status.observed && cached.Status.done {
+		from = "complete"
+	}
+	return fmt.Sprintf("v1;at=%d;from=%s;changes=%s", f.opts.Clock.Now().Unix(), from, strings.Join(changes, ","))
+}
+
+// withRolloutRecord adds the rollout record annotation to an expected
+// patch body.
+func (f *fixture) withRolloutRecord(p patchAction, record string) patchAction {
+	f.t.Helper()
+	var body map[string]any
+	if err := json.Unmarshal([]byte(p.body), &body); err != nil {
+		f.t.Fatal(err)
+	}
+	body["metadata"].(map[string]any)["annotations"].(map[string]any)["reroll.dev/rollout"] = record
+	b, err := json.Marshal(body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p.body = string(b)
+	return p
 }
 
 // baselinePatch is the patch that records state without rolling.

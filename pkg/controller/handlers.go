@@ -16,10 +16,6 @@ import (
 // The informers' event handlers: they turn events into workload keys in the
 // queue, and drop the events no sync could act on.
 
-// consumersIndex indexes workloads by the ConfigMaps and Secrets they
-// consume, so a config event finds its consumers without a scan.
-const consumersIndex = "reroll.dev/consumers"
-
 // addWorkloadKind indexes a workload kind by what it consumes, enqueues its
 // workloads on their own events, and syncs them from now on.
 func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) error {
@@ -52,57 +48,27 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			c.enqueueWorkload(ctx, a, obj, 0)
+			c.observeRollout(ctx, a, nil, obj)
 		},
 		UpdateFunc: func(oldObj, newObj any) {
-			// Debounced like config changes: an update (often reroll's own
-			// write) must not cut a burst of config changes in two.
+			// Debounced like config changes, so that several updates (often
+			// reroll's own write among them) sync once.
 			if workloadChanged(oldObj, newObj) {
 				c.enqueueWorkload(ctx, a, newObj, c.opts.Debounce)
 			}
+			c.observeRollout(ctx, a, oldObj, newObj)
 		},
 		DeleteFunc: func(obj any) {
 			// The sync finds it gone and forgets it.
 			if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
-				c.queue.Add(workloadKey{groupKind: a.groupKind(), name: name})
+				key := workloadKey{groupKind: a.groupKind(), name: name}
+				c.queue.Add(key)
+				if c.inflight.forget(key) {
+					c.wake(c.memory.heldFor(holdInflight))
+				}
 			}
 		},
 	}
-}
-
-// consumersIndexFunc indexes a workload under every ConfigMap and Secret it
-// consumes (see configIndexValue). Workloads that are not opted in are not
-// indexed, so config events never reach them.
-func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
-	return func(obj any) ([]string, error) {
-		w, err := viewWorkload(a, obj)
-		if err != nil {
-			return nil, err
-		}
-		// A malformed annotation still indexes what parsed: the sync reports
-		// the problem, and fixing it must not depend on another event.
-		o, _ := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
-		if !o.enabled() {
-			return nil, nil
-		}
-		consumed := calculateConsumption(w.references, o)
-		values := make([]string, len(consumed))
-		for i, u := range consumed {
-			values[i] = configIndexValue(w.meta.GetNamespace(), u.ref)
-		}
-		return values, nil
-	}
-}
-
-// configIndexValue is the consumersIndex value of a config object.
-func configIndexValue(namespace string, ref configRef) string {
-	return string(ref.typ) + "/" + namespace + "/" + ref.name
-}
-
-// wantsSync reports whether a workload is opted in, or carries opt-in
-// annotations so malformed that the user must be told.
-func (c *Controller) wantsSync(meta metav1.Object) bool {
-	o, err := parseOptIn(meta.GetAnnotations(), c.opts.AutoAll)
-	return err != nil || o.enabled()
 }
 
 // enqueueWorkload enqueues a workload, after delay, if it wants syncing.

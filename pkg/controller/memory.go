@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,15 +25,23 @@ type workloadMemory struct {
 	// dryRunStates stands in for the consumed annotation under --dry-run, so
 	// that a dry run reports rolls after its first (would-be) baseline.
 	dryRunStates map[workloadKey]string
+	// holds holds why each held workload's roll waits (see gate.go), so
+	// that a hold is reported when it starts, not at every look.
+	holds map[workloadKey]holdReason
+	// haltsReported holds the failed rollouts already reported as halting
+	// a change, so the failed workload gets one Event per change.
+	haltsReported map[workloadKey]changeID
 }
 
 // newWorkloadMemory returns an empty workloadMemory.
 func newWorkloadMemory() *workloadMemory {
 	return &workloadMemory{
-		inFlight:     map[workloadKey]time.Time{},
-		patchedFrom:  map[workloadKey]string{},
-		lastDigests:  map[workloadKey]map[configRef]map[string]string{},
-		dryRunStates: map[workloadKey]string{},
+		inFlight:      map[workloadKey]time.Time{},
+		patchedFrom:   map[workloadKey]string{},
+		lastDigests:   map[workloadKey]map[configRef]map[string]string{},
+		dryRunStates:  map[workloadKey]string{},
+		holds:         map[workloadKey]holdReason{},
+		haltsReported: map[workloadKey]changeID{},
 	}
 }
 
@@ -119,6 +128,62 @@ func (m *workloadMemory) dryRunState(key workloadKey) (string, bool) {
 	return v, ok
 }
 
+// held records that key's roll waits for reason, and reports whether that
+// is new (the key was not held, or for another reason).
+func (m *workloadMemory) held(key workloadKey, reason holdReason) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was, ok := m.holds[key]
+	m.holds[key] = reason
+	return !ok || was != reason
+}
+
+// released records that key's roll no longer waits, and returns the reason
+// it waited for, if it did.
+func (m *workloadMemory) released(key workloadKey) (holdReason, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was, ok := m.holds[key]
+	delete(m.holds, key)
+	return was, ok
+}
+
+// heldFor returns the workloads held for one of reasons.
+func (m *workloadMemory) heldFor(reasons ...holdReason) []workloadKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []workloadKey
+	for key, r := range m.holds {
+		if slices.Contains(reasons, r) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// heldCounts returns how many workloads are held, by reason.
+func (m *workloadMemory) heldCounts() map[holdReason]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	counts := map[holdReason]int{}
+	for _, r := range m.holds {
+		counts[r]++
+	}
+	return counts
+}
+
+// haltToReport reports whether the failed rollout of key halting change c
+// has not been reported yet, and marks it reported.
+func (m *workloadMemory) haltToReport(key workloadKey, c changeID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.haltsReported[key] == c {
+		return false
+	}
+	m.haltsReported[key] = c
+	return true
+}
+
 // forget drops everything remembered of a workload that is gone or no
 // longer opted in, except a sync in flight.
 func (m *workloadMemory) forget(key workloadKey) {
@@ -127,4 +192,6 @@ func (m *workloadMemory) forget(key workloadKey) {
 	delete(m.lastDigests, key)
 	delete(m.dryRunStates, key)
 	delete(m.patchedFrom, key)
+	delete(m.holds, key)
+	delete(m.haltsReported, key)
 }

@@ -10,6 +10,17 @@ const (
 	ReasonRebaselined = "Rebaselined"
 	// ReasonDryRun: what reroll would have written under --dry-run.
 	ReasonDryRun = "DryRun"
+	// ReasonRolloutHeld: a planned roll waits for a pause, a wave, the
+	// in-flight cap or the pacing (see gate.go); it happens once, to the
+	// content current then, when the hold ends.
+	ReasonRolloutHeld = "RolloutHeld"
+	// ReasonRolloutHalted (Warning): a planned roll waits because a consumer
+	// reroll rolled for the same change failed; the failed consumer gets one
+	// too.
+	ReasonRolloutHalted = "RolloutHalted"
+	// ReasonRolloutThrottled (Warning): the workload rolled too often
+	// (--max-rolls-per-workload); it rolls once more when the window allows.
+	ReasonRolloutThrottled = "RolloutThrottled"
 
 	// The Warnings below report bad input; the workload is not written
 	// until it is fixed, except for a malformed ignore annotation on a

@@ -135,3 +135,63 @@ func (c *Controller) warn(ctx context.Context, w workload, reason, format string
 	klog.FromContext(ctx).Info("Warning", "reason", reason, "message", msg)
 	c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
 }
+
+// reportHold reports a held roll: a log line, and an Event, when the hold
+// starts or changes reason (a paced workload is looked at many times);
+// a halt also gets one Event on the failed workload. It queues the key
+// again when the hold has an end in time.
+func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p syncPlan, h hold) {
+	logger := klog.FromContext(ctx)
+	for _, pr := range p.problems {
+		c.warn(ctx, w, pr.reason, "%s", pr.message)
+	}
+	if h.wait > 0 {
+		c.queue.AddAfter(key, h.wait)
+	}
+	if !c.memory.held(key, h.reason) {
+		logger.V(4).Info("Roll still held", "reason", h.reason, "recheckAfter", h.wait)
+		return
+	}
+	switch h.reason {
+	case holdInvalid:
+		c.warn(ctx, w, ReasonInvalidAnnotation, "%s", h.message)
+		return
+	case holdHalted:
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, ReasonRolloutHalted, "Hold", "Roll held: %s", h.message)
+		c.reportFailedRollout(ctx, h)
+	case holdThrottled:
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, ReasonRolloutThrottled, "Hold", "Roll held: %s", h.message)
+	default:
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.reason, h.message)
+	}
+	logger.Info("Roll held", "reason", h.reason, "message", h.message)
+}
+
+// reportFailedRollout gives the consumer whose failed rollout halts a
+// change one Warning Event per change.
+func (c *Controller) reportFailedRollout(ctx context.Context, h hold) {
+	if !c.memory.haltToReport(h.failed, h.change) {
+		return
+	}
+	a, ok := c.adapterFor(h.failed.groupKind)
+	if !ok {
+		return
+	}
+	failed, err := getWorkload(a, h.failed.name)
+	if err != nil {
+		return
+	}
+	object := refOfChange(h.change).String()
+	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed: reroll rolls no further consumer of that change until this workload recovers or %s changes again", object, object)
+	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", h.failed, "object", object)
+	c.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, ReasonRolloutHalted, "Halt", "%s", msg)
+}
+
+// releaseHold notes that key's roll is no longer held, if it was, and
+// drops a pacing slot it no longer needs.
+func (c *Controller) releaseHold(ctx context.Context, key workloadKey) {
+	c.pacer.forget(key)
+	if reason, ok := c.memory.released(key); ok {
+		klog.FromContext(ctx).V(2).Info("Hold ended", "reason", reason)
+	}
+}

@@ -4,6 +4,7 @@ package controller
 // Deployment controller:
 //
 //  1. plan (plan.go): what to do and why, decided from the caches alone;
+//     then, for a roll, the rollout-safety policies (gate.go) may hold it;
 //  2. apply (apply.go): the one write, a patch of reroll's annotations, or under
 //     --dry-run nothing but remembering what would have been written;
 //  3. report (report.go): Events, metrics and a log line.
@@ -16,7 +17,6 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -54,8 +54,19 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 
 	current := map[configRef]map[string]string{}
 	p := planSync(c.planInput(key, w, current), c.planSettings())
-	outcome, err := c.apply(ctx, a, key, w, p)
+	var record *rolloutRecord
+	if !p.blocked && p.decision.action == actionRoll {
+		g := c.gate(key, w, p, current)
+		if g.hold.reason != "" {
+			c.reportHold(ctx, key, w, p, g.hold)
+			return nil
+		}
+		record = &g.record
+	}
+	c.releaseHold(ctx, key)
+	outcome, err := c.apply(ctx, a, key, w, p, record)
 	if err != nil {
+		c.inflight.release(key)
 		return err
 	}
 	c.report(ctx, key, w, p, outcome, current)
@@ -86,32 +97,4 @@ func (c *Controller) planInput(key workloadKey, w workload, current map[configRe
 		}
 	}
 	return in
-}
-
-// configLookup returns a lookup of the cached ConfigMaps and Secrets of a
-// namespace that also records, in found, the digests of what it looks up.
-func (c *Controller) configLookup(namespace string, found map[configRef]map[string]string) configLookup {
-	return func(ref configRef) (cachedConfig, bool) {
-		var obj metav1.Object
-		var err error
-		switch ref.typ {
-		case typeConfigMap:
-			obj, err = c.configMaps.ConfigMaps(namespace).Get(ref.name)
-		case typeSecret:
-			obj, err = c.secrets.Secrets(namespace).Get(ref.name)
-		}
-		if err != nil {
-			// The listers fail only with NotFound. Recording "no keys" lets
-			// the next Rolled message name the keys of a re-created object.
-			found[ref] = nil
-			return cachedConfig{}, false
-		}
-		ignored, malformed := isIgnored(obj.GetAnnotations())
-		cfg := cachedConfig{digests: cachedDigests(obj), ignored: ignored}
-		if malformed {
-			cfg.malformedIgnore = obj.GetAnnotations()[AnnotationIgnore]
-		}
-		found[ref] = cfg.digests
-		return cfg, true
-	}
 }

@@ -46,6 +46,9 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		recorder: recorder,
 		memory:   newWorkloadMemory(),
 		bursts:   newBurstTracker(opts.Clock, opts.Debounce),
+		pacer:    newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
+		flaps:    newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
+		inflight: newInflightSet(),
 	}
 	c.syncHandler = c.syncWorkload
 	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
@@ -55,6 +58,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		return nil, err
 	}
 	registerCacheGauge(reg, c)
+	registerPolicyGauges(reg, c)
 	return c, nil
 }
 
@@ -107,5 +111,21 @@ func registerCacheGauge(reg *metrics.Registry, c *Controller) {
 			for _, a := range c.adapterList() {
 				emit(float64(len(a.informer().GetStore().ListKeys())), a.groupKind())
 			}
+		})
+}
+
+// registerPolicyGauges exposes the rollouts held, by reason, and the
+// rollouts in flight.
+func registerPolicyGauges(reg *metrics.Registry, c *Controller) {
+	reg.NewGaugeVecFunc("reroll_rollouts_held", "Workloads whose planned roll is held, by reason.", []string{"reason"},
+		func(emit func(value float64, labelValues ...string)) {
+			counts := c.memory.heldCounts()
+			for _, r := range holdReasons {
+				emit(float64(counts[r]), string(r))
+			}
+		})
+	reg.NewGaugeVecFunc("reroll_rollouts_inflight", "Opted-in workloads whose rollout has not completed, whoever started it.", nil,
+		func(emit func(value float64, labelValues ...string)) {
+			emit(float64(c.inflight.count()))
 		})
 }

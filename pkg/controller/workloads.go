@@ -38,6 +38,8 @@ type workload struct {
 	meta metav1.Object
 	// references are the references of the workload's pod template.
 	references []podReference
+	// status is what its rollout state is derived from.
+	status rolloutStatus
 	// templateError says why a custom workload has no usable template.
 	templateError string
 }
@@ -91,7 +93,7 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 	if !ok {
 		return workload{}, fmt.Errorf("expected a cached %s, got %T", a.groupKind(), obj)
 	}
-	return workload{object: w, meta: w, references: w.References, templateError: w.TemplateError}, nil
+	return workload{object: w, meta: w, references: w.References, status: w.Status, templateError: w.TemplateError}, nil
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the

@@ -1,0 +1,83 @@
+package controller
+
+import (
+	"context"
+	"strings"
+
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// The informers' side of the rollout-safety policies: every workload event,
+// status updates included, keeps the in-flight set current, and wakes the
+// held rolls waiting on a rollout that changed state. Nothing else is
+// enqueued by a status update, the most frequent event of all.
+
+// observeRollout records the rollout state of a workload whose cached
+// object changed from oldObj (nil when added) to newObj, and wakes the
+// rolls that wait on it: those held by the in-flight cap when it completes,
+// and those held by a halt or a wave of a change reroll rolled it for when
+// its state changes.
+func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldObj, newObj any) {
+	w, err := viewWorkload(a, newObj)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", a.groupKind())
+		return
+	}
+	key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
+	if !c.wantsSync(w.meta) {
+		if c.inflight.forget(key) {
+			c.wake(c.memory.heldFor(holdInflight))
+		}
+		return
+	}
+	now := c.opts.Clock.Now()
+	state := c.rolloutState(w, now)
+	if c.inflight.observe(key, state != rolloutComplete, w.meta.GetGeneration()) {
+		c.wake(c.memory.heldFor(holdInflight))
+	}
+	if oldObj == nil {
+		return
+	}
+	old, err := viewWorkload(a, oldObj)
+	if err != nil || c.rolloutState(old, now) == state {
+		return
+	}
+	rec, err := parseRolloutRecord(w.meta.GetAnnotations()[AnnotationRollout])
+	if err != nil {
+		return // reroll did not start this rollout: no policy waits on it
+	}
+	for _, change := range rec.changes {
+		c.wakeConsumers(w.meta.GetNamespace(), refOfChange(change))
+	}
+}
+
+// wakeConsumers syncs, at once, the consumers of ref held by a halt or a
+// wave: a rollout they wait on changed state.
+func (c *Controller) wakeConsumers(namespace string, ref configRef) {
+	held := c.memory.heldFor(holdHalted, holdWave)
+	if len(held) == 0 {
+		return
+	}
+	for _, m := range c.consumersOf(namespace, ref) {
+		for _, k := range held {
+			if k == m.key {
+				c.queue.Add(k)
+			}
+		}
+	}
+}
+
+// wake syncs keys at once.
+func (c *Controller) wake(keys []workloadKey) {
+	for _, k := range keys {
+		c.queue.Add(k)
+	}
+}
+
+// refOfChange returns the object of a change ("ConfigMap/cfg:1a2b").
+func refOfChange(c changeID) configRef {
+	object, _, _ := strings.Cut(string(c), ":")
+	typ, name, _ := strings.Cut(object, "/")
+	return configRef{typ: configType(typ), name: name}
+}

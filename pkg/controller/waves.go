@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// waveStep is one item of a waves annotation: the cumulative size of a
+// wave, as a count of consumers or a percentage of them.
+type waveStep struct {
+	count   int
+	percent int
+}
+
+// ParseWaves checks a --waves value; see parseWaves.
+func ParseWaves(v string) error {
+	_, err := parseWaves(v)
+	return err
+}
+
+// parseWaves parses a waves annotation or --waves, such as "1,10%,100%":
+// comma-separated cumulative sizes, each a count of at least 1 or a
+// percentage from 1% to 100%, ending with 100%. Empty means no waves (every
+// consumer at once). Anything else is an error, never a silent "all at
+// once".
+func parseWaves(v string) ([]waveStep, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var steps []waveStep
+	for i, item := range strings.Split(v, ",") {
+		var s waveStep
+		var err error
+		if p, ok := strings.CutSuffix(item, "%"); ok {
+			s.percent, err = strconv.Atoi(p)
+			if err == nil && (s.percent < 1 || s.percent > 100) {
+				err = fmt.Errorf("out of 1%%..100%%")
+			}
+		} else {
+			s.count, err = strconv.Atoi(item)
+			if err == nil && s.count < 1 {
+				err = fmt.Errorf("less than 1")
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("item %d %q is not a count of at least 1 or a percentage from 1%% to 100%%", i+1, item)
+		}
+		steps = append(steps, s)
+	}
+	if last := steps[len(steps)-1]; last.percent != 100 {
+		return nil, fmt.Errorf("%q must end with 100%%, so that every consumer rolls", v)
+	}
+	return steps, nil
+}
+
+// calculateWaveSizes returns the cumulative size of each wave for n
+// consumers: a count is capped at n, a percentage rounds up, and no wave is
+// smaller than the one before.
+func calculateWaveSizes(steps []waveStep, n int) []int {
+	sizes := make([]int, len(steps))
+	prev := 0
+	for i, s := range steps {
+		size := s.count
+		if s.percent > 0 {
+			size = (s.percent*n + 99) / 100
+		}
+		size = max(min(size, n), prev)
+		sizes[i], prev = size, size
+	}
+	return sizes
+}
+
+// waveOf returns the wave of the consumer at position pos (0-based) in the
+// order of a change's consumers.
+func waveOf(pos int, sizes []int) int {
+	for i, size := range sizes {
+		if pos < size {
+			return i
+		}
+	}
+	return len(sizes) - 1
+}
+
+// parseWavePriority parses AnnotationWavePriority: an integer of at least
+// 0; absent means 0.
+func parseWavePriority(annotations map[string]string) (int, error) {
+	v, ok := annotations[AnnotationWavePriority]
+	if !ok {
+		return 0, nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("%s must be an integer of at least 0, not %q", AnnotationWavePriority, v)
+	}
+	return p, nil
+}
+
+// RollLimit is --max-rolls-per-workload: at most n rolls of one workload
+// within window.
+type RollLimit struct {
+	n      int
+	window time.Duration
+}
+
+// ParseRollLimit parses --max-rolls-per-workload, "N/DURATION" such as
+// "3/1m" (N at least 1, a positive Go duration). Empty means no limit.
+func ParseRollLimit(v string) (RollLimit, error) {
+	if v == "" {
+		return RollLimit{}, nil
+	}
+	n, d, ok := strings.Cut(v, "/")
+	count, err1 := strconv.Atoi(n)
+	window, err2 := time.ParseDuration(d)
+	if !ok || err1 != nil || err2 != nil || count < 1 || window <= 0 {
+		return RollLimit{}, fmt.Errorf("--max-rolls-per-workload must be N/DURATION with N at least 1 and a positive duration, such as 3/1m, not %q", v)
+	}
+	return RollLimit{n: count, window: window}, nil
+}
