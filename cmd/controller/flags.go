@@ -46,6 +46,12 @@ type options struct {
 	extraKinds             string
 	discoveryRecheck       time.Duration
 	preflight              bool
+
+	waves                string
+	rolloutTimeout       time.Duration
+	maxRolloutsPerSecond float64
+	maxInflightRollouts  int
+	maxRollsPerWorkload  string
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -96,6 +102,11 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", "Address serving /metrics. \"0\" disables it.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz; the metrics address to serve all on one. \"0\" disables it.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof under /debug/pprof/ on the metrics address.")
+	fs.StringVar(&o.waves, "waves", "", "Roll the consumers of a changed ConfigMap or Secret in waves, such as 1,10%,100%, unless it has reroll.dev/waves. Empty: all at once.")
+	fs.DurationVar(&o.rolloutTimeout, "rollout-timeout", 10*time.Minute, "How long a StatefulSet or DaemonSet rollout may take before it counts as failed (Deployments use their progressDeadlineSeconds).")
+	fs.Float64Var(&o.maxRolloutsPerSecond, "max-rollouts-per-second", 0, "Space rolls over all workloads to at most this many per second. 0: no limit.")
+	fs.IntVar(&o.maxInflightRollouts, "max-inflight-rollouts", 0, "Roll nothing while this many opted-in workloads have an incomplete rollout. 0: no cap.")
+	fs.StringVar(&o.maxRollsPerWorkload, "max-rolls-per-workload", "", "Hold a workload rolled N times within DURATION, written N/DURATION such as 3/1m; it rolls once more, to the latest content, when the window allows. Empty: no limit.")
 }
 
 // validate checks the flags' values together, and returns every problem.
@@ -134,6 +145,21 @@ func (o *options) validate() error {
 	}
 	if o.discoveryRecheck < time.Second {
 		errs = append(errs, fmt.Errorf("--discovery-recheck-period must be at least 1s, not %v", o.discoveryRecheck))
+	}
+	if err := controller.ParseWaves(o.waves); err != nil {
+		errs = append(errs, fmt.Errorf("--waves: %w", err))
+	}
+	if o.rolloutTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--rollout-timeout must be positive, not %v", o.rolloutTimeout))
+	}
+	if o.maxRolloutsPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("--max-rollouts-per-second must not be negative, not %v", o.maxRolloutsPerSecond))
+	}
+	if o.maxInflightRollouts < 0 {
+		errs = append(errs, fmt.Errorf("--max-inflight-rollouts must not be negative, not %d", o.maxInflightRollouts))
+	}
+	if _, err := controller.ParseRollLimit(o.maxRollsPerWorkload); err != nil {
+		errs = append(errs, err)
 	}
 	if o.profiling && o.metricsBindAddress == "0" {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))

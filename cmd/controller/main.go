@@ -102,8 +102,10 @@ func connect(ctx context.Context, o options) (clients, error) {
 // controllerOptions turns the flags into the controller's Options, every
 // setting once; the hash key comes later, from the cluster.
 func controllerOptions(o options, reg *metrics.Registry) controller.Options {
-	kinds, _ := parseKinds(o.kinds)                           // validated by parseFlags
-	extraKinds, _ := controller.ParseExtraKinds(o.extraKinds) // validated by parseFlags
+	// Validated by parseFlags.
+	kinds, _ := parseKinds(o.kinds)
+	extraKinds, _ := controller.ParseExtraKinds(o.extraKinds)
+	rollLimit, _ := controller.ParseRollLimit(o.maxRollsPerWorkload)
 	return controller.Options{
 		FieldManager:           fieldManager,
 		Debounce:               o.debounce,
@@ -117,6 +119,11 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		BuiltinResources:       kinds,
 		ExtraKinds:             extraKinds,
 		DiscoveryRecheckPeriod: o.discoveryRecheck,
+		Waves:                  o.waves,
+		RolloutTimeout:         o.rolloutTimeout,
+		MaxRolloutsPerSecond:   o.maxRolloutsPerSecond,
+		MaxInflightRollouts:    o.maxInflightRollouts,
+		MaxRollsPerWorkload:    rollLimit,
 	}
 }
 

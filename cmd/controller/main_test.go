@@ -33,6 +33,12 @@ func TestParseFlagsErrors(t *testing.T) {
 		"positional":      {[]string{"extra"}, "unexpected arguments: extra"},
 		"bad duration":    {[]string{"--debounce=soon"}, "invalid value"},
 		"several at once": {[]string{"--workers=0", "--kube-api-burst=0"}, "--workers must be at least 1, not 0\n--kube-api-burst must be at least 1"},
+		"waves":           {[]string{"--waves=0,abc"}, `--waves: item 1 "0" is not a count of at least 1`},
+		"waves end":       {[]string{"--waves=1,10%"}, "must end with 100%"},
+		"rollout timeout": {[]string{"--rollout-timeout=0"}, "--rollout-timeout must be positive"},
+		"pacing":          {[]string{"--max-rollouts-per-second=-1"}, "--max-rollouts-per-second must not be negative"},
+		"in-flight cap":   {[]string{"--max-inflight-rollouts=-2"}, "--max-inflight-rollouts must not be negative"},
+		"flap breaker":    {[]string{"--max-rolls-per-workload=3"}, "--max-rolls-per-workload must be N/DURATION"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
