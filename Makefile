@@ -79,9 +79,11 @@ fuzz:
 		go test ./pkg/controller -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME); \
 	done
 
-## control-plane: build etcd, kube-apiserver, kube-controller-manager, localcluster
+## control-plane: build etcd, kube-apiserver, kube-controller-manager,
+## kube-scheduler, kwok and localcluster (the e2e suite runs with nodes, so
+## that rollouts complete)
 control-plane:
-	hack/build-control-plane.sh $(TOOLS_BIN)
+	WITH_NODES=1 hack/build-control-plane.sh $(TOOLS_BIN)
 
 ## run: the controller against $$KUBECONFIG, else against a local control plane
 ## (client-go reads $$KUBECONFIG itself, path lists included)

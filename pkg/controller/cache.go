@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
@@ -57,6 +58,17 @@ func NewInformerFactory(client kubernetes.Interface, o Options) informers.Shared
 	f.InformerFor(&corev1.Secret{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
 		return coreinformers.NewSecretInformerWithOptions(c, o.Namespace, configOpts)
 	})
+	// Namespaces, for their reroll.dev/paused annotation: all of them, or
+	// with o.Namespace only that one (which RBAC can grant by name).
+	f.InformerFor(&corev1.Namespace{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewNamespaceInformerWithOptions(c, internalinterfaces.InformerOptions{
+			TweakListOptions: func(lo *metav1.ListOptions) {
+				if o.Namespace != "" {
+					lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Namespace).String()
+				}
+			},
+		})
+	})
 	return f
 }
 
@@ -100,6 +112,9 @@ func TransformForCache(obj any) (any, error) {
 			o.StringData = digests
 		}
 		o.Data = nil
+	case *corev1.Namespace:
+		*o = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Name, ResourceVersion: o.ResourceVersion,
+			Labels: o.Labels, Annotations: rerollAnnotations(o.Annotations)}}
 	case *appsv1.Deployment:
 		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec, deploymentStatus(o)), nil
 	case *appsv1.StatefulSet:

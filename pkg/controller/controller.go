@@ -106,6 +106,8 @@ type Controller struct {
 	secrets            corelisters.SecretLister
 	configMapsInformer cache.SharedIndexInformer
 	secretsInformer    cache.SharedIndexInformer
+	// namespaces reads the Namespaces' reroll.dev/paused annotation.
+	namespaces corelisters.NamespaceLister
 	// cachesSynced reports whether every informer has synced; workers start
 	// only then, so a sync never mistakes a not-yet-listed object for a
 	// missing one.

@@ -77,6 +77,11 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 		{"ignore annotation toggled", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			h.OnUpdate(cached(cm.DeepCopy()), cached(ignored.DeepCopy()))
 		}, consumers},
+		{"pause removed", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
+			paused := cm.DeepCopy()
+			paused.Annotations = map[string]string{AnnotationPaused: "true"}
+			h.OnUpdate(cached(paused), cached(cm.DeepCopy()))
+		}, consumers},
 		{"content update of an ignored object", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			changedIgnored := changed.DeepCopy()
 			changedIgnored.Annotations = map[string]string{AnnotationIgnore: "true"}

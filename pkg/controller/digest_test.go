@@ -116,6 +116,12 @@ func TestTransformForCache(t *testing.T) {
 			},
 		},
 		{
+			name: "Namespace keeps its name, labels and reroll's annotations",
+			in:   &corev1.Namespace{ObjectMeta: meta(), Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}},
+			want: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "x", ResourceVersion: "7",
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "Helm"}, Annotations: map[string]string{AnnotationIgnore: "true"}}},
+		},
+		{
 			name: "StatefulSet becomes a cachedWorkload",
 			in:   &appsv1.StatefulSet{ObjectMeta: meta()},
 			want: &cachedWorkload{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: wantWorkloadMeta,

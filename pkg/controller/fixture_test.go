@@ -90,6 +90,8 @@ func (f *fixture) informerFor(obj runtime.Object) cache.SharedIndexInformer {
 		return f.factory.Core().V1().ConfigMaps().Informer()
 	case *corev1.Secret:
 		return f.factory.Core().V1().Secrets().Informer()
+	case *corev1.Namespace:
+		return f.factory.Core().V1().Namespaces().Informer()
 	}
 	f.t.Fatalf("no informer for %T", obj)
 	return nil
@@ -100,7 +102,8 @@ func (f *fixture) informerFor(obj runtime.Object) cache.SharedIndexInformer {
 func (f *fixture) seed(obj runtime.Object) {
 	f.t.Helper()
 	if err := f.client.Tracker().Add(obj.DeepCopyObject()); apierrors.IsAlreadyExists(err) {
-		err = f.client.Tracker().Update(gvrOf(obj), obj.DeepCopyObject(), testNamespace)
+		m, _ := metaOf(obj)
+		err = f.client.Tracker().Update(gvrOf(obj), obj.DeepCopyObject(), m.GetNamespace())
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -124,6 +127,8 @@ func gvrOf(obj runtime.Object) schema.GroupVersionResource {
 		return appsv1.SchemeGroupVersion.WithResource("daemonsets")
 	case *corev1.ConfigMap:
 		return corev1.SchemeGroupVersion.WithResource("configmaps")
+	case *corev1.Namespace:
+		return corev1.SchemeGroupVersion.WithResource("namespaces")
 	}
 	return corev1.SchemeGroupVersion.WithResource("secrets")
 }

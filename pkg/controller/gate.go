@@ -87,7 +87,7 @@ func (c *Controller) gate(key workloadKey, w workload, p syncPlan, current map[c
 		r.record.changes = append(r.record.changes, o.change)
 	}
 	slices.Sort(r.record.changes)
-	if h := pauseHold(w, changed); h.reason != "" {
+	if h := pauseHold(w, c.namespaceAnnotations(key.name.Namespace), changed); h.reason != "" {
 		r.hold = h
 		return r
 	}
@@ -121,6 +121,16 @@ func (c *Controller) gate(key workloadKey, w workload, p syncPlan, current map[c
 	return r
 }
 
+// namespaceAnnotations returns the annotations of a cached Namespace, or
+// nil.
+func (c *Controller) namespaceAnnotations(name string) map[string]string {
+	ns, err := c.namespaces.Get(name)
+	if err != nil {
+		return nil
+	}
+	return ns.Annotations
+}
+
 // rolloutState returns the state of a workload's current rollout.
 func (c *Controller) rolloutState(w workload, now time.Time) rolloutState {
 	var started time.Time
@@ -152,9 +162,10 @@ func (c *Controller) changedObjects(namespace string, p syncPlan, current map[co
 	return out
 }
 
-// pauseHold holds a roll while the workload or a changed object is paused.
-// A value other than "true" or "false" holds too, as malformed.
-func pauseHold(w workload, changed []changedObject) hold {
+// pauseHold holds a roll while the workload, its Namespace (whose
+// annotations are namespace) or a changed object is paused. A value other
+// than "true" or "false" holds too, as malformed.
+func pauseHold(w workload, namespace map[string]string, changed []changedObject) hold {
 	check := func(annotations map[string]string, what string) hold {
 		switch v, ok := annotations[AnnotationPaused]; {
 		case !ok || v == "false":
@@ -166,6 +177,9 @@ func pauseHold(w workload, changed []changedObject) hold {
 		}
 	}
 	if h := check(w.meta.GetAnnotations(), "the workload"); h.reason != "" {
+		return h
+	}
+	if h := check(namespace, "its namespace"); h.reason != "" {
 		return h
 	}
 	for _, o := range changed {

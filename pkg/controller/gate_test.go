@@ -10,6 +10,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 )
 
@@ -154,18 +156,22 @@ func TestPolicyPause(t *testing.T) {
 		name       string
 		workload   map[string]string
 		cfg        map[string]string
+		namespace  map[string]string
 		wantRolled bool
 		wantEvent  string
 	}{
-		{"nothing paused", nil, nil, true, "Normal Rolled"},
-		{"workload paused", paused, nil, false, "Normal RolloutHeld Roll held (paused): the workload is paused"},
-		{"ConfigMap paused", nil, paused, false, "Normal RolloutHeld Roll held (paused): ConfigMap/cfg is paused"},
-		{"pause off", map[string]string{AnnotationPaused: "false"}, nil, true, "Normal Rolled"},
-		{"malformed pause", map[string]string{AnnotationPaused: "yes"}, nil, false, `Warning InvalidAnnotation the workload has reroll.dev/paused="yes"`},
+		{"nothing paused", nil, nil, nil, true, "Normal Rolled"},
+		{"workload paused", paused, nil, nil, false, "Normal RolloutHeld Roll held (paused): the workload is paused"},
+		{"ConfigMap paused", nil, paused, nil, false, "Normal RolloutHeld Roll held (paused): ConfigMap/cfg is paused"},
+		{"Namespace paused", nil, nil, paused, false, "Normal RolloutHeld Roll held (paused): its namespace is paused"},
+		{"pause off", map[string]string{AnnotationPaused: "false"}, nil, nil, true, "Normal Rolled"},
+		{"malformed pause", map[string]string{AnnotationPaused: "yes"}, nil, nil, false, `Warning InvalidAnnotation the workload has reroll.dev/paused="yes"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPolicyFixture(t, nil, []string{"web"}, map[string]map[string]string{"web": tt.workload}, nil)
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace, Annotations: tt.namespace}}
+			p.seed(ns)
 			p.events()
 			p.change("2", tt.cfg)
 			rolled := p.syncAll()
@@ -186,6 +192,15 @@ func TestPolicyPause(t *testing.T) {
 			delete(d.Annotations, AnnotationPaused)
 			p.deliver(d)
 			p.change("2", nil)
+			if tt.namespace != nil {
+				// Unpausing the Namespace enqueues its workloads.
+				unpaused := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace}}
+				namespaceHandler(p.ctx, p.c).OnUpdate(ns, unpaused)
+				p.seed(unpaused)
+				if got := drainQueue(p.c); !slices.Contains(got, "Deployment team-a/web") {
+					t.Errorf("unpausing the Namespace enqueued %q", got)
+				}
+			}
 			if rolled := p.syncAll(); !slices.Equal(rolled, []string{"web"}) {
 				t.Errorf("after the pause: rolled %q", rolled)
 			}

@@ -165,7 +165,8 @@ const (
 )
 
 // classifyConfigUpdate says whether an update of a ConfigMap or Secret can
-// matter to its consumers.
+// matter to its consumers: its content, or the annotations that ignore,
+// pause or set waves for it.
 func classifyConfigUpdate(oldObj, newObj any) configUpdate {
 	o, err1 := metaOf(oldObj)
 	n, err2 := metaOf(newObj)
@@ -174,7 +175,9 @@ func classifyConfigUpdate(oldObj, newObj any) configUpdate {
 	}
 	oldIgnore, newIgnore := o.GetAnnotations()[AnnotationIgnore], n.GetAnnotations()[AnnotationIgnore]
 	switch {
-	case oldIgnore != newIgnore:
+	case oldIgnore != newIgnore,
+		o.GetAnnotations()[AnnotationPaused] != n.GetAnnotations()[AnnotationPaused],
+		o.GetAnnotations()[AnnotationWaves] != n.GetAnnotations()[AnnotationWaves]:
 		return configChanged
 	case maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)):
 		return configUnchanged
@@ -205,5 +208,28 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			c.bursts.changed(key)
 			c.enqueue(key, c.opts.Debounce)
 		}
+	}
+}
+
+// namespaceHandler returns the event handler of Namespaces: when a
+// Namespace's pause annotation changes, it enqueues every workload of the
+// Namespace, at once, so that held rolls happen and new ones are held.
+func namespaceHandler(ctx context.Context, c *Controller) cache.TypedResourceEventHandler[*corev1.Namespace] {
+	return cache.TypedResourceEventHandlerFuncs[*corev1.Namespace]{
+		UpdateFunc: func(oldObj, newObj *corev1.Namespace) {
+			if oldObj.Annotations[AnnotationPaused] == newObj.Annotations[AnnotationPaused] {
+				return
+			}
+			for _, a := range c.adapterList() {
+				objs, err := a.informer().GetIndexer().ByIndex(cache.NamespaceIndex, newObj.Name)
+				if err != nil {
+					utilruntime.HandleErrorWithContext(ctx, err, "Listing workloads of a namespace", "namespace", newObj.Name)
+					continue
+				}
+				for _, obj := range objs {
+					c.enqueueWorkload(ctx, a, obj, 0)
+				}
+			}
+		},
 	}
 }

@@ -39,6 +39,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		adapters:   map[string]workloadAdapter{},
 		configMaps: factory.Core().V1().ConfigMaps().Lister(),
 		secrets:    factory.Core().V1().Secrets().Lister(),
+		namespaces: factory.Core().V1().Namespaces().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
@@ -84,7 +85,7 @@ func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.In
 	return nil
 }
 
-// watchConfig registers the ConfigMap and Secret informers.
+// watchConfig registers the ConfigMap, Secret and Namespace informers.
 func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
@@ -96,9 +97,13 @@ func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedIn
 	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, typeSecret), handlerOpts); err != nil {
 		return err
 	}
+	nsInformer := factory.Core().V1().Namespaces().TypedInformer()
+	if _, err := nsInformer.AddTypedEventHandler(namespaceHandler(ctx, c), handlerOpts); err != nil {
+		return err
+	}
 	c.configMapsInformer, c.secretsInformer = cmInformer, secretInformer
-	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced)
-	c.informers = append(c.informers, cmInformer, secretInformer)
+	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced, nsInformer.HasSynced)
+	c.informers = append(c.informers, cmInformer, secretInformer, nsInformer)
 	return nil
 }
 

@@ -45,6 +45,11 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		need("apps", "v1", r, workloadVerbs...)
 	}
 	need("events.k8s.io", "v1", "events", "create", "patch")
+	// Namespaces are cluster-scoped: all of them, or the watched one by name.
+	req.Resources = append(req.Resources, schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	for _, v := range []string{"list", "watch"} {
+		req.Access = append(req.Access, Access{Verb: v, Resource: "namespaces", Name: s.Namespace})
+	}
 	for _, gr := range s.ExtraKinds {
 		// Its CRD may come later: check RBAC now, discovery at runtime.
 		access(gr.Group, gr.Resource, s.Namespace, workloadVerbs...)

@@ -26,12 +26,13 @@ func TestControllerRequirements(t *testing.T) {
 		"list secrets in namespace apps", "watch secrets in namespace apps",
 		"list deployments.apps in namespace apps", "watch deployments.apps in namespace apps", "patch deployments.apps in namespace apps",
 		"create events.events.k8s.io in namespace apps", "patch events.events.k8s.io in namespace apps",
+		"list namespaces apps in all namespaces", "watch namespaces apps in all namespaces",
 		"get secrets key in namespace reroll-system",
 	}
 	if !slices.Equal(access(got), want) {
 		t.Errorf("access:\n got  %q\n want %q", access(got), want)
 	}
-	if len(got.Resources) != 4 {
+	if len(got.Resources) != 5 {
 		t.Errorf("resources = %v", got.Resources)
 	}
 

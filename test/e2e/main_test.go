@@ -72,7 +72,9 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(stateDir)
 
 	start := time.Now()
-	cmd := exec.Command(filepath.Join(binDir, "localcluster"), "--bin-dir", binDir, "--state-dir", stateDir)
+	// With nodes (kube-scheduler and kwok): Pods become Ready, so rollouts
+	// complete, which the rollout-safety tests wait on.
+	cmd := exec.Command(filepath.Join(binDir, "localcluster"), "--bin-dir", binDir, "--state-dir", stateDir, "--with-nodes")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting localcluster:", err)

@@ -109,7 +109,9 @@ func (c *cluster) startKwok(deadline time.Time, sigs <-chan os.Signal) error {
 
 // createFakeNode registers the kwok-managed Node with the API server.
 func (c *cluster) createFakeNode(deadline time.Time) error {
-	resources := map[string]string{"cpu": "32", "memory": "256Gi", "pods": "110"}
+	// Room for every Pod the e2e suite's parallel tests create at once; kwok
+	// runs no containers, so capacity costs nothing.
+	resources := map[string]string{"cpu": "1000", "memory": "4Ti", "pods": "2000"}
 	node := map[string]any{
 		"apiVersion": "v1",
 		"kind":       "Node",
