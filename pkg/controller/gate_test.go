@@ -315,14 +315,19 @@ func TestPolicyWaves(t *testing.T) {
 		t.Fatalf("rolled %q before wave 1 completed", rolled)
 	}
 	p.setStatus("e", setComplete)
-	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"a"}) {
-		t.Fatalf("wave 2 (40%% of 5) rolled %q, want a", rolled)
+	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"a", "b"}) {
+		t.Fatalf("wave 2 (40%% of 5) rolled %q, want a and b", rolled)
 	}
 	p.rolled("a", setComplete)
-	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"b", "c", "d"}) {
+	p.rolled("b", setProgressing)
+	if rolled := p.syncAll(); len(rolled) != 0 {
+		t.Fatalf("rolled %q while b's rollout goes on", rolled)
+	}
+	p.setStatus("b", setComplete)
+	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"c", "d"}) {
 		t.Fatalf("wave 3 rolled %q", rolled)
 	}
-	for _, n := range []string{"b", "c", "d"} {
+	for _, n := range []string{"c", "d"} {
 		p.rolled(n, setComplete)
 	}
 	if rolled := p.syncAll(); len(rolled) != 0 {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// waveStep is one item of a waves annotation: the cumulative size of a
-// wave, as a count of consumers or a percentage of them.
+// waveStep is one item of a waves annotation: the size of one wave, as a
+// count of consumers or a percentage of all of them.
 type waveStep struct {
 	count   int
 	percent int
@@ -21,10 +21,11 @@ func ParseWaves(v string) error {
 }
 
 // parseWaves parses a waves annotation or --waves, such as "1,10%,100%":
-// comma-separated cumulative sizes, each a count of at least 1 or a
-// percentage from 1% to 100%, ending with 100%. Empty means no waves (every
-// consumer at once). Anything else is an error, never a silent "all at
-// once".
+// comma-separated wave sizes, each a count of at least 1 or a percentage
+// from 1% to 100% of all the change's consumers, ending with 100%, which is
+// every consumer left. "1,10%,100%" over 50 consumers rolls 1, then 5, then
+// the other 44. Empty means no waves (every consumer at once). Anything
+// else is an error, never a silent "all at once".
 func parseWaves(v string) ([]waveStep, error) {
 	if v == "" {
 		return nil, nil
@@ -55,19 +56,22 @@ func parseWaves(v string) ([]waveStep, error) {
 	return steps, nil
 }
 
-// calculateWaveSizes returns the cumulative size of each wave for n
-// consumers: a count is capped at n, a percentage rounds up, and no wave is
-// smaller than the one before.
+// calculateWaveSizes returns, for n consumers, how many consumers the
+// waves up to each one hold together: each wave adds its own size (a
+// percentage rounds up), capped at n, and the last wave holds them all.
 func calculateWaveSizes(steps []waveStep, n int) []int {
 	sizes := make([]int, len(steps))
-	prev := 0
+	total := 0
 	for i, s := range steps {
 		size := s.count
 		if s.percent > 0 {
 			size = (s.percent*n + 99) / 100
 		}
-		size = max(min(size, n), prev)
-		sizes[i], prev = size, size
+		total = min(total+size, n)
+		if i == len(steps)-1 {
+			total = n
+		}
+		sizes[i] = total
 	}
 	return sizes
 }

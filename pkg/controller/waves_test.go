@@ -14,11 +14,12 @@ func TestParseWavesAndSizes(t *testing.T) {
 		wantErr bool
 	}{
 		{"", 50, nil, false},
-		{"1,10%,100%", 50, []int{1, 5, 50}, false},
-		{"1,10%,100%", 5, []int{1, 1, 5}, false},
-		{"1,10%,100%", 1000, []int{1, 100, 1000}, false},
+		{"1,10%,100%", 50, []int{1, 6, 50}, false}, // 1, then 5, then 44
+		{"1,10%,100%", 5, []int{1, 2, 5}, false},
+		{"1,10%,100%", 1000, []int{1, 101, 1000}, false},
 		{"3,100%", 2, []int{2, 2}, false},
 		{"50%,100%", 3, []int{2, 3}, false},
+		{"1,2,3,100%", 4, []int{1, 3, 4, 4}, false},
 		{"100%", 7, []int{7}, false},
 		{"0,abc", 10, nil, true},
 		{"1,10%", 10, nil, true},
@@ -44,8 +45,8 @@ func TestParseWavesAndSizes(t *testing.T) {
 }
 
 func TestWaveOf(t *testing.T) {
-	sizes := []int{1, 5, 50}
-	for pos, want := range map[int]int{0: 0, 1: 1, 4: 1, 5: 2, 49: 2} {
+	sizes := []int{1, 6, 50}
+	for pos, want := range map[int]int{0: 0, 1: 1, 5: 1, 6: 2, 49: 2} {
 		if got := waveOf(pos, sizes); got != want {
 			t.Errorf("waveOf(%d) = %d, want %d", pos, got, want)
 		}
