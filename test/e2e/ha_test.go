@@ -228,6 +228,7 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	bind("partial", "partial")
+	grantNamespaceRead(t, ns, sa.Name)
 	token, err := testEnv.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name, tokenRequest(), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -257,5 +258,33 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 	waitFor(t, "/readyz 200 after the grant", func(context.Context) (bool, error) {
 		code, _ := r.get("/readyz")
 		return code == http.StatusOK, nil
+	})
+}
+
+// grantNamespaceRead lets ServiceAccount sa of ns read its own Namespace,
+// by name, as the namespaced manifests do: reroll watches it for
+// reroll.dev/paused.
+func grantNamespaceRead(t *testing.T, ns, sa string) {
+	t.Helper()
+	ctx := context.Background()
+	name := "read-namespace-" + ns
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{ns}, Verbs: []string{"get", "list", "watch"}}},
+	}
+	if _, err := testEnv.client.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
+	}
+	if _, err := testEnv.client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = testEnv.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = testEnv.client.RbacV1().ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 }
