@@ -47,9 +47,10 @@ type cluster struct {
 	client  kubernetes.Interface
 }
 
-// startCluster starts a fresh localcluster with its state in stateDir and
-// waits, with a deadline, until it has written cluster.json.
-func startCluster(ctx context.Context, binDir, stateDir string) (*cluster, error) {
+// startCluster starts a fresh localcluster with its state in stateDir (with
+// a kwok node when withNodes) and waits, with a deadline, until it has
+// written cluster.json.
+func startCluster(ctx context.Context, binDir, stateDir string, withNodes bool) (*cluster, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -59,7 +60,11 @@ func startCluster(ctx context.Context, binDir, stateDir string) (*cluster, error
 		return nil, err
 	}
 	defer logFile.Close() // the child keeps its own descriptor
-	cmd := exec.Command(filepath.Join(binDir, "localcluster"), "--bin-dir="+binDir, "--state-dir="+stateDir)
+	args := []string{"--bin-dir=" + binDir, "--state-dir=" + stateDir}
+	if withNodes {
+		args = append(args, "--with-nodes")
+	}
+	cmd := exec.Command(filepath.Join(binDir, "localcluster"), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := startProcess("localcluster", cmd)
 	if err != nil {

@@ -59,16 +59,20 @@ type options struct {
 type scenario struct {
 	name string
 	run  func(ctx context.Context, e *env, res *scenarioResult) error
+	// withNodes starts the cluster with a kwok node, so Pods run and
+	// rollouts complete.
+	withNodes bool
 }
 
 // scenarios returns every scenario in the order they run by default.
 func scenarios() []scenario {
 	return []scenario{
-		{"memory", runMemory},
-		{"latency", runLatency},
-		{"fanout", runFanout},
-		{"restart", runRestart},
-		{"churn", runChurn},
+		{"memory", runMemory, false},
+		{"latency", runLatency, false},
+		{"fanout", runFanout, false},
+		{"restart", runRestart, false},
+		{"churn", runChurn, false},
+		{"storm", runStorm, true},
 	}
 }
 
@@ -290,7 +294,7 @@ func runScenario(ctx context.Context, o options, workDir string, log *logger, s 
 	}()
 
 	e.log.printf("starting a fresh localcluster")
-	c, err := startCluster(ctx, o.binDir, filepath.Join(e.dir, "cluster"))
+	c, err := startCluster(ctx, o.binDir, filepath.Join(e.dir, "cluster"), s.withNodes)
 	if err != nil {
 		res.Error = err.Error()
 		return res

@@ -16,10 +16,12 @@ import (
 
 // target is what a figure should reach: value op bound.
 type target struct {
-	// Op is "<=" or "==".
+	// Op is "<=", "==" or "~" (within Tolerance of Value, as a fraction).
 	Op string `json:"op"`
 	// Value is the bound, in the figure's unit.
 	Value float64 `json:"value"`
+	// Tolerance is the fraction of Value a "~" target allows either way.
+	Tolerance float64 `json:"tolerance,omitempty"`
 	// Note says where the bound comes from, e.g. "1.5 × floor p50".
 	Note string `json:"note,omitempty"`
 }
@@ -31,14 +33,19 @@ func (t target) met(v float64) bool {
 		return v <= t.Value
 	case "==":
 		return v == t.Value
+	case "~":
+		return math.Abs(v-t.Value) <= t.Tolerance*t.Value
 	}
 	return false
 }
 
 // String formats the target for the table.
 func (t target) String() string {
-	op := map[string]string{"<=": "≤", "==": "="}[t.Op]
+	op := map[string]string{"<=": "≤", "==": "=", "~": "≈"}[t.Op]
 	s := op + " " + formatNumber(t.Value)
+	if t.Op == "~" {
+		s += fmt.Sprintf(" ± %.0f%%", 100*t.Tolerance)
+	}
 	if t.Note != "" {
 		s += " (" + t.Note + ")"
 	}
