@@ -5,8 +5,9 @@
 // Data flows one way: an informer event becomes a workload key in a
 // rate-limited queue (handlers.go); a worker (run.go) syncs the key
 // (sync.go: plan, apply, report) by reading current state from the
-// informers' caches, and makes at most one write (a patch of two
-// annotations). The caches hold digests of ConfigMap and Secret values,
+// informers' caches, and makes at most one write (a patch of reroll's
+// annotations); between its plan and its write, the rollout-safety policies
+// (gate.go) may hold a roll. The caches hold digests of ConfigMap and Secret values,
 // never the values (cache.go). NewController (wiring.go) puts it together.
 //
 // The pure logic has files of its own, each with table-driven tests: what a
