@@ -58,7 +58,7 @@ func assertOnlyRerollAnnotationsChanged(t *testing.T, d interface {
 			t.Errorf("reroll's operation is %s, want a patch (Update)", mf.Operation)
 		}
 		var fields map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			t.Fatal(err)
 		}
 		got := ownedLeaves("", fields)
