@@ -64,8 +64,8 @@ func runStorm(ctx context.Context, e *env, res *scenarioResult) error {
 	if err := e.patchAnnotation(ctx, ns, "shared", "reroll.dev/waves", ""); err != nil {
 		return err
 	}
-	r, _, err = e.startAndAdopt(ctx, tr, n, "paced", "--kube-api-qps=200", "--kube-api-burst=200", fmt.Sprintf("--max-rollouts-per-second=%d", stormPacing))
-	if err != nil {
+	// Stopped with the scenario, like every reroll the bench starts.
+	if _, _, err := e.startAndAdopt(ctx, tr, n, "paced", "--kube-api-qps=200", "--kube-api-burst=200", fmt.Sprintf("--max-rollouts-per-second=%d", stormPacing)); err != nil {
 		return err
 	}
 	before := tr.counts()
