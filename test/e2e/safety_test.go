@@ -152,6 +152,48 @@ func consumer(ns, name, configMap string, replicas int32, annotations map[string
 	return d
 }
 
+// consumerNames returns n names "prefix-00", "prefix-01", ... (zero-padded
+// to the width of n-1), which sort in creation order.
+func consumerNames(prefix string, n int) []string {
+	width := len(fmt.Sprint(n - 1))
+	names := make([]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("%s-%0*d", prefix, width, i)
+	}
+	return names
+}
+
+// createShared creates ConfigMap "shared", with annotations, and a
+// consumer of it (replicas Pods, annotations on top of auto) per name.
+func createShared(t *testing.T, ns string, annotations map[string]string, names []string, replicas int32, consumerAnnotations map[string]string) {
+	t.Helper()
+	cm := configMap(ns, "shared", map[string]string{"k": "0"})
+	cm.Annotations = annotations
+	create(t, cm)
+	for _, name := range names {
+		create(t, consumer(ns, name, "shared", replicas, consumerAnnotations))
+	}
+}
+
+// waitAllAdopted waits until reroll adopted every Deployment of names.
+func waitAllAdopted(t *testing.T, ns string, names []string) {
+	t.Helper()
+	for _, name := range names {
+		waitAdopted(t, ns, name)
+	}
+}
+
+// expectEachOnce fails the test for every Deployment of names that did not
+// roll exactly once.
+func (r *rollLog) expectEachOnce(names []string) {
+	r.t.Helper()
+	for _, name := range names {
+		if n := r.count(name); n != 1 {
+			r.t.Errorf("%s rolled %d times, want once", name, n)
+		}
+	}
+}
+
 // rolloutComplete reports whether a Deployment's rollout is complete, by
 // the rule of kubectl rollout status.
 func rolloutComplete(d *appsv1.Deployment) bool {
@@ -215,16 +257,11 @@ func eventedNames(t *testing.T, ns, reason string) []string {
 func TestWavesRollInOrder(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	create(t, configMap(ns, "shared", map[string]string{"k": "0"}))
-	updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Annotations = map[string]string{annotationWaves: "1,10%,100%"} })
-	for i := range 50 {
-		create(t, consumer(ns, fmt.Sprintf("w-%02d", i), "shared", 1, nil))
-	}
+	names := consumerNames("w", 50)
+	createShared(t, ns, map[string]string{annotationWaves: "1,10%,100%"}, names, 1, nil)
 	b := newBarrier(t, ns)
 	startReroll(t, ns)
-	for i := range 50 {
-		waitAdopted(t, ns, fmt.Sprintf("w-%02d", i))
-	}
+	waitAllAdopted(t, ns, names)
 	waitComplete(t, ns, "w-")
 	rolls := watchNamespaceRolls(t, ns)
 
@@ -236,17 +273,13 @@ func TestWavesRollInOrder(t *testing.T) {
 	if len(times) != 50 {
 		t.Fatalf("%d rolls, want 50 (one each)", len(times))
 	}
-	for i := range 50 {
-		if n := rolls.count(fmt.Sprintf("w-%02d", i)); n != 1 {
-			t.Errorf("w-%02d rolled %d times", i, n)
-		}
-	}
+	rolls.expectEachOnce(names)
 	// The waves in name order: w-00; w-01..w-05; w-06..w-49. Each starts
 	// after the last roll of the one before.
 	wave := func(from, to int) []time.Time {
 		var ts []time.Time
-		for i := from; i <= to; i++ {
-			ts = append(ts, rolls.at(fmt.Sprintf("w-%02d", i), 0))
+		for _, name := range names[from : to+1] {
+			ts = append(ts, rolls.at(name, 0))
 		}
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 		return ts
@@ -275,20 +308,15 @@ func TestHaltOnFailedRollout(t *testing.T) {
 			label := "e2e.reroll.dev/" + ns
 			labelNode(t, label, "ok")
 			t.Cleanup(func() { labelNode(t, label, "") })
-			create(t, configMap(ns, "shared", map[string]string{"k": "0"}))
-			updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Annotations = map[string]string{annotationWaves: "1,10%,100%"} })
-			canary := consumer(ns, "h-00", "shared", 1, map[string]string{annotationWavePriority: "0"})
+			names := consumerNames("h", 50)
+			createShared(t, ns, map[string]string{annotationWaves: "1,10%,100%"}, names[1:], 0, map[string]string{annotationWavePriority: "1"})
+			canary := consumer(ns, names[0], "shared", 1, map[string]string{annotationWavePriority: "0"})
 			canary.Spec.ProgressDeadlineSeconds = ptr.To[int32](10)
 			canary.Spec.Template.Spec.NodeSelector = map[string]string{label: "ok"}
 			create(t, canary)
-			for i := 1; i < 50; i++ {
-				create(t, consumer(ns, fmt.Sprintf("h-%02d", i), "shared", 0, map[string]string{annotationWavePriority: "1"}))
-			}
 			b := newBarrier(t, ns)
 			r := startReroll(t, ns)
-			for i := range 50 {
-				waitAdopted(t, ns, fmt.Sprintf("h-%02d", i))
-			}
+			waitAllAdopted(t, ns, names)
 			waitComplete(t, ns, "h-")
 			rolls := watchNamespaceRolls(t, ns)
 
@@ -327,11 +355,7 @@ func TestHaltOnFailedRollout(t *testing.T) {
 			}
 			rolls.waitTotal("h-", len(rolls.times("h-00"))+49)
 			b.wait()
-			for i := 1; i < 50; i++ {
-				if n := rolls.count(fmt.Sprintf("h-%02d", i)); n != 1 {
-					t.Errorf("h-%02d rolled %d times, want once", i, n)
-				}
-			}
+			rolls.expectEachOnce(names[1:])
 		})
 	}
 }
@@ -341,16 +365,12 @@ func TestHaltOnFailedRollout(t *testing.T) {
 func TestPacingRate(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	create(t, configMap(ns, "shared", map[string]string{"k": "0"}))
 	const n = 200
-	for i := range n {
-		create(t, consumer(ns, fmt.Sprintf("p-%03d", i), "shared", 0, nil))
-	}
+	names := consumerNames("p", n)
+	createShared(t, ns, nil, names, 0, nil)
 	b := newBarrier(t, ns)
 	startReroll(t, ns, "--max-rollouts-per-second=20", "--workers=4")
-	for i := range n {
-		waitAdopted(t, ns, fmt.Sprintf("p-%03d", i))
-	}
+	waitAllAdopted(t, ns, names)
 	rolls := watchNamespaceRolls(t, ns)
 	updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
 	rolls.waitTotal("p-", n)
@@ -359,11 +379,7 @@ func TestPacingRate(t *testing.T) {
 	if len(times) != n {
 		t.Fatalf("%d rolls, want %d", len(times), n)
 	}
-	for i := range n {
-		if c := rolls.count(fmt.Sprintf("p-%03d", i)); c != 1 {
-			t.Errorf("p-%03d rolled %d times", i, c)
-		}
-	}
+	rolls.expectEachOnce(names)
 	rate := float64(n-1) / times[n-1].Sub(times[0]).Seconds()
 	t.Logf("measured %.2f rolls/s over %v", rate, times[n-1].Sub(times[0]).Round(time.Millisecond))
 	if rate < 17 || rate > 23 {
@@ -377,16 +393,12 @@ func TestPacingRate(t *testing.T) {
 func TestInflightCap(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	create(t, configMap(ns, "shared", map[string]string{"k": "0"}))
 	const n = 20
-	for i := range n {
-		create(t, consumer(ns, fmt.Sprintf("c-%02d", i), "shared", 2, nil))
-	}
+	names := consumerNames("c", n)
+	createShared(t, ns, nil, names, 2, nil)
 	b := newBarrier(t, ns)
 	startReroll(t, ns, "--max-inflight-rollouts=5")
-	for i := range n {
-		waitAdopted(t, ns, fmt.Sprintf("c-%02d", i))
-	}
+	waitAllAdopted(t, ns, names)
 	waitComplete(t, ns, "c-")
 	rolls := watchNamespaceRolls(t, ns)
 	updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
@@ -410,11 +422,7 @@ func TestInflightCap(t *testing.T) {
 	if most > 5 {
 		t.Errorf("%d rollouts were incomplete at once, more than the cap of 5", most)
 	}
-	for i := range n {
-		if c := rolls.count(fmt.Sprintf("c-%02d", i)); c != 1 {
-			t.Errorf("c-%02d rolled %d times", i, c)
-		}
-	}
+	rolls.expectEachOnce(names)
 }
 
 // TestFlapBreaker: a Secret changed every 500ms for 30s, with
