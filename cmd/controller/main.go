@@ -134,9 +134,13 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 	for i, k := range copts.ExtraKinds {
 		extra[i] = k.GroupResource()
 	}
+	builtin := make([]schema.GroupVersionResource, len(copts.BuiltinResources))
+	for i, r := range copts.BuiltinResources {
+		builtin[i] = controller.BuiltinResource(r)
+	}
 	return preflight.ControllerSettings{
 		Namespace:           copts.Namespace,
-		BuiltinResources:    copts.BuiltinResources,
+		BuiltinResources:    builtin,
 		ExtraKinds:          extra,
 		DryRun:              copts.DryRun,
 		ControllerNamespace: ns,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,6 +122,9 @@ func TransformForCache(obj any) (any, error) {
 		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec, statefulSetStatus(o)), nil
 	case *appsv1.DaemonSet:
 		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec, daemonSetStatus(o)), nil
+	case *batchv1.CronJob:
+		// A CronJob has no rollout: its next Job simply runs the new template.
+		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template.Spec, rolloutStatus{observed: true, done: true}), nil
 	case *cachedWorkload:
 		// Already transformed.
 	default:

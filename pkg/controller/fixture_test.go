@@ -10,6 +10,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,6 +87,8 @@ func (f *fixture) informerFor(obj runtime.Object) cache.SharedIndexInformer {
 		return f.factory.Apps().V1().StatefulSets().Informer()
 	case *appsv1.DaemonSet:
 		return f.factory.Apps().V1().DaemonSets().Informer()
+	case *batchv1.CronJob:
+		return f.factory.Batch().V1().CronJobs().Informer()
 	case *corev1.ConfigMap:
 		return f.factory.Core().V1().ConfigMaps().Informer()
 	case *corev1.Secret:
@@ -125,6 +128,8 @@ func gvrOf(obj runtime.Object) schema.GroupVersionResource {
 		return appsv1.SchemeGroupVersion.WithResource("statefulsets")
 	case *appsv1.DaemonSet:
 		return appsv1.SchemeGroupVersion.WithResource("daemonsets")
+	case *batchv1.CronJob:
+		return batchv1.SchemeGroupVersion.WithResource("cronjobs")
 	case *corev1.ConfigMap:
 		return corev1.SchemeGroupVersion.WithResource("configmaps")
 	case *corev1.Namespace:
@@ -333,7 +338,8 @@ func (f *fixture) expectedRecord(name string, s consumedState) string {
 	f.t.Helper()
 	var cached *cachedWorkload
 	for _, inf := range []cache.SharedIndexInformer{f.factory.Apps().V1().Deployments().Informer(),
-		f.factory.Apps().V1().StatefulSets().Informer(), f.factory.Apps().V1().DaemonSets().Informer()} {
+		f.factory.Apps().V1().StatefulSets().Informer(), f.factory.Apps().V1().DaemonSets().Informer(),
+		f.factory.Batch().V1().CronJobs().Informer()} {
 		if obj, ok, _ := inf.GetIndexer().GetByKey(testNamespace + "/" + name); ok {
 			cached = obj.(*cachedWorkload)
 		}
@@ -364,6 +370,29 @@ func (f *fixture) expectedRecord(name string, s consumedState) string {
 		from = "complete"
 	}
 	return fmt.Sprintf("v1;at=%d;from=%s;changes=%s", f.opts.Clock.Now().Unix(), from, strings.Join(changes, ","))
+}
+
+// relocateTemplate moves the pod template part of an expected patch body
+// from spec.template to path, where a kind keeps its template.
+func (f *fixture) relocateTemplate(p patchAction, path ...string) patchAction {
+	f.t.Helper()
+	var body map[string]any
+	if err := json.Unmarshal([]byte(p.body), &body); err != nil {
+		f.t.Fatal(err)
+	}
+	template := body["spec"].(map[string]any)["template"]
+	delete(body, "spec")
+	var node any = template
+	for i := len(path) - 1; i >= 0; i-- {
+		node = map[string]any{path[i]: node}
+	}
+	body[path[0]] = node.(map[string]any)[path[0]]
+	b, err := json.Marshal(body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p.body = string(b)
+	return p
 }
 
 // withRolloutRecord adds the rollout record annotation to an expected

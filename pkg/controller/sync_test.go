@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -491,8 +492,9 @@ func TestSyncNeverLeaksSecretValues(t *testing.T) {
 	}
 }
 
-// StatefulSets and DaemonSets follow the same path as Deployments: adopt
-// without rolling, then roll with one strategic merge patch.
+// StatefulSets, DaemonSets and CronJobs follow the same path as
+// Deployments: adopt without rolling, then roll with one strategic merge
+// patch (of a CronJob's job template: its next Job runs the new content).
 func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 	template := func(name string) corev1.PodTemplateSpec {
 		d := deployment(name, nil, envFromConfigMap("cfg"))
@@ -507,6 +509,8 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 	}{
 		{"StatefulSet", "statefulsets", &appsv1.StatefulSet{ObjectMeta: meta("db"), Spec: appsv1.StatefulSetSpec{Template: template("db")}}},
 		{"DaemonSet", "daemonsets", &appsv1.DaemonSet{ObjectMeta: meta("agent"), Spec: appsv1.DaemonSetSpec{Template: template("agent")}}},
+		{"CronJob", "cronjobs", &batchv1.CronJob{ObjectMeta: meta("report"), Spec: batchv1.CronJobSpec{Schedule: "@hourly",
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: template("report")}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
@@ -538,6 +542,9 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 			}
 			want = f.rollPatch(m.GetName(), state())
 			want.resource = tt.resource
+			if tt.kind == "CronJob" {
+				want = f.relocateTemplate(want, "spec", "jobTemplate", "spec", "template")
+			}
 			f.expectWrites(want)
 			f.expectEvents("Normal Rolled Rolled: consumed content changed in ConfigMap/cfg (keys a)")
 		})
@@ -547,11 +554,11 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 // An unknown kind is a clear error at start.
 func TestUnknownKind(t *testing.T) {
 	f := newFixture(t)
-	f.opts.BuiltinResources = []string{"deployments", "cronjobs"}
+	f.opts.BuiltinResources = []string{"deployments", "jobs"}
 	_, ctx := ktesting.NewTestContext(t)
 	client := fake.NewClientset()
 	_, err := NewController(ctx, client, NewInformerFactory(client, Options{}), events.NewFakeRecorder(1), f.opts)
-	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjobs": the built-in kinds are deployments, statefulsets, daemonsets`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "jobs": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs`) {
 		t.Errorf("error = %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -100,9 +101,11 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 // typed Clientset and SharedInformerFactory.
 type typedAdapter[T workloadObject] struct {
 	name     string
-	resource string
-	inf      cache.SharedIndexInformer
-	client   func(namespace string) patcher[T]
+	resource schema.GroupResource
+	// path is where the pod template is.
+	path   []string
+	inf    cache.SharedIndexInformer
+	client func(namespace string) patcher[T]
 }
 
 // groupKind implements workloadAdapter.
@@ -112,11 +115,10 @@ func (k *typedAdapter[T]) groupKind() string { return k.name }
 func (k *typedAdapter[T]) informer() cache.SharedIndexInformer { return k.inf }
 
 // groupResource implements workloadAdapter.
-func (k *typedAdapter[T]) groupResource() schema.GroupResource { return appsv1.Resource(k.resource) }
+func (k *typedAdapter[T]) groupResource() schema.GroupResource { return k.resource }
 
-// templatePath implements workloadAdapter: every built-in kind keeps its pod
-// template at spec.template.
-func (k *typedAdapter[T]) templatePath() []string { return []string{"spec", "template"} }
+// templatePath implements workloadAdapter.
+func (k *typedAdapter[T]) templatePath() []string { return k.path }
 
 // patch implements workloadAdapter with a strategic merge patch.
 func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
@@ -130,28 +132,51 @@ func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body
 // BuiltinResources returns the workload resources served by the typed
 // Clientset, by the names --kinds uses.
 func BuiltinResources() []string {
-	return []string{"deployments", "statefulsets", "daemonsets"}
+	return []string{"deployments", "statefulsets", "daemonsets", "cronjobs"}
 }
+
+// BuiltinResource returns the group, version and resource of a built-in
+// resource named as in BuiltinResources.
+func BuiltinResource(name string) schema.GroupVersionResource {
+	if name == "cronjobs" {
+		return batchv1.SchemeGroupVersion.WithResource(name)
+	}
+	return appsv1.SchemeGroupVersion.WithResource(name)
+}
+
+// specTemplate is where Deployments, StatefulSets and DaemonSets keep their
+// pod template; jobTemplate is a CronJob's: the template of the Jobs it
+// creates, so a roll changes its next Job and leaves running Jobs alone.
+var (
+	specTemplate = []string{"spec", "template"}
+	jobTemplate  = []string{"spec", "jobTemplate", "spec", "template"}
+)
 
 // builtinAdapter returns the workloadAdapter of a built-in resource named
 // as in BuiltinResources, or an error naming the valid ones.
 func builtinAdapter(name string, client kubernetes.Interface, factory informers.SharedInformerFactory) (workloadAdapter, error) {
 	apps, clients := factory.Apps().V1(), client.AppsV1()
+	gr := BuiltinResource(name).GroupResource()
 	switch name {
 	case "deployments":
 		return &typedAdapter[*appsv1.Deployment]{
-			name: "Deployment", resource: name, inf: apps.Deployments().Informer(),
+			name: "Deployment", resource: gr, path: specTemplate, inf: apps.Deployments().Informer(),
 			client: func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
 		}, nil
 	case "statefulsets":
 		return &typedAdapter[*appsv1.StatefulSet]{
-			name: "StatefulSet", resource: name, inf: apps.StatefulSets().Informer(),
+			name: "StatefulSet", resource: gr, path: specTemplate, inf: apps.StatefulSets().Informer(),
 			client: func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
 		}, nil
 	case "daemonsets":
 		return &typedAdapter[*appsv1.DaemonSet]{
-			name: "DaemonSet", resource: name, inf: apps.DaemonSets().Informer(),
+			name: "DaemonSet", resource: gr, path: specTemplate, inf: apps.DaemonSets().Informer(),
 			client: func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
+		}, nil
+	case "cronjobs":
+		return &typedAdapter[*batchv1.CronJob]{
+			name: "CronJob", resource: gr, path: jobTemplate, inf: factory.Batch().V1().CronJobs().Informer(),
+			client: func(ns string) patcher[*batchv1.CronJob] { return client.BatchV1().CronJobs(ns) },
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinResources(), ", "))

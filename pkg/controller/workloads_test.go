@@ -22,20 +22,27 @@ import (
 func TestBuiltinAdapter(t *testing.T) {
 	client := fake.NewClientset()
 	factory := NewInformerFactory(client, Options{})
-	want := map[string]string{"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
+	type kind struct{ groupKind, group, path string }
+	want := map[string]kind{
+		"deployments":  {"Deployment", "apps", "spec.template"},
+		"statefulsets": {"StatefulSet", "apps", "spec.template"},
+		"daemonsets":   {"DaemonSet", "apps", "spec.template"},
+		"cronjobs":     {"CronJob", "batch", "spec.jobTemplate.spec.template"},
+	}
 	for _, resource := range BuiltinResources() {
 		a, err := builtinAdapter(resource, client, factory)
 		if err != nil {
 			t.Fatalf("%s: %v", resource, err)
 		}
-		if a.groupKind() != want[resource] {
-			t.Errorf("%s: groupKind %q, want %q", resource, a.groupKind(), want[resource])
+		w := want[resource]
+		if a.groupKind() != w.groupKind {
+			t.Errorf("%s: groupKind %q, want %q", resource, a.groupKind(), w.groupKind)
 		}
-		if gr := a.groupResource(); gr != (schema.GroupResource{Group: "apps", Resource: resource}) {
+		if gr := a.groupResource(); gr != (schema.GroupResource{Group: w.group, Resource: resource}) {
 			t.Errorf("%s: groupResource %v", resource, gr)
 		}
-		if p := strings.Join(a.templatePath(), "."); p != "spec.template" {
-			t.Errorf("%s: templatePath %q", resource, p)
+		if p := strings.Join(a.templatePath(), "."); p != w.path {
+			t.Errorf("%s: templatePath %q, want %q", resource, p, w.path)
 		}
 		if a.informer() == nil {
 			t.Errorf("%s: no informer", resource)
@@ -44,8 +51,8 @@ func TestBuiltinAdapter(t *testing.T) {
 	if len(want) != len(BuiltinResources()) {
 		t.Errorf("BuiltinResources() = %q", BuiltinResources())
 	}
-	_, err := builtinAdapter("cronjob", client, factory)
-	if err == nil || !strings.Contains(err.Error(), `unknown kind "cronjob": the built-in kinds are deployments, statefulsets, daemonsets`) {
+	_, err := builtinAdapter("jobs", client, factory)
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "jobs": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs`) {
 		t.Errorf("unknown resource: %v", err)
 	}
 }

@@ -7,8 +7,8 @@ import "k8s.io/apimachinery/pkg/runtime/schema"
 type ControllerSettings struct {
 	// Namespace is the one namespace watched; empty means all.
 	Namespace string
-	// BuiltinResources are the apps/v1 workload resources watched.
-	BuiltinResources []string
+	// BuiltinResources are the built-in workload resources watched.
+	BuiltinResources []schema.GroupVersionResource
 	// ExtraKinds are the custom workload kinds watched.
 	ExtraKinds []schema.GroupResource
 	// DryRun controllers never patch workloads.
@@ -42,7 +42,7 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 	need("", "v1", "configmaps", "list", "watch")
 	need("", "v1", "secrets", "list", "watch")
 	for _, r := range s.BuiltinResources {
-		need("apps", "v1", r, workloadVerbs...)
+		need(r.Group, r.Version, r.Resource, workloadVerbs...)
 	}
 	need("events.k8s.io", "v1", "events", "create", "patch")
 	// Namespaces are cluster-scoped: all of them, or the watched one by name.

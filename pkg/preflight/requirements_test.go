@@ -19,12 +19,14 @@ func TestControllerRequirements(t *testing.T) {
 		}
 		return out
 	}
-	base := ControllerSettings{Namespace: "apps", BuiltinResources: []string{"deployments"}, ControllerNamespace: "reroll-system", HashKeySecret: "key"}
+	base := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key",
+		BuiltinResources: []schema.GroupVersionResource{{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "batch", Version: "v1", Resource: "cronjobs"}}}
 	got := ControllerRequirements(base)
 	want := []string{
 		"list configmaps in namespace apps", "watch configmaps in namespace apps",
 		"list secrets in namespace apps", "watch secrets in namespace apps",
 		"list deployments.apps in namespace apps", "watch deployments.apps in namespace apps", "patch deployments.apps in namespace apps",
+		"list cronjobs.batch in namespace apps", "watch cronjobs.batch in namespace apps", "patch cronjobs.batch in namespace apps",
 		"create events.events.k8s.io in namespace apps", "patch events.events.k8s.io in namespace apps",
 		"list namespaces apps in all namespaces", "watch namespaces apps in all namespaces",
 		"get secrets key in namespace reroll-system",
@@ -32,7 +34,7 @@ func TestControllerRequirements(t *testing.T) {
 	if !slices.Equal(access(got), want) {
 		t.Errorf("access:\n got  %q\n want %q", access(got), want)
 	}
-	if len(got.Resources) != 5 {
+	if len(got.Resources) != 6 {
 		t.Errorf("resources = %v", got.Resources)
 	}
 

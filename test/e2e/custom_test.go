@@ -124,6 +124,7 @@ func TestPreflightFailsFast(t *testing.T) {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}, Verbs: []string{"get", "list", "watch", "create"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create"}}, // no patch
 		},
 	}
@@ -138,6 +139,7 @@ func TestPreflightFailsFast(t *testing.T) {
 	if _, err := testEnv.client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	grantNamespaceRead(t, ns, sa.Name)
 	token, err := testEnv.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name, tokenRequest(), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
