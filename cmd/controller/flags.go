@@ -47,6 +47,8 @@ type options struct {
 	discoveryRecheck       time.Duration
 	preflight              bool
 
+	namespaceSelector    string
+	ignoreNamespaces     string
 	waves                string
 	rolloutTimeout       time.Duration
 	maxRolloutsPerSecond float64
@@ -102,6 +104,8 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", "Address serving /metrics. \"0\" disables it.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz; the metrics address to serve all on one. \"0\" disables it.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof under /debug/pprof/ on the metrics address.")
+	fs.StringVar(&o.namespaceSelector, "namespace-selector", "", "Label selector on Namespaces: workloads in Namespaces that do not match are never synced; Namespaces that start or stop matching are picked up at run time. Empty: all.")
+	fs.StringVar(&o.ignoreNamespaces, "ignore-namespaces", "", "Namespaces never watched, comma-separated; excluded server-side, so nothing of theirs is cached.")
 	fs.StringVar(&o.waves, "waves", "", "Roll the consumers of a changed ConfigMap or Secret in waves, such as 1,10%,100%, unless it has reroll.dev/waves. Empty: all at once.")
 	fs.DurationVar(&o.rolloutTimeout, "rollout-timeout", 10*time.Minute, "How long a StatefulSet or DaemonSet rollout may take before it counts as failed (Deployments use their progressDeadlineSeconds).")
 	fs.Float64Var(&o.maxRolloutsPerSecond, "max-rollouts-per-second", 0, "Space rolls over all workloads to at most this many per second. 0: no limit.")
@@ -145,6 +149,15 @@ func (o *options) validate() error {
 	}
 	if o.discoveryRecheck < time.Second {
 		errs = append(errs, fmt.Errorf("--discovery-recheck-period must be at least 1s, not %v", o.discoveryRecheck))
+	}
+	if _, err := labels.Parse(o.namespaceSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--namespace-selector: %w", err))
+	}
+	if _, err := controller.ParseNamespaceList(o.ignoreNamespaces); err != nil {
+		errs = append(errs, fmt.Errorf("--ignore-namespaces: %w", err))
+	}
+	if o.namespace != "" && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
+		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace already watches one"))
 	}
 	if err := controller.ParseWaves(o.waves); err != nil {
 		errs = append(errs, fmt.Errorf("--waves: %w", err))

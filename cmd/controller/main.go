@@ -106,6 +106,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 	kinds, _ := parseKinds(o.kinds)
 	extraKinds, _ := controller.ParseExtraKinds(o.extraKinds)
 	rollLimit, _ := controller.ParseRollLimit(o.maxRollsPerWorkload)
+	ignored, _ := controller.ParseNamespaceList(o.ignoreNamespaces)
 	return controller.Options{
 		FieldManager:           fieldManager,
 		Debounce:               o.debounce,
@@ -115,6 +116,8 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		Metrics:                reg,
 		Namespace:              o.namespace,
 		ConfigSelector:         o.configSelector,
+		NamespaceSelector:      o.namespaceSelector,
+		IgnoreNamespaces:       ignored,
 		ResyncPeriod:           o.resync,
 		BuiltinResources:       kinds,
 		ExtraKinds:             extraKinds,

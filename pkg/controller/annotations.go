@@ -142,3 +142,21 @@ func isIgnored(annotations map[string]string) (ignored bool, malformed bool) {
 	}
 	return v == "true", v != "true" && v != "false"
 }
+
+// ParseNamespaceList parses a comma-separated list of namespace names, such
+// as --ignore-namespaces, as strictly as parseNameList; empty means none.
+func ParseNamespaceList(value string) ([]string, error) {
+	if value == "" {
+		return nil, nil
+	}
+	names, err := parseNameList(value)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if msgs := validation.IsDNS1123Label(n); len(msgs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", n, strings.Join(msgs, ", "))
+		}
+	}
+	return names, nil
+}

@@ -38,7 +38,8 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // resync of config changes nothing; workload resyncs, every
 // o.ResyncPeriod, re-check what consumes it).
 func NewInformerFactory(client kubernetes.Interface, o Options) informers.SharedInformerFactory {
-	opts := []informers.SharedInformerOption{informers.WithTransform(TransformForCache)}
+	opts := []informers.SharedInformerOption{informers.WithTransform(TransformForCache),
+		informers.WithTweakListOptions(ignoreNamespaces(o.IgnoreNamespaces))}
 	if o.Namespace != "" {
 		opts = append(opts, informers.WithNamespace(o.Namespace))
 	}
@@ -49,6 +50,7 @@ func NewInformerFactory(client kubernetes.Interface, o Options) informers.Shared
 	configOpts := internalinterfaces.InformerOptions{
 		TweakListOptions: func(lo *metav1.ListOptions) {
 			lo.LabelSelector = o.ConfigSelector
+			ignoreNamespaces(o.IgnoreNamespaces)(lo)
 		},
 	}
 	// Registering these first makes the factory hand out these informers
@@ -66,11 +68,34 @@ func NewInformerFactory(client kubernetes.Interface, o Options) informers.Shared
 			TweakListOptions: func(lo *metav1.ListOptions) {
 				if o.Namespace != "" {
 					lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Namespace).String()
+					return
 				}
+				lo.FieldSelector = excludeField("metadata.name", o.IgnoreNamespaces)
 			},
 		})
 	})
 	return f
+}
+
+// ignoreNamespaces returns the list-options tweak that excludes namespaces,
+// server-side, from a watch of a namespaced resource.
+func ignoreNamespaces(namespaces []string) func(*metav1.ListOptions) {
+	return func(lo *metav1.ListOptions) {
+		lo.FieldSelector = excludeField("metadata.namespace", namespaces)
+	}
+}
+
+// excludeField returns the field selector "field!=v1,field!=v2,...", or ""
+// for no values.
+func excludeField(field string, values []string) string {
+	selectors := make([]fields.Selector, len(values))
+	for i, v := range values {
+		selectors[i] = fields.OneTermNotEqualSelector(field, v)
+	}
+	if len(selectors) == 0 {
+		return ""
+	}
+	return fields.AndSelectors(selectors...).String()
 }
 
 // TransformForCache is the informer transform for every object of the

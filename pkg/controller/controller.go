@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -62,6 +63,13 @@ type Options struct {
 	// ConfigSelector is a label selector that narrows, server-side, which
 	// ConfigMaps and Secrets are watched. Empty means all.
 	ConfigSelector string
+	// NamespaceSelector is a label selector on Namespaces: workloads in
+	// Namespaces that do not match are never synced. Namespaces that start
+	// or stop matching are picked up at run time. Empty means all.
+	NamespaceSelector string
+	// IgnoreNamespaces are never watched: every informer excludes them
+	// server-side, so nothing of theirs is cached.
+	IgnoreNamespaces []string
 	// ResyncPeriod makes the workload informers replay their caches, so
 	// every workload is re-checked that often. Zero disables it.
 	ResyncPeriod time.Duration
@@ -107,8 +115,11 @@ type Controller struct {
 	secrets            corelisters.SecretLister
 	configMapsInformer cache.SharedIndexInformer
 	secretsInformer    cache.SharedIndexInformer
-	// namespaces reads the Namespaces' reroll.dev/paused annotation.
+	// namespaces reads the Namespaces' labels, for the namespace selector,
+	// and their reroll.dev/paused annotation.
 	namespaces corelisters.NamespaceLister
+	// namespaceSelector is Options.NamespaceSelector, parsed.
+	namespaceSelector labels.Selector
 	// cachesSynced reports whether every informer has synced; workers start
 	// only then, so a sync never mistakes a not-yet-listed object for a
 	// missing one.
@@ -134,6 +145,20 @@ type Controller struct {
 
 	// syncHandler syncs one key; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key workloadKey) error
+}
+
+// namespaceSelected reports whether workloads in namespace may be synced:
+// it is not ignored, and its labels match the namespace selector. A
+// Namespace that is not cached (yet) is not selected.
+func (c *Controller) namespaceSelected(namespace string) bool {
+	if slices.Contains(c.opts.IgnoreNamespaces, namespace) {
+		return false
+	}
+	if c.namespaceSelector.Empty() {
+		return true
+	}
+	ns, err := c.namespaces.Get(namespace)
+	return err == nil && c.namespaceSelector.Matches(labels.Set(ns.Labels))
 }
 
 // adapterFor returns the adapter of the watched workload kind groupKind.

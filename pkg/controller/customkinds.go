@@ -156,7 +156,7 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 // startExtraKind starts a dynamic informer for one resolved custom kind and
 // registers it with the handlers, the index and the sync.
 func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, k ExtraKind, m *meta.RESTMapping) (*runningKind, error) {
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, c.opts.ResyncPeriod, c.opts.Namespace, nil)
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, c.opts.ResyncPeriod, c.opts.Namespace, ignoreNamespaces(c.opts.IgnoreNamespaces))
 	inf := factory.ForResource(m.Resource).Informer()
 	if err := inf.SetTransform(templateTransform(k.TemplatePath)); err != nil {
 		return nil, err

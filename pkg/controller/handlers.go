@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -212,12 +213,15 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 }
 
 // namespaceHandler returns the event handler of Namespaces: when a
-// Namespace's pause annotation changes, it enqueues every workload of the
-// Namespace, at once, so that held rolls happen and new ones are held.
+// Namespace's pause annotation changes, or it starts or stops matching the
+// namespace selector, it enqueues every workload of the Namespace, at once,
+// so that held rolls happen, new ones are held, and newly selected
+// workloads are adopted or catch up.
 func namespaceHandler(ctx context.Context, c *Controller) cache.TypedResourceEventHandler[*corev1.Namespace] {
 	return cache.TypedResourceEventHandlerFuncs[*corev1.Namespace]{
 		UpdateFunc: func(oldObj, newObj *corev1.Namespace) {
-			if oldObj.Annotations[AnnotationPaused] == newObj.Annotations[AnnotationPaused] {
+			selected := func(ns *corev1.Namespace) bool { return c.namespaceSelector.Matches(labels.Set(ns.Labels)) }
+			if oldObj.Annotations[AnnotationPaused] == newObj.Annotations[AnnotationPaused] && selected(oldObj) == selected(newObj) {
 				return
 			}
 			for _, a := range c.adapterList() {

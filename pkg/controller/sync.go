@@ -27,6 +27,12 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	if !ok {
 		return nil // not a kind this controller watches
 	}
+	if !c.namespaceSelected(key.name.Namespace) {
+		// Outside --namespace-selector: never synced. Its Namespace's
+		// events enqueue it again if it comes to match.
+		c.forget(key)
+		return nil
+	}
 	if wait := c.bursts.take(key); wait > 0 {
 		// Queued early by something else (reroll's own write, a resync, a
 		// retry): the burst of config changes in progress rolls once, at

@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -33,13 +35,18 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	nsSelector, err := labels.Parse(opts.NamespaceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("namespace selector: %w", err)
+	}
 	c := &Controller{
-		opts:       opts,
-		metrics:    newControllerMetrics(reg),
-		adapters:   map[string]workloadAdapter{},
-		configMaps: factory.Core().V1().ConfigMaps().Lister(),
-		secrets:    factory.Core().V1().Secrets().Lister(),
-		namespaces: factory.Core().V1().Namespaces().Lister(),
+		opts:              opts,
+		metrics:           newControllerMetrics(reg),
+		adapters:          map[string]workloadAdapter{},
+		configMaps:        factory.Core().V1().ConfigMaps().Lister(),
+		secrets:           factory.Core().V1().Secrets().Lister(),
+		namespaces:        factory.Core().V1().Namespaces().Lister(),
+		namespaceSelector: nsSelector,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
