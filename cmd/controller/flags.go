@@ -47,6 +47,7 @@ type options struct {
 	discoveryRecheck       time.Duration
 	preflight              bool
 
+	reloaderAnnotations  bool
 	namespaceSelector    string
 	ignoreNamespaces     string
 	waves                string
@@ -104,6 +105,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", ":8080", "Address serving /metrics. \"0\" disables it.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz; the metrics address to serve all on one. \"0\" disables it.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof under /debug/pprof/ on the metrics address.")
+	fs.BoolVar(&o.reloaderAnnotations, "reloader-annotations", false, "Also read stakater/Reloader's annotations (docs/migrating-from-reloader.md).")
 	fs.StringVar(&o.namespaceSelector, "namespace-selector", "", "Label selector on Namespaces: workloads in Namespaces that do not match are never synced; Namespaces that start or stop matching are picked up at run time. Empty: all.")
 	fs.StringVar(&o.ignoreNamespaces, "ignore-namespaces", "", "Namespaces never watched, comma-separated; excluded server-side, so nothing of theirs is cached.")
 	fs.StringVar(&o.waves, "waves", "", "Roll the consumers of a changed ConfigMap or Secret in waves, such as 1,10%,100%, unless it has reroll.dev/waves. Empty: all at once.")

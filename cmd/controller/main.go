@@ -111,6 +111,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		FieldManager:           fieldManager,
 		Debounce:               o.debounce,
 		AutoAll:                o.autoAll,
+		ReloaderAnnotations:    o.reloaderAnnotations,
 		RollOnAdopt:            o.rollOnAdopt,
 		DryRun:                 o.dryRun,
 		Metrics:                reg,

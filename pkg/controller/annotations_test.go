@@ -69,7 +69,7 @@ func TestParseOptIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseOptIn(tt.annotations, tt.autoAll)
+			got, _, err := parseOptIn(tt.annotations, optInSettings{autoAll: tt.autoAll})
 			if got.auto != tt.want.auto || !slices.Equal(got.configMaps, tt.want.configMaps) || !slices.Equal(got.secrets, tt.want.secrets) {
 				t.Errorf("optIn = %+v, want %+v", got, tt.want)
 			}
@@ -89,6 +89,8 @@ func TestParseOptIn(t *testing.T) {
 func TestIsIgnored(t *testing.T) {
 	tests := []struct {
 		value         *string
+		reloader      *string
+		readReloader  bool
 		wantIgnored   bool
 		wantMalformed bool
 	}{
@@ -97,15 +99,21 @@ func TestIsIgnored(t *testing.T) {
 		{value: ptrTo("false")},
 		{value: ptrTo("yes"), wantMalformed: true},
 		{value: ptrTo(""), wantMalformed: true},
+		{reloader: ptrTo("true"), readReloader: true, wantIgnored: true},
+		{reloader: ptrTo("true")}, // without --reloader-annotations
+		{value: ptrTo("false"), reloader: ptrTo("true"), readReloader: true}, // reroll's wins
 	}
 	for _, tt := range tests {
 		a := map[string]string{}
 		if tt.value != nil {
 			a[AnnotationIgnore] = *tt.value
 		}
-		ignored, malformed := isIgnored(a)
+		if tt.reloader != nil {
+			a[reloaderIgnore] = *tt.reloader
+		}
+		ignored, malformed := isIgnored(a, tt.readReloader)
 		if ignored != tt.wantIgnored || malformed != tt.wantMalformed {
-			t.Errorf("isIgnored(%v) = %v, %v; want %v, %v", a, ignored, malformed, tt.wantIgnored, tt.wantMalformed)
+			t.Errorf("isIgnored(%v, %v) = %v, %v; want %v, %v", a, tt.readReloader, ignored, malformed, tt.wantIgnored, tt.wantMalformed)
 		}
 	}
 }

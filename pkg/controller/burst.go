@@ -31,32 +31,39 @@ import (
 // keys, earliest due time, one worker per key.
 
 // burstTracker remembers, per workload, when the first config change of its
-// pending burst arrived. It is safe for concurrent use.
+// pending burst arrived, and the burst's window. It is safe for concurrent
+// use.
 type burstTracker struct {
-	clock    clock.PassiveClock
-	debounce time.Duration
+	clock clock.PassiveClock
 
 	mu sync.Mutex
-	// started holds the arrival time of each pending burst's first change.
-	started map[workloadKey]time.Time
+	// pending holds each pending burst.
+	pending map[workloadKey]burst
 }
 
-// newBurstTracker returns a tracker for the given debounce window; with a
-// window of zero it tracks nothing.
-func newBurstTracker(clk clock.PassiveClock, debounce time.Duration) *burstTracker {
-	return &burstTracker{clock: clk, debounce: debounce, started: map[workloadKey]time.Time{}}
+// burst is a pending burst: when its first change arrived, and how long it
+// lasts (--debounce, or the workload's own window).
+type burst struct {
+	start  time.Time
+	window time.Duration
+}
+
+// newBurstTracker returns an empty tracker.
+func newBurstTracker(clk clock.PassiveClock) *burstTracker {
+	return &burstTracker{clock: clk, pending: map[workloadKey]burst{}}
 }
 
 // changed records that a config change consumed by key arrived now. A
-// change inside a pending burst joins it; otherwise it starts a new one.
-func (b *burstTracker) changed(key workloadKey) {
-	if b.debounce <= 0 {
+// change inside a pending burst joins it; otherwise it starts a new one of
+// window; a window of zero tracks nothing.
+func (b *burstTracker) changed(key workloadKey, window time.Duration) {
+	if window <= 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, pending := b.started[key]; !pending {
-		b.started[key] = b.clock.Now()
+	if _, pending := b.pending[key]; !pending {
+		b.pending[key] = burst{start: b.clock.Now(), window: window}
 	}
 }
 
@@ -72,13 +79,13 @@ func (b *burstTracker) changed(key workloadKey) {
 func (b *burstTracker) take(key workloadKey) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	start, pending := b.started[key]
+	p, pending := b.pending[key]
 	if !pending {
 		return 0
 	}
-	wait := calculateBurstWait(start, b.clock.Now(), b.debounce)
+	wait := calculateBurstWait(p.start, b.clock.Now(), p.window)
 	if wait == 0 {
-		delete(b.started, key)
+		delete(b.pending, key)
 	}
 	return wait
 }
@@ -88,7 +95,7 @@ func (b *burstTracker) take(key workloadKey) time.Duration {
 func (b *burstTracker) forget(key workloadKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.started, key)
+	delete(b.pending, key)
 }
 
 // calculateBurstWait returns how long after now a burst whose first change

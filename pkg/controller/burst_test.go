@@ -47,13 +47,13 @@ func TestCalculateBurstWait(t *testing.T) {
 func TestBurstTracker(t *testing.T) {
 	clk := testingclock.NewFakePassiveClock(time.Now())
 	key, other := deploymentKey("web"), deploymentKey("other")
-	b := newBurstTracker(clk, time.Second)
+	b := newBurstTracker(clk)
 	if got := b.take(key); got != 0 {
 		t.Errorf("take without a burst = %v, want 0", got)
 	}
-	b.changed(key)
+	b.changed(key, time.Second)
 	clk.SetTime(clk.Now().Add(600 * time.Millisecond))
-	b.changed(key) // joins the burst: its window still ends 1s after the first change
+	b.changed(key, time.Second) // joins the burst: its window still ends 1s after the first change
 	if got := b.take(key); got != 400*time.Millisecond {
 		t.Errorf("take inside the window = %v, want 400ms", got)
 	}
@@ -64,17 +64,16 @@ func TestBurstTracker(t *testing.T) {
 	if got := b.take(key); got != 0 {
 		t.Errorf("take at the end of the window = %v, want 0", got)
 	}
-	b.changed(key) // a new burst
-	if got := b.take(key); got != time.Second {
-		t.Errorf("take at the start of a new burst = %v, want 1s", got)
+	b.changed(key, 5*time.Second) // a new burst, of a workload's own window
+	if got := b.take(key); got != 5*time.Second {
+		t.Errorf("take at the start of a new burst = %v, want 5s", got)
 	}
 	b.forget(key)
 	if got := b.take(key); got != 0 {
 		t.Errorf("take after forget = %v, want 0", got)
 	}
-	off := newBurstTracker(clk, 0)
-	off.changed(key)
-	if got := off.take(key); got != 0 {
+	b.changed(other, 0)
+	if got := b.take(other); got != 0 {
 		t.Errorf("take without debounce = %v, want 0", got)
 	}
 }

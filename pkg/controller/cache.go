@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -140,16 +141,16 @@ func TransformForCache(obj any) (any, error) {
 		o.Data = nil
 	case *corev1.Namespace:
 		*o = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Name, ResourceVersion: o.ResourceVersion,
-			Labels: o.Labels, Annotations: rerollAnnotations(o.Annotations)}}
+			Labels: o.Labels, Annotations: keptAnnotations(o.Annotations)}}
 	case *appsv1.Deployment:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template.Spec, deploymentStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template, deploymentStatus(o)), nil
 	case *appsv1.StatefulSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template.Spec, statefulSetStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template, statefulSetStatus(o)), nil
 	case *appsv1.DaemonSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template.Spec, daemonSetStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template, daemonSetStatus(o)), nil
 	case *batchv1.CronJob:
 		// A CronJob has no rollout: its next Job simply runs the new template.
-		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template.Spec, rolloutStatus{observed: true, done: true}), nil
+		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template, rolloutStatus{observed: true, done: true}), nil
 	case *cachedWorkload:
 		// Already transformed.
 	default:
@@ -181,7 +182,7 @@ func templateTransform(path []string) cache.TransformFunc {
 				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
 			}
 		}
-		w := newCachedWorkload(u.GroupVersionKind(), u, &template.Spec, customStatus(u))
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template, customStatus(u))
 		w.TemplateError = templateError
 		return w, nil
 	}
@@ -204,6 +205,10 @@ type cachedWorkload struct {
 	References []podReference
 	// Status is what the rollout state is derived from (see progress.go).
 	Status rolloutStatus
+	// TemplateAnnotations are Reloader's opt-in annotations on the pod
+	// template, which Reloader reads when the workload has none; usually
+	// nil.
+	TemplateAnnotations map[string]string
 	// TemplateError says why a custom workload has no usable template.
 	TemplateError string
 }
@@ -211,6 +216,9 @@ type cachedWorkload struct {
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status}
+	if w.TemplateAnnotations != nil {
+		out.TemplateAnnotations = maps.Clone(w.TemplateAnnotations)
+	}
 	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	if w.References != nil {
 		out.References = make([]podReference, len(w.References))
@@ -223,18 +231,19 @@ func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 }
 
 // newCachedWorkload returns the cached form of a workload of kind gvk with
-// metadata m, pod template spec spec and rollout status. Its references
-// share their strings with spec.
-func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev1.PodSpec, status rolloutStatus) *cachedWorkload {
+// metadata m, pod template template and rollout status. Its references
+// share their strings with the template.
+func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, template *corev1.PodTemplateSpec, status rolloutStatus) *cachedWorkload {
 	return &cachedWorkload{
 		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
 			ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
-			Annotations: rerollAnnotations(m.GetAnnotations()),
+			Annotations: keptAnnotations(m.GetAnnotations()),
 		},
-		References: podReferences(spec),
-		Status:     status,
+		References:          podReferences(&template.Spec),
+		Status:              status,
+		TemplateAnnotations: reloaderOptInAnnotations(template.Annotations),
 	}
 }
 
@@ -242,16 +251,16 @@ func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, spec *corev
 // reroll reads: its name, namespace and resourceVersion, and its reroll.dev/
 // annotations.
 func keepConfigMetadata(m *metav1.ObjectMeta) {
-	*m = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Annotations: rerollAnnotations(m.Annotations)}
+	*m = metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Annotations: keptAnnotations(m.Annotations)}
 }
 
-// rerollAnnotations returns the reroll.dev/ annotations of a, or nil if
-// there are none. They are the only annotations reroll reads, on workloads
-// and config objects alike.
-func rerollAnnotations(a map[string]string) map[string]string {
+// keptAnnotations returns the annotations of a that reroll reads, or nil if
+// there are none: its own (reroll.dev/), and Reloader's (see reloaderKeys),
+// on workloads, config objects and Namespaces alike.
+func keptAnnotations(a map[string]string) map[string]string {
 	var own map[string]string
 	for k, v := range a {
-		if strings.HasPrefix(k, annotationPrefix) {
+		if strings.HasPrefix(k, annotationPrefix) || isReloaderKey(k) {
 			if own == nil {
 				own = map[string]string{}
 			}
@@ -259,6 +268,21 @@ func rerollAnnotations(a map[string]string) map[string]string {
 		}
 	}
 	return own
+}
+
+// reloaderOptInAnnotations returns Reloader's opt-in annotations of a pod
+// template, or nil if it has none.
+func reloaderOptInAnnotations(a map[string]string) map[string]string {
+	var kept map[string]string
+	for _, k := range reloaderOptInKeys {
+		if v, ok := a[k]; ok {
+			if kept == nil {
+				kept = map[string]string{}
+			}
+			kept[k] = v
+		}
+	}
+	return kept
 }
 
 // stripMetadata drops the metadata reroll never reads and that can dwarf the

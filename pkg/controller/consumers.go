@@ -23,7 +23,7 @@ func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
 		}
 		// A malformed annotation still indexes what parsed: the sync reports
 		// the problem, and fixing it must not depend on another event.
-		o, _ := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
+		o, _, _ := c.optInOf(w)
 		if !o.enabled() {
 			return nil, nil
 		}
@@ -42,10 +42,27 @@ func configIndexValue(namespace string, ref configRef) string {
 }
 
 // wantsSync reports whether a workload is opted in, or carries opt-in
-// annotations so malformed that the user must be told.
-func (c *Controller) wantsSync(meta metav1.Object) bool {
-	o, err := parseOptIn(meta.GetAnnotations(), c.opts.AutoAll)
-	return err != nil || o.enabled()
+// annotations so malformed, or so at odds with each other, that the user
+// must be told.
+func (c *Controller) wantsSync(w workload) bool {
+	o, conflicts, err := c.optInOf(w)
+	return err != nil || len(conflicts) > 0 || o.enabled()
+}
+
+// optInSettings returns the flags that shape how opt-in annotations are
+// read.
+func (c *Controller) optInSettings() optInSettings {
+	return optInSettings{autoAll: c.opts.AutoAll, reloader: c.opts.ReloaderAnnotations}
+}
+
+// optInOf reads how a cached workload opts in (see parseOptIn), with
+// Reloader's annotations of its pod template when it has none of its own.
+func (c *Controller) optInOf(w workload) (optIn, []string, error) {
+	annotations := w.meta.GetAnnotations()
+	if c.opts.ReloaderAnnotations {
+		annotations = withReloaderFallback(annotations, w.templateAnnotations)
+	}
+	return parseOptIn(annotations, c.optInSettings())
 }
 
 // consumer is an opted-in workload that consumes a given object.
@@ -69,7 +86,7 @@ func (c *Controller) consumersOf(namespace string, ref configRef) []consumer {
 			if err != nil {
 				continue
 			}
-			o, err := parseOptIn(w.meta.GetAnnotations(), c.opts.AutoAll)
+			o, _, err := c.optInOf(w)
 			if err != nil || !o.enabled() {
 				continue
 			}
@@ -104,8 +121,9 @@ func (c *Controller) configLookup(namespace string, found map[configRef]map[stri
 			found[ref] = nil
 			return cachedConfig{}, false
 		}
-		ignored, malformed := isIgnored(obj.GetAnnotations())
-		cfg := cachedConfig{digests: cachedDigests(obj), ignored: ignored}
+		ignored, malformed := isIgnored(obj.GetAnnotations(), c.opts.ReloaderAnnotations)
+		cfg := cachedConfig{digests: cachedDigests(obj), ignored: ignored,
+			matched: c.opts.ReloaderAnnotations && obj.GetAnnotations()[reloaderMatch] == "true"}
 		if malformed {
 			cfg.malformedIgnore = obj.GetAnnotations()[AnnotationIgnore]
 		}

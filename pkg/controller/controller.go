@@ -45,6 +45,9 @@ type Options struct {
 	Debounce time.Duration
 	// AutoAll treats every workload as annotated reroll.dev/auto: "true".
 	AutoAll bool
+	// ReloaderAnnotations reads stakater/Reloader's annotations too (see
+	// reloader.go).
+	ReloaderAnnotations bool
 	// RollOnAdopt rolls a workload the first time it is seen, instead of
 	// recording a baseline.
 	RollOnAdopt bool

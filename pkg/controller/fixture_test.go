@@ -287,7 +287,7 @@ func envFromConfigMap(name string) func(*corev1.PodSpec) {
 // the fixture's key from the objects as they are in the caches.
 func (f *fixture) recordedState(d *appsv1.Deployment) string {
 	f.t.Helper()
-	o, err := parseOptIn(d.Annotations, f.opts.AutoAll)
+	o, _, err := parseOptIn(d.Annotations, optInSettings{autoAll: f.opts.AutoAll, reloader: f.opts.ReloaderAnnotations})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func (c *Controller) enqueueWorkload(ctx context.Context, a workloadAdapter, obj
 		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", a.groupKind())
 		return
 	}
-	if c.wantsSync(w.meta) {
+	if c.wantsSync(w) {
 		c.enqueue(workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}, delay)
 	}
 }
@@ -138,7 +138,7 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ confi
 			}
 		},
 		UpdateFunc: func(oldObj, newObj T) {
-			switch classifyConfigUpdate(oldObj, newObj) {
+			switch classifyConfigUpdate(oldObj, newObj, c.opts.ReloaderAnnotations) {
 			case configUnchanged:
 			case configIgnoredChange:
 				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
@@ -165,24 +165,35 @@ const (
 	configChanged
 )
 
+// configPolicyAnnotations are the annotations of a ConfigMap or Secret
+// whose change can matter to its consumers even when its content does not
+// change (reloader adds Reloader's).
+func configPolicyAnnotations(reloader bool) []string {
+	keys := []string{AnnotationIgnore, AnnotationPaused, AnnotationWaves}
+	if reloader {
+		keys = append(keys, reloaderIgnore, reloaderMatch)
+	}
+	return keys
+}
+
 // classifyConfigUpdate says whether an update of a ConfigMap or Secret can
 // matter to its consumers: its content, or the annotations that ignore,
-// pause or set waves for it.
-func classifyConfigUpdate(oldObj, newObj any) configUpdate {
+// pause, set waves for or (with reloader) match it.
+func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 	o, err1 := metaOf(oldObj)
 	n, err2 := metaOf(newObj)
 	if err1 != nil || err2 != nil {
 		return configChanged
 	}
-	oldIgnore, newIgnore := o.GetAnnotations()[AnnotationIgnore], n.GetAnnotations()[AnnotationIgnore]
-	switch {
-	case oldIgnore != newIgnore,
-		o.GetAnnotations()[AnnotationPaused] != n.GetAnnotations()[AnnotationPaused],
-		o.GetAnnotations()[AnnotationWaves] != n.GetAnnotations()[AnnotationWaves]:
-		return configChanged
-	case maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)):
+	for _, k := range configPolicyAnnotations(reloader) {
+		if o.GetAnnotations()[k] != n.GetAnnotations()[k] {
+			return configChanged
+		}
+	}
+	if maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)) {
 		return configUnchanged
-	case newIgnore == "true":
+	}
+	if ignored, _ := isIgnored(n.GetAnnotations(), reloader); ignored {
 		return configIgnoredChange
 	}
 	return configChanged
@@ -201,13 +212,19 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			continue
 		}
 		for _, obj := range objs {
-			name, err := cache.ObjectToName(obj)
+			w, err := viewWorkload(a, obj)
 			if err != nil {
 				continue
 			}
-			key := workloadKey{groupKind: a.groupKind(), name: name}
-			c.bursts.changed(key)
-			c.enqueue(key, c.opts.Debounce)
+			// A workload's own window (Reloader's pause period) replaces
+			// --debounce.
+			window := c.opts.Debounce
+			if o, _, _ := c.optInOf(w); o.window > 0 {
+				window = o.window
+			}
+			key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
+			c.bursts.changed(key, window)
+			c.enqueue(key, window)
 		}
 	}
 }

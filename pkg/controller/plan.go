@@ -5,14 +5,15 @@ import "fmt"
 // planSettings are the options that shape every plan.
 type planSettings struct {
 	hashKey     HashKey
-	autoAll     bool
+	optIn       optInSettings
 	rollOnAdopt bool
 }
 
 // planInput is what one workload's plan is made from, all read from the
 // caches (or, for recorded, reroll's dry-run memory).
 type planInput struct {
-	// annotations are the workload's reroll.dev/ annotations.
+	// annotations are the workload's annotations reroll reads (with
+	// Reloader's from its pod template when it has none; see optInOf).
 	annotations map[string]string
 	// references are its pod template's references (see walkPodSpec).
 	references []podReference
@@ -47,12 +48,16 @@ type syncPlan struct {
 // rebaseline, record, roll) to make. It is the decision the controller and
 // the explanations share.
 func planSync(in planInput, s planSettings) syncPlan {
-	o, err := parseOptIn(in.annotations, s.autoAll)
+	o, conflicts, err := parseOptIn(in.annotations, s.optIn)
 	if err != nil {
 		return blockedPlan(problem{ReasonInvalidAnnotation, fmt.Sprintf("%v; not rolling until it is fixed", err), true})
 	}
+	var notes []problem
+	for _, c := range conflicts {
+		notes = append(notes, problem{ReasonConflictingAnnotations, c, false})
+	}
 	if !o.enabled() {
-		return syncPlan{optedOut: true}
+		return syncPlan{optedOut: true, problems: notes}
 	}
 	if in.templateError != "" {
 		return blockedPlan(problem{ReasonInvalidTemplate, in.templateError + "; not rolling until it is fixed", true})
@@ -72,6 +77,7 @@ func planSync(in planInput, s planSettings) syncPlan {
 		}
 	}
 	p.desired, p.problems = calculateState(s.hashKey, p.consumed, in.lookup, previous)
+	p.problems = append(notes, p.problems...)
 	for _, pr := range p.problems {
 		p.blocked = p.blocked || pr.blocking
 	}

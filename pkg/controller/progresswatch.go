@@ -25,7 +25,7 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 		return
 	}
 	key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
-	if !c.wantsSync(w.meta) {
+	if !c.wantsSync(w) {
 		if c.inflight.forget(key) {
 			c.wake(c.memory.heldFor(holdInflight))
 		}

@@ -28,6 +28,10 @@ const (
 
 	// ReasonInvalidAnnotation: an annotation reroll reads is malformed.
 	ReasonInvalidAnnotation = "InvalidAnnotation"
+	// ReasonConflictingAnnotations: reroll's annotation and Reloader's say
+	// different things about the same setting; reroll's wins (the workload
+	// is written as reroll's says).
+	ReasonConflictingAnnotations = "ConflictingAnnotations"
 	// ReasonMissingReference: a non-optional ConfigMap or Secret is missing.
 	ReasonMissingReference = "MissingReference"
 	// ReasonMissingKey: a non-optional reference names a key that is missing.

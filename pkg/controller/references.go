@@ -43,6 +43,9 @@ type consumption struct {
 	keys map[string]bool
 	// from says where the first reference was found, for messages.
 	from referenceSite
+	// needsMatch: every reference comes from Reloader's search mode, so the
+	// object is consumed only while it carries Reloader's match annotation.
+	needsMatch bool
 }
 
 // referenceCollector merges references to the same object as they are found.
@@ -50,8 +53,9 @@ type referenceCollector struct {
 	byRef map[configRef]*consumption
 }
 
-// add records that from consumes keys (nil: every key) of ref.
-func (c *referenceCollector) add(ref configRef, keys []string, optional bool, from referenceSite) {
+// add records that from consumes keys (nil: every key) of ref; needsMatch
+// says the reference counts only if the object matches (search mode).
+func (c *referenceCollector) add(ref configRef, keys []string, optional bool, from referenceSite, needsMatch bool) {
 	if ref.name == "" {
 		// The API server rejects such specs; nothing can be consumed.
 		return
@@ -61,9 +65,10 @@ func (c *referenceCollector) add(ref configRef, keys []string, optional bool, fr
 	}
 	u, ok := c.byRef[ref]
 	if !ok {
-		u = &consumption{ref: ref, from: from}
+		u = &consumption{ref: ref, from: from, needsMatch: needsMatch}
 		c.byRef[ref] = u
 	}
+	u.needsMatch = u.needsMatch && needsMatch
 	u.required = u.required || !optional
 	if keys == nil {
 		u.allKeys = true
@@ -213,21 +218,31 @@ func podReferences(spec *corev1.PodSpec) []podReference {
 	return refs
 }
 
-// calculateConsumption returns what a workload consumes: every reference of
-// its pod template (refs, from podReferences) when o.auto is set, plus the
-// objects named in its by-name annotations (every key, required).
+// calculateConsumption returns what a workload consumes: the references of
+// its pod template (refs, from podReferences) that its auto modes watch,
+// those of search mode (which need the object's match annotation), and the
+// objects named in its by-name annotations (every key, required); less the
+// objects it excludes.
 func calculateConsumption(refs []podReference, o optIn) []consumption {
 	var c referenceCollector
-	if o.auto {
-		for _, r := range refs {
-			c.add(r.ref, r.keys, r.optional, r.site)
+	for _, r := range refs {
+		switch {
+		case o.excludes(r.ref):
+		case o.watchesAll(r.ref.typ):
+			c.add(r.ref, r.keys, r.optional, r.site, false)
+		case o.search:
+			c.add(r.ref, r.keys, r.optional, r.site, true)
 		}
 	}
 	for _, name := range o.configMaps {
-		c.add(configRef{typeConfigMap, name}, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationConfigMaps})
+		if ref := (configRef{typeConfigMap, name}); !o.excludes(ref) {
+			c.add(ref, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationConfigMaps}, false)
+		}
 	}
 	for _, name := range o.secrets {
-		c.add(configRef{typeSecret, name}, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationSecrets})
+		if ref := (configRef{typeSecret, name}); !o.excludes(ref) {
+			c.add(ref, nil, false, referenceSite{field: siteAnnotation, owner: AnnotationSecrets}, false)
+		}
 	}
 	return c.result()
 }

@@ -119,8 +119,12 @@ func calculateConfigHash(key HashKey, s consumedState) string {
 type cachedConfig struct {
 	// digests maps each key to the digest of its value (see TransformForCache).
 	digests map[string]string
-	// ignored is true when the object carries reroll.dev/ignore: "true".
+	// ignored is true when the object carries reroll.dev/ignore: "true"
+	// (or Reloader's ignore annotation, with --reloader-annotations).
 	ignored bool
+	// matched is true when the object carries Reloader's match annotation
+	// (with --reloader-annotations), for search-mode consumers.
+	matched bool
 	// malformedIgnore holds the ignore annotation's value when it is neither
 	// "true" nor "false".
 	malformedIgnore string
@@ -156,6 +160,9 @@ func calculateState(key HashKey, consumed []consumption, lookup configLookup, pr
 			carried, hasCarried = previous.entries[id]
 		}
 		obj, found := lookup(u.ref)
+		if u.needsMatch && (!found || !obj.matched) {
+			continue // search mode: not consumed unless the object matches
+		}
 		switch {
 		case !found && u.required:
 			problems = append(problems, problem{ReasonMissingReference,

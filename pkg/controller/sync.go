@@ -81,19 +81,23 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 
 // planSettings returns the options every plan uses.
 func (c *Controller) planSettings() planSettings {
-	return planSettings{hashKey: c.opts.HashKey, autoAll: c.opts.AutoAll, rollOnAdopt: c.opts.RollOnAdopt}
+	return planSettings{hashKey: c.opts.HashKey, optIn: c.optInSettings(), rollOnAdopt: c.opts.RollOnAdopt}
 }
 
 // planInput gathers a workload's plan input from the caches. The lookup
 // records in current the digests of every object it reads, for messages.
 func (c *Controller) planInput(key workloadKey, w workload, current map[configRef]map[string]string) planInput {
+	annotations := w.meta.GetAnnotations()
+	if c.opts.ReloaderAnnotations {
+		annotations = withReloaderFallback(annotations, w.templateAnnotations)
+	}
 	in := planInput{
-		annotations:   w.meta.GetAnnotations(),
+		annotations:   annotations,
 		references:    w.references,
 		templateError: w.templateError,
 		lookup:        c.configLookup(key.name.Namespace, current),
 	}
-	in.recorded, in.hasRecorded = in.annotations[AnnotationConsumed]
+	in.recorded, in.hasRecorded = w.meta.GetAnnotations()[AnnotationConsumed]
 	if c.opts.DryRun {
 		// Under --dry-run, what reroll would have written stands in for
 		// the annotation, so a dry run reports rolls after its first

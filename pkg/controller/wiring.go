@@ -53,7 +53,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		),
 		recorder: recorder,
 		memory:   newWorkloadMemory(),
-		bursts:   newBurstTracker(opts.Clock, opts.Debounce),
+		bursts:   newBurstTracker(opts.Clock),
 		pacer:    newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		flaps:    newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
 		inflight: newInflightSet(),

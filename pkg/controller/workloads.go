@@ -41,6 +41,9 @@ type workload struct {
 	references []podReference
 	// status is what its rollout state is derived from.
 	status rolloutStatus
+	// templateAnnotations are Reloader's opt-in annotations on its pod
+	// template.
+	templateAnnotations map[string]string
 	// templateError says why a custom workload has no usable template.
 	templateError string
 }
@@ -94,7 +97,7 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 	if !ok {
 		return workload{}, fmt.Errorf("expected a cached %s, got %T", a.groupKind(), obj)
 	}
-	return workload{object: w, meta: w, references: w.References, status: w.Status, templateError: w.TemplateError}, nil
+	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}, nil
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the

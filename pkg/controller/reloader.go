@@ -1,0 +1,169 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stakater/Reloader's annotations, read with --reloader-annotations so that
+// workloads annotated for Reloader need no change to move to reroll. Each
+// gets a reroll meaning; reroll keeps its own guarantees (key-granular,
+// level-triggered), and where it is stricter than Reloader, docs/
+// migrating-from-reloader.md says so.
+const (
+	// reloaderAuto on a workload: = reroll.dev/auto. Reloader parses it as
+	// a Go bool ("true", "1", "t", ...).
+	reloaderAuto = "reloader.stakater.com/auto"
+	// reloaderConfigMapAuto and reloaderSecretAuto on a workload: auto for
+	// ConfigMaps, or Secrets, only.
+	reloaderConfigMapAuto = "configmap.reloader.stakater.com/auto"
+	reloaderSecretAuto    = "secret.reloader.stakater.com/auto"
+	// reloaderConfigMapReload and reloaderSecretReload on a workload: =
+	// reroll.dev/configmaps and reroll.dev/secrets.
+	reloaderConfigMapReload = "configmap.reloader.stakater.com/reload"
+	reloaderSecretReload    = "secret.reloader.stakater.com/reload"
+	// reloaderConfigMapExclude and reloaderSecretExclude on a workload: the
+	// objects its auto modes skip.
+	reloaderConfigMapExclude = "configmaps.exclude.reloader.stakater.com/reload"
+	reloaderSecretExclude    = "secrets.exclude.reloader.stakater.com/reload"
+	// reloaderSearch on a workload: consume only the referenced objects
+	// that carry reloaderMatch: "true".
+	reloaderSearch = "reloader.stakater.com/search"
+	// reloaderPausePeriod on a workload: its own debounce window.
+	reloaderPausePeriod = "deployment.reloader.stakater.com/pause-period"
+	// reloaderMatch on a ConfigMap or Secret: consumed by search workloads.
+	reloaderMatch = "reloader.stakater.com/match"
+	// reloaderIgnore on a ConfigMap or Secret: = reroll.dev/ignore.
+	reloaderIgnore = "reloader.stakater.com/ignore"
+	// reloaderLastReloadedFrom is what Reloader's annotations strategy
+	// wrote on pod templates: a leftover reroll never touches.
+	reloaderLastReloadedFrom = "reloader.stakater.com/last-reloaded-from"
+)
+
+// reloaderOptInKeys are the workload annotations that opt in to Reloader.
+// Like Reloader, reroll reads them from the pod template when the workload
+// itself has none of them.
+var reloaderOptInKeys = []string{reloaderAuto, reloaderConfigMapAuto, reloaderSecretAuto,
+	reloaderConfigMapReload, reloaderSecretReload, reloaderSearch}
+
+// reloaderKeys are every Reloader annotation reroll reads, which the caches
+// keep.
+var reloaderKeys = append(slices.Clone(reloaderOptInKeys), reloaderConfigMapExclude, reloaderSecretExclude,
+	reloaderPausePeriod, reloaderMatch, reloaderIgnore)
+
+// isReloaderKey reports whether k is an annotation of Reloader's that reroll
+// reads.
+func isReloaderKey(k string) bool {
+	return slices.Contains(reloaderKeys, k)
+}
+
+// withReloaderFallback returns a workload's annotations with, when its own
+// metadata has none of Reloader's opt-in annotations, those of its pod
+// template added, as Reloader reads them.
+func withReloaderFallback(meta, template map[string]string) map[string]string {
+	if len(template) == 0 || slices.ContainsFunc(reloaderOptInKeys, func(k string) bool { _, ok := meta[k]; return ok }) {
+		return meta
+	}
+	merged := make(map[string]string, len(meta)+len(template))
+	for k, v := range meta {
+		merged[k] = v
+	}
+	for _, k := range reloaderOptInKeys {
+		if v, ok := template[k]; ok {
+			merged[k] = v
+		}
+	}
+	return merged
+}
+
+// applyReloaderOptIn reads Reloader's workload annotations into o, which
+// holds what reroll's own annotations said. Where both say the same thing
+// and disagree, reroll's wins, and the returned conflicts say so. Malformed
+// values are problems, reported like reroll's own.
+func applyReloaderOptIn(o *optIn, a map[string]string) (conflicts, problems []string) {
+	if v, ok := a[reloaderAuto]; ok {
+		auto, err := strconv.ParseBool(v)
+		switch own, hasOwn := a[AnnotationAuto]; {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s must be a boolean such as \"true\" or \"false\", not %q", reloaderAuto, v))
+		case hasOwn && (own == "true") != auto:
+			conflicts = append(conflicts, fmt.Sprintf("%s=%q and %s=%q disagree; %s wins", AnnotationAuto, own, reloaderAuto, v, AnnotationAuto))
+		case !hasOwn:
+			o.auto = auto
+		}
+	}
+	typed := func(key string, into *bool) {
+		switch v, ok := a[key]; {
+		case !ok || v == "false":
+		case v == "true":
+			*into = true
+		default:
+			problems = append(problems, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", key, v))
+		}
+	}
+	typed(reloaderConfigMapAuto, &o.autoConfigMaps)
+	typed(reloaderSecretAuto, &o.autoSecrets)
+	typed(reloaderSearch, &o.search)
+	names := func(key, own string, into *[]string) {
+		v, ok := a[key]
+		if !ok {
+			return
+		}
+		list, err := parseReloaderNameList(v)
+		switch _, hasOwn := a[own]; {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: %v", key, err))
+		case hasOwn && !sameNames(list, *into):
+			conflicts = append(conflicts, fmt.Sprintf("%s and %s name different objects; %s wins", own, key, own))
+		case !hasOwn:
+			*into = list
+		}
+	}
+	names(reloaderConfigMapReload, AnnotationConfigMaps, &o.configMaps)
+	names(reloaderSecretReload, AnnotationSecrets, &o.secrets)
+	excludes := func(key string, into *[]string) {
+		if v, ok := a[key]; ok {
+			list, err := parseReloaderNameList(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", key, err))
+			}
+			*into = list
+		}
+	}
+	excludes(reloaderConfigMapExclude, &o.excludeConfigMaps)
+	excludes(reloaderSecretExclude, &o.excludeSecrets)
+	if v, ok := a[reloaderPausePeriod]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("%s must be a positive duration such as \"5m\", not %q", reloaderPausePeriod, v))
+		} else {
+			o.window = d
+		}
+	}
+	return conflicts, problems
+}
+
+// parseReloaderNameList parses the object list of a Reloader reload or
+// exclude annotation: comma-separated names, spaces around them allowed as
+// Reloader allows them. Reloader matches each item as a regular expression;
+// reroll takes exact names only (it indexes consumers by name), so an item
+// that is not a valid object name is an error, never a silent miss.
+func parseReloaderNameList(v string) ([]string, error) {
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	names, err := parseNameList(strings.Join(items, ","))
+	if err != nil {
+		return names, fmt.Errorf("%v (reroll takes exact object names; Reloader's regular expressions are not supported)", err)
+	}
+	return names, nil
+}
+
+// sameNames reports whether two name lists hold the same names.
+func sameNames(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(n string) bool { return !slices.Contains(b, n) })
+}
