@@ -116,6 +116,9 @@ func (o *options) define(fs *flag.FlagSet) {
 }
 
 // validate checks the flags' values together, and returns every problem.
+//
+// Long: one check per flag, in the order they are defined, so that a new
+// flag's check is added where a reader looks for it.
 func (o *options) validate() error {
 	var errs []error
 	if o.workers < 1 {

@@ -100,7 +100,7 @@ func TestIsIgnored(t *testing.T) {
 		{value: ptrTo("yes"), wantMalformed: true},
 		{value: ptrTo(""), wantMalformed: true},
 		{reloader: ptrTo("true"), readReloader: true, wantIgnored: true},
-		{reloader: ptrTo("true")}, // without --reloader-annotations
+		{reloader: ptrTo("true")},                                            // without --reloader-annotations
 		{value: ptrTo("false"), reloader: ptrTo("true"), readReloader: true}, // reroll's wins
 	}
 	for _, tt := range tests {

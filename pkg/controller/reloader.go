@@ -79,23 +79,33 @@ func withReloaderFallback(meta, template map[string]string) map[string]string {
 	return merged
 }
 
-// applyReloaderOptIn reads Reloader's workload annotations into o, which
-// holds what reroll's own annotations said. Where both say the same thing
-// and disagree, reroll's wins, and the returned conflicts say so. Malformed
-// values are problems, reported like reroll's own.
-func applyReloaderOptIn(o *optIn, a map[string]string) (conflicts, problems []string) {
+// reloaderOptIn is what Reloader's annotations on a workload say; a nil
+// list or a false "set" means the annotation is absent.
+type reloaderOptIn struct {
+	// autoSet says reloaderAuto is present; auto is its value.
+	autoSet, auto bool
+	// autoConfigMaps, autoSecrets and search are the typed autos and search.
+	autoConfigMaps, autoSecrets, search bool
+	// configMaps and secrets are the reload lists, nil when absent.
+	configMaps, secrets []string
+	// excludeConfigMaps and excludeSecrets are the exclude lists.
+	excludeConfigMaps, excludeSecrets []string
+	// window is the pause period; zero when absent.
+	window time.Duration
+}
+
+// parseReloaderOptIn reads Reloader's workload annotations. Malformed values
+// are problems, reported like reroll's own; what parsed is still returned.
+func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string) {
 	if v, ok := a[reloaderAuto]; ok {
 		auto, err := strconv.ParseBool(v)
-		switch own, hasOwn := a[AnnotationAuto]; {
-		case err != nil:
+		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s must be a boolean such as \"true\" or \"false\", not %q", reloaderAuto, v))
-		case hasOwn && (own == "true") != auto:
-			conflicts = append(conflicts, fmt.Sprintf("%s=%q and %s=%q disagree; %s wins", AnnotationAuto, own, reloaderAuto, v, AnnotationAuto))
-		case !hasOwn:
-			o.auto = auto
+		} else {
+			r.autoSet, r.auto = true, auto
 		}
 	}
-	typed := func(key string, into *bool) {
+	for key, into := range map[string]*bool{reloaderConfigMapAuto: &r.autoConfigMaps, reloaderSecretAuto: &r.autoSecrets, reloaderSearch: &r.search} {
 		switch v, ok := a[key]; {
 		case !ok || v == "false":
 		case v == "true":
@@ -104,46 +114,27 @@ func applyReloaderOptIn(o *optIn, a map[string]string) (conflicts, problems []st
 			problems = append(problems, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", key, v))
 		}
 	}
-	typed(reloaderConfigMapAuto, &o.autoConfigMaps)
-	typed(reloaderSecretAuto, &o.autoSecrets)
-	typed(reloaderSearch, &o.search)
-	names := func(key, own string, into *[]string) {
-		v, ok := a[key]
-		if !ok {
-			return
-		}
-		list, err := parseReloaderNameList(v)
-		switch _, hasOwn := a[own]; {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("%s: %v", key, err))
-		case hasOwn && !sameNames(list, *into):
-			conflicts = append(conflicts, fmt.Sprintf("%s and %s name different objects; %s wins", own, key, own))
-		case !hasOwn:
-			*into = list
-		}
-	}
-	names(reloaderConfigMapReload, AnnotationConfigMaps, &o.configMaps)
-	names(reloaderSecretReload, AnnotationSecrets, &o.secrets)
-	excludes := func(key string, into *[]string) {
+	for key, into := range map[string]*[]string{reloaderConfigMapReload: &r.configMaps, reloaderSecretReload: &r.secrets,
+		reloaderConfigMapExclude: &r.excludeConfigMaps, reloaderSecretExclude: &r.excludeSecrets} {
 		if v, ok := a[key]; ok {
 			list, err := parseReloaderNameList(v)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", key, err))
+				continue
 			}
 			*into = list
 		}
 	}
-	excludes(reloaderConfigMapExclude, &o.excludeConfigMaps)
-	excludes(reloaderSecretExclude, &o.excludeSecrets)
 	if v, ok := a[reloaderPausePeriod]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			problems = append(problems, fmt.Sprintf("%s must be a positive duration such as \"5m\", not %q", reloaderPausePeriod, v))
 		} else {
-			o.window = d
+			r.window = d
 		}
 	}
-	return conflicts, problems
+	slices.Sort(problems) // map order must not reorder messages
+	return r, problems
 }
 
 // parseReloaderNameList parses the object list of a Reloader reload or
@@ -161,9 +152,4 @@ func parseReloaderNameList(v string) ([]string, error) {
 		return names, fmt.Errorf("%v (reroll takes exact object names; Reloader's regular expressions are not supported)", err)
 	}
 	return names, nil
-}
-
-// sameNames reports whether two name lists hold the same names.
-func sameNames(a, b []string) bool {
-	return len(a) == len(b) && !slices.ContainsFunc(a, func(n string) bool { return !slices.Contains(b, n) })
 }
