@@ -11,11 +11,12 @@ BIN := bin/reroll
 TOOLS_BIN ?= $(CURDIR)/hack/tools/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+HELM := helm.sh/helm/v4/cmd/helm@v4.3.1
 FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: bench all build test unit e2e lint fmt-check vet shellcheck manifests-check fuzz run control-plane image clean
+.PHONY: bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
 
 all: build
 
@@ -25,7 +26,7 @@ build:
 
 ## test: formatting, vet, staticcheck, the unit tests with -race, and the
 ## end-to-end suite on a real control plane (built on first use, ~6 min cold)
-test: fmt-check vet lint shellcheck manifests-check unit tools-test e2e
+test: fmt-check vet lint shellcheck manifests-check chart-check unit tools-test e2e
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -43,6 +44,18 @@ shellcheck:
 manifests-check:
 	go run $(KUSTOMIZE) build manifests >/dev/null
 	go run $(KUSTOMIZE) build manifests/overlays/namespaced >/dev/null
+
+## chart-check: helm lint and helm template of charts/reroll, with the
+## default and the namespace-scoped values (e2e installs it)
+chart-check:
+	go run $(HELM) lint --strict charts/reroll
+	go run $(HELM) lint --strict charts/reroll -f charts/reroll/ci/namespaced-values.yaml
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system >/dev/null
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system -f charts/reroll/ci/namespaced-values.yaml >/dev/null
+
+## helm: the pinned Helm binary, for the e2e suite
+helm:
+	GOBIN=$(TOOLS_BIN) go install $(HELM)
 
 ## bench: the cluster-scale benchmarks (docs/benchmarks.md); SCALE=0.1 for a quick run
 bench: build control-plane
@@ -69,7 +82,7 @@ tools-test: control-plane
 
 ## e2e: the end-to-end suite (test/e2e) against a local control plane
 E2E_FLAGS ?= -v
-e2e: build control-plane
+e2e: build control-plane helm
 	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) \
 		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 

@@ -1,0 +1,54 @@
+{{/* Labels of every object. */}}
+{{- define "reroll.labels" -}}
+app.kubernetes.io/name: reroll
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels that select reroll's pods. */}}
+{{- define "reroll.selectorLabels" -}}
+app.kubernetes.io/name: reroll
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The rules reroll needs on what it watches: the same in a ClusterRole
+and, namespace-scoped, in a Role. */}}
+{{- define "reroll.watchRules" -}}
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get, list, watch]
+{{- $apps := list }}
+{{- range .Values.kinds }}{{ if ne . "cronjobs" }}{{ $apps = append $apps . }}{{ end }}{{ end }}
+{{- if $apps }}
+- apiGroups: [apps]
+  resources: [{{ join ", " $apps }}]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- if has "cronjobs" .Values.kinds }}
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- range .Values.extraKinds }}
+- apiGroups: [{{ .group | quote }}]
+  resources: [{{ .resource }}]
+  verbs: [get, list, watch, patch]
+{{- end }}
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{/* --extra-kinds as reroll takes it. */}}
+{{- define "reroll.extraKinds" -}}
+{{- $items := list }}
+{{- range .Values.extraKinds }}
+{{- $item := .resource }}
+{{- if .version }}{{ $item = printf "%s.%s" $item .version }}{{ end }}
+{{- $item = printf "%s.%s" $item .group }}
+{{- if .templatePath }}{{ $item = printf "%s:%s" $item .templatePath }}{{ end }}
+{{- $items = append $items $item }}
+{{- end }}
+{{- join "," $items }}
+{{- end }}

@@ -1,0 +1,113 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/preflight"
+)
+
+// grant is one verb on one resource, cluster-wide (namespace "") or in one
+// namespace, and for one object name or any ("").
+type grant struct{ verb, group, resource, namespace, name string }
+
+// rulesGrants expands RBAC rules, bound in namespace ("" for a ClusterRole
+// bound cluster-wide), into grants.
+func rulesGrants(rules []rbacv1.PolicyRule, namespace string) []grant {
+	var out []grant
+	for _, r := range rules {
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					for _, n := range names {
+						out = append(out, grant{v, g, res, namespace, n})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestHelmChart installs charts/reroll with Helm into the control plane,
+// waits until the API server accepted its Deployment, and checks that the
+// RBAC it rendered grants exactly what the preflight check requires of that
+// configuration (plus get on what reroll lists, as manifests/ grants).
+func TestHelmChart(t *testing.T) {
+	t.Parallel()
+	helm := filepath.Join(os.Getenv("REROLL_E2E_BIN_DIR"), "helm")
+	ns := newNamespace(t)
+	release := "reroll-" + ns[len(ns)-6:]
+	cmd := exec.Command(helm, "install", release, filepath.Join(testEnv.repoRoot, "charts", "reroll"),
+		"--kubeconfig", testEnv.info.Kubeconfig, "--namespace", ns, "--wait=false")
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm install: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		c := exec.Command(helm, "uninstall", release, "--kubeconfig", testEnv.info.Kubeconfig, "--namespace", ns)
+		c.Env = cmd.Env
+		_ = c.Run()
+	})
+	ctx := context.Background()
+	if _, err := testEnv.client.AppsV1().Deployments(ns).Get(ctx, "reroll", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the chart's Deployment: %v", err)
+	}
+
+	cr, err := testEnv.client.RbacV1().ClusterRoles().Get(ctx, release, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := testEnv.client.RbacV1().Roles(ns).Get(ctx, "reroll", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := append(rulesGrants(cr.Rules, ""), rulesGrants(role.Rules, ns)...)
+
+	var builtin []schema.GroupVersionResource
+	for _, r := range controller.BuiltinResources() {
+		builtin = append(builtin, controller.BuiltinResource(r))
+	}
+	req := preflight.ControllerRequirements(preflight.ControllerSettings{
+		BuiltinResources: builtin, ControllerNamespace: ns, HashKeySecret: "reroll-hash-key",
+		LeaderElect: true, LeaseNamespace: ns,
+	})
+	var required []grant
+	for _, a := range req.Access {
+		required = append(required, grant{a.Verb, a.Group, a.Resource, a.Namespace, a.Name})
+	}
+	// What reroll writes at first start, which preflight does not check:
+	// the hash-key Secret, created if missing.
+	required = append(required, grant{"create", "", "secrets", ns, ""})
+	for _, g := range required {
+		if !slices.Contains(granted, g) {
+			t.Errorf("the chart does not grant %+v, which preflight requires", g)
+		}
+	}
+	for _, g := range granted {
+		if slices.Contains(required, g) {
+			continue
+		}
+		// get on what reroll lists, as manifests/ grants it too.
+		listed := slices.Contains(required, grant{"list", g.group, g.resource, g.namespace, g.name})
+		if g.verb != "get" || !listed {
+			t.Errorf("the chart grants %+v, which preflight does not require", g)
+		}
+	}
+	t.Logf("the chart grants %d verb-resource pairs; preflight requires %d", len(granted), len(required))
+}
