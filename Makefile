@@ -6,6 +6,7 @@ SHELL := /usr/bin/env bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/reroll
+PLUGIN := bin/kubectl-reroll
 # The local control plane (etcd, kube-apiserver, kube-controller-manager)
 # is built from Go modules into this directory by hack/build-control-plane.sh.
 TOOLS_BIN ?= $(CURDIR)/hack/tools/bin
@@ -16,13 +17,18 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
+.PHONY: install-plugin bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
 
 all: build
 
-## build: the controller binary, version-stamped, in bin/
+## build: the controller and the kubectl plugin, version-stamped, in bin/
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/controller
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(PLUGIN) ./cmd/kubectl-reroll
+
+## install-plugin: kubectl-reroll on the PATH, so that `kubectl reroll` works
+install-plugin: build
+	install -m 0755 $(PLUGIN) "$$(go env GOPATH)/bin/kubectl-reroll"
 
 ## test: formatting, vet, staticcheck, the unit tests with -race, and the
 ## end-to-end suite on a real control plane (built on first use, ~6 min cold)
@@ -83,7 +89,7 @@ tools-test: control-plane
 ## e2e: the end-to-end suite (test/e2e) against a local control plane
 E2E_FLAGS ?= -v
 e2e: build control-plane helm
-	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) \
+	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) \
 		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)

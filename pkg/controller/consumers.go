@@ -113,23 +113,8 @@ func (c *Controller) configObject(namespace string, ref configRef) (metav1.Objec
 // configLookup returns a lookup of the cached ConfigMaps and Secrets of a
 // namespace that also records, in found, the digests of what it looks up.
 func (c *Controller) configLookup(namespace string, found map[configRef]map[string]string) configLookup {
-	return func(ref configRef) (cachedConfig, bool) {
-		obj, ok := c.configObject(namespace, ref)
-		if !ok {
-			// Recording "no keys" lets the next Rolled message name the
-			// keys of a re-created object.
-			found[ref] = nil
-			return cachedConfig{}, false
-		}
-		ignored, malformed := isIgnored(obj.GetAnnotations(), c.opts.ReloaderAnnotations)
-		cfg := cachedConfig{digests: cachedDigests(obj), ignored: ignored,
-			matched: c.opts.ReloaderAnnotations && obj.GetAnnotations()[reloaderMatch] == "true"}
-		if malformed {
-			cfg.malformedIgnore = obj.GetAnnotations()[AnnotationIgnore]
-		}
-		found[ref] = cfg.digests
-		return cfg, true
-	}
+	return newConfigLookup(func(ref configRef) (metav1.Object, bool) { return c.configObject(namespace, ref) },
+		c.opts.ReloaderAnnotations, found)
 }
 
 // currentDigests returns the cached digests of a config object, or nil.

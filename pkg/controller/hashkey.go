@@ -80,3 +80,9 @@ func hashKeyFromSecret(s *corev1.Secret) (HashKey, error) {
 	}
 	return k, nil
 }
+
+// HashKeyFromSecret returns the hash key a hash key Secret holds, for tools
+// that read the Secret themselves and must never create it.
+func HashKeyFromSecret(s *corev1.Secret) (HashKey, error) {
+	return hashKeyFromSecret(s)
+}

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // stateVersion prefixes the consumed annotation so its format can evolve.
@@ -133,6 +135,29 @@ type cachedConfig struct {
 // configLookup returns the cached object ref names, or false when it does
 // not exist.
 type configLookup func(ref configRef) (cachedConfig, bool)
+
+// newConfigLookup returns the configLookup over config objects (as
+// TransformForCache leaves them) that get returns, reading Reloader's
+// annotations too with reloader. It records in found the digests of what
+// it looks up, nil for a missing object, so that a later message can name
+// the keys of a re-created one.
+func newConfigLookup(get func(configRef) (metav1.Object, bool), reloader bool, found map[configRef]map[string]string) configLookup {
+	return func(ref configRef) (cachedConfig, bool) {
+		obj, ok := get(ref)
+		if !ok {
+			found[ref] = nil
+			return cachedConfig{}, false
+		}
+		ignored, malformed := isIgnored(obj.GetAnnotations(), reloader)
+		cfg := cachedConfig{digests: cachedDigests(obj), ignored: ignored,
+			matched: reloader && obj.GetAnnotations()[reloaderMatch] == "true"}
+		if malformed {
+			cfg.malformedIgnore = obj.GetAnnotations()[AnnotationIgnore]
+		}
+		found[ref] = cfg.digests
+		return cfg, true
+	}
+}
 
 // problem is bad input found while computing a workload's state.
 type problem struct {

@@ -1,0 +1,109 @@
+// Command kubectl-reroll is reroll's kubectl plugin: `kubectl reroll` shows
+// what reroll sees, and what a change will roll before it is made. It
+// decides with the controller's own functions (controller.Inspector), reads
+// the cluster with get and list only, and writes nothing.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// usage is the plugin's help.
+const usage = `kubectl reroll: see what reroll sees, and what a change will roll.
+
+Commands:
+  impact (configmap|secret)/NAME [-f FILE|-]   what applying FILE would roll; without -f, who consumes what
+  status [KIND/NAME]                           what reroll would do with each opted-in workload now
+  explain KIND/NAME                            everything about one workload
+  version                                      print the version
+
+Run "kubectl reroll COMMAND --help" for a command's flags.
+`
+
+// command is one subcommand: it defines its flags on fs and runs with the
+// parsed options and its positional arguments.
+type command struct {
+	define func(fs *flag.FlagSet, o *options)
+	run    func(ctx context.Context, o *options, args []string, out io.Writer) error
+	// args says what the command takes, for its help.
+	args string
+}
+
+// commands are the subcommands by name.
+func commands() map[string]command {
+	return map[string]command{
+		"impact":  {define: defineImpactFlags, run: runImpact, args: "(configmap|secret)/NAME [-f FILE|-]"},
+		"status":  {run: runStatus, args: "[KIND/NAME]"},
+		"explain": {run: runExplain, args: "KIND/NAME"},
+	}
+}
+
+// main runs the plugin and exits 1 on error, 2 on bad usage.
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, connectKubeconfig))
+}
+
+// run runs one invocation and returns its exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, connect connector) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if args[0] == "version" {
+		fmt.Fprintln(stdout, "kubectl-reroll", version)
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "kubectl reroll: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	o := &options{stdin: stdin, connector: connect}
+	fs := flag.NewFlagSet("kubectl reroll "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: kubectl reroll %s %s [flags]\n\nFlags:\n", args[0], cmd.args)
+		fs.PrintDefaults()
+	}
+	o.define(fs)
+	if cmd.define != nil {
+		cmd.define(fs, o)
+	}
+	positional, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		err = o.validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kubectl reroll %s: %v\n", args[0], err)
+		return 2
+	}
+	if err := cmd.run(ctx, o, positional, stdout); err != nil {
+		fmt.Fprintf(stderr, "kubectl reroll %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterspersed parses flags anywhere among the arguments, as kubectl
+// does, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/reroll/reroll/pkg/controller"
+)
+
+// update rewrites the golden files: go test ./cmd/kubectl-reroll -update.
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+const ns = "shop"
+
+// cluster returns a fake cluster: reroll's hash key; ConfigMap web-config
+// and Secret api; Deployments web (reads LOG_LEVEL, and api in an init
+// container), worker (mounts key greeting), plain (not opted in); each
+// opted-in one adopted by reroll as it would be.
+func cluster(t *testing.T) *fake.Clientset {
+	t.Helper()
+	key := bytes.Repeat([]byte{7}, controller.MinHashKeyBytes)
+	objs := []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: "reroll-system"}, Data: map[string][]byte{"key": key}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: ns}, Data: map[string]string{"LOG_LEVEL": "info", "greeting": "hello"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns}, Data: map[string][]byte{"token": []byte("s3cr3t")}},
+	}
+	web := deploy("web", map[string]string{"reroll.dev/auto": "true"}, func(s *corev1.PodSpec) {
+		s.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "LOG_LEVEL"}}}}
+		s.InitContainers = []corev1.Container{{Name: "migrate", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "api"}}}}}}
+	})
+	worker := deploy("worker", map[string]string{"reroll.dev/auto": "true"}, func(s *corev1.PodSpec) {
+		s.Volumes = []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Items: []corev1.KeyToPath{{Key: "greeting", Path: "g"}}}}}}
+	})
+	plain := deploy("plain", nil, func(s *corev1.PodSpec) {
+		s.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}
+	})
+	hk, err := controller.NewHashKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := controller.NewInspector(controller.InspectSettings{HashKey: &hk})
+	for _, o := range append(objs, web, worker, plain) {
+		if err := in.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*appsv1.Deployment{web, worker} {
+		e, _ := in.Explain("deployment", ns, d.Name)
+		d.Annotations["reroll.dev/consumed"] = e.CurrentState
+	}
+	return fake.NewClientset(append(objs, web, worker, plain)...)
+}
+
+// deploy returns a Deployment of ns.
+func deploy(name string, annotations map[string]string, mutate func(*corev1.PodSpec)) *appsv1.Deployment {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}}}
+	mutate(&d.Spec.Template.Spec)
+	return d
+}
+
+// invoke runs the plugin against client with args and stdin, and returns
+// its exit code and output.
+func invoke(t *testing.T, client kubernetes.Interface, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	connect := func(o *options) (*rest.Config, kubernetes.Interface, string, error) {
+		if o.allNamespaces {
+			return nil, client, "", nil
+		}
+		if o.namespace != "" {
+			return nil, client, o.namespace, nil
+		}
+		return nil, client, ns, nil
+	}
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut, connect)
+	return code, out.String(), errOut.String()
+}
+
+// golden compares got with testdata/name.golden (or rewrites it with
+// -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", name, path, got, want)
+	}
+}
+
+// newLogLevel is web-config with LOG_LEVEL changed, as `kubectl create
+// configmap --dry-run=client -o yaml` prints it.
+const newLogLevel = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  LOG_LEVEL: debug
+  greeting: hello
+`
+
+func TestImpact(t *testing.T) {
+	for _, format := range []string{"table", "json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errOut := invoke(t, cluster(t), newLogLevel, "impact", "configmap/web-config", "-f", "-", "-o", format)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden(t, "impact-"+format, out)
+		})
+	}
+	// JSON says exactly who rolls, and never a value.
+	_, out, _ := invoke(t, cluster(t), newLogLevel, "impact", "cm/web-config", "-f", "-", "-o", "json")
+	var rows []controller.ImpactRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]string{}
+	for _, r := range rows {
+		verdicts[r.Name] = r.Verdict + "|" + strings.Join(r.Keys, ",") + "|" + r.Reason
+	}
+	want := map[string]string{"web": "WOULD ROLL|LOG_LEVEL|", "worker": "no roll||unconsumed keys only", "plain": "no roll||workload not opted in"}
+	for n, w := range want {
+		if verdicts[n] != w {
+			t.Errorf("%s: %q, want %q", n, verdicts[n], w)
+		}
+	}
+	if strings.Contains(out, "debug") || strings.Contains(out, "info") {
+		t.Error("impact printed a value")
+	}
+	// The YAML says the same as the JSON.
+	_, y, _ := invoke(t, cluster(t), newLogLevel, "impact", "cm/web-config", "-f", "-", "-o", "yaml")
+	var fromYAML []controller.ImpactRow
+	if err := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(y), 4096).Decode(&fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromYAML, rows) {
+		t.Errorf("YAML rows %+v, JSON rows %+v", fromYAML, rows)
+	}
+}
+
+func TestImpactWithoutFile(t *testing.T) {
+	code, out, errOut := invoke(t, cluster(t), "", "impact", "configmap/web-config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "impact-consumers", out)
+}
+
+func TestStatus(t *testing.T) {
+	for _, format := range []string{"table", "json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errOut := invoke(t, cluster(t), "", "status", "-o", format)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden(t, "status-"+format, out)
+		})
+	}
+	// A changed Secret makes web "will roll"; KIND/NAME selects one.
+	client := cluster(t)
+	s, _ := client.CoreV1().Secrets(ns).Get(context.Background(), "api", metav1.GetOptions{})
+	s.Data["token"] = []byte("rotated")
+	if _, err := client.CoreV1().Secrets(ns).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := invoke(t, client, "", "status", "deploy/web")
+	if code != 0 || !strings.Contains(out, "will roll") || !strings.Contains(out, "Secret/api") || strings.Contains(out, "worker") {
+		t.Errorf("status deploy/web after a change:\n%s", out)
+	}
+}
+
+// Without read access to reroll's key, states are unknown, with the
+// missing permission named; nothing is guessed and nothing crashes.
+func TestStatusWithoutHashKeyAccess(t *testing.T) {
+	client := cluster(t)
+	client.PrependReactor("get", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "reroll-system" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "reroll-hash-key", errors.New("RBAC"))
+		}
+		return false, nil, nil
+	})
+	code, out, errOut := invoke(t, client, "", "status")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "status-no-key", out)
+	if !strings.Contains(out, "missing permission: get secrets reroll-hash-key in namespace reroll-system") {
+		t.Errorf("the missing permission is not named:\n%s", out)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	code, out, errOut := invoke(t, cluster(t), "", "explain", "deployment/web")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// Ages depend on the clock: the fake cluster has no Events, so none.
+	golden(t, "explain", out)
+	if !strings.Contains(out, "initContainer migrate envFrom") {
+		t.Errorf("the init container's reference is not named:\n%s", out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 0, "Commands:"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"status", "-o", "wide"}, 2, "-o must be table, json or yaml"},
+		{[]string{"impact", "deployment/web"}, 1, "is not configmap/NAME or secret/NAME"},
+		{[]string{"impact", "cm/web-config", "-A"}, 1, "impact works in one namespace"},
+		{[]string{"explain", "deployment/nope"}, 1, "deployment/nope not found in namespace shop"},
+		{[]string{"status", "--help"}, 0, ""},
+	}
+	for _, tt := range tests {
+		code, out, errOut := invoke(t, cluster(t), "", tt.args...)
+		if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+			t.Errorf("%q: exit %d, output %q; want exit %d with %q", tt.args, code, out+errOut, tt.code, tt.want)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/reroll/reroll/pkg/controller"
+)
+
+// pageSize is the limit of each LIST: large clusters are read in pages,
+// never with a watch.
+const pageSize = 500
+
+// forbidden says which permission a forbidden read needed, as RBAC names
+// it.
+type forbidden struct {
+	verb, resource, namespace, name string
+}
+
+// Error implements error.
+func (f forbidden) Error() string {
+	s := "missing permission: " + f.verb + " " + f.resource
+	if f.name != "" {
+		s += " " + f.name
+	}
+	if f.namespace != "" {
+		return s + " in namespace " + f.namespace
+	}
+	return s + " in all namespaces"
+}
+
+// asForbidden turns a Forbidden API error into a forbidden naming the
+// permission; other errors pass through.
+func asForbidden(err error, verb, resource, namespace, name string) error {
+	if apierrors.IsForbidden(err) {
+		return forbidden{verb, resource, namespace, name}
+	}
+	return err
+}
+
+// snapshot reads what reroll would cache, in namespace ("" for all), into
+// an Inspector: Namespaces, ConfigMaps, Secrets, the built-in workloads and
+// the extra kinds. Reads that are forbidden leave their objects out and say
+// so in the settings' Unreadable, so that nothing is guessed.
+func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernetes.Interface, namespace string) (*controller.Inspector, error) {
+	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.waves, Unreadable: map[string]string{}}
+	if key, err := readHashKey(ctx, o, client); err != nil {
+		s.Unreadable["HashKey"] = err.Error()
+	} else {
+		s.HashKey = &key
+	}
+	var objs []runtime.Object
+	add := func(list []runtime.Object) { objs = append(objs, list...) }
+	if list, err := listResource(ctx, client, "configmaps", namespace); err == nil {
+		add(list)
+	} else if f, ok := err.(forbidden); ok {
+		s.Unreadable["ConfigMap"] = f.Error()
+	} else {
+		return nil, err
+	}
+	if list, err := listResource(ctx, client, "secrets", namespace); err == nil {
+		add(list)
+	} else if f, ok := err.(forbidden); ok {
+		s.Unreadable["Secret"] = f.Error()
+	} else {
+		return nil, err
+	}
+	// Namespaces only for their pause annotation: best effort.
+	if ns, err := readNamespaces(ctx, client, namespace); err == nil {
+		add(ns)
+	}
+	for _, r := range controller.BuiltinResources() {
+		list, err := listResource(ctx, client, r, namespace)
+		if err != nil {
+			return nil, err
+		}
+		add(list)
+	}
+	in := controller.NewInspector(s)
+	for _, obj := range objs {
+		if err := in.Add(obj); err != nil {
+			return nil, err
+		}
+	}
+	return in, addExtraKinds(ctx, o, cfg, in, namespace)
+}
+
+// readHashKey reads reroll's hash key, or says which permission is missing.
+func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (controller.HashKey, error) {
+	secret, err := client.CoreV1().Secrets(o.controllerNamespace).Get(ctx, o.hashKeySecret, metav1.GetOptions{})
+	if err != nil {
+		return controller.HashKey{}, asForbidden(err, "get", "secrets", o.controllerNamespace, o.hashKeySecret)
+	}
+	return controller.HashKeyFromSecret(secret)
+}
+
+// readNamespaces returns the Namespace namespace, or every Namespace.
+func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace string) ([]runtime.Object, error) {
+	if namespace != "" {
+		ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return []runtime.Object{ns}, nil
+	}
+	return listResource(ctx, client, "namespaces", "")
+}
+
+// listPages lists in pages of pageSize through list, collecting each
+// page's objects with items, and turns Forbidden into the missing
+// permission (verb list on resource in namespace).
+func listPages[L any](ctx context.Context, resource, namespace string, list func(context.Context, metav1.ListOptions) (L, error),
+	items func(L) ([]runtime.Object, string)) ([]runtime.Object, error) {
+	var out []runtime.Object
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		page, err := list(ctx, opts)
+		if err != nil {
+			return nil, asForbidden(err, "list", resource, namespace, "")
+		}
+		objs, next := items(page)
+		out = append(out, objs...)
+		if next == "" {
+			return out, nil
+		}
+		opts.Continue = next
+	}
+}
+
+// objects returns pointers to a list's items as runtime.Objects.
+func objects[T any, P interface {
+	*T
+	runtime.Object
+}](items []T) []runtime.Object {
+	out := make([]runtime.Object, len(items))
+	for i := range items {
+		out[i] = P(&items[i])
+	}
+	return out
+}
+
+// listResource lists one of the resources the plugin reads.
+func listResource(ctx context.Context, client kubernetes.Interface, resource, ns string) ([]runtime.Object, error) {
+	switch resource {
+	case "configmaps":
+		return listPages(ctx, resource, ns, client.CoreV1().ConfigMaps(ns).List,
+			func(l *corev1.ConfigMapList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "secrets":
+		return listPages(ctx, resource, ns, client.CoreV1().Secrets(ns).List,
+			func(l *corev1.SecretList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "namespaces":
+		return listPages(ctx, resource, "", client.CoreV1().Namespaces().List,
+			func(l *corev1.NamespaceList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "deployments":
+		return listPages(ctx, resource, ns, client.AppsV1().Deployments(ns).List,
+			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "statefulsets":
+		return listPages(ctx, resource, ns, client.AppsV1().StatefulSets(ns).List,
+			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "daemonsets":
+		return listPages(ctx, resource, ns, client.AppsV1().DaemonSets(ns).List,
+			func(l *appsv1.DaemonSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "cronjobs":
+		return listPages(ctx, resource, ns, client.BatchV1().CronJobs(ns).List,
+			func(l *batchv1.CronJobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	case "events":
+		return listPages(ctx, "events.events.k8s.io", ns, client.EventsV1().Events(ns).List,
+			func(l *eventsv1.EventList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+	}
+	return nil, fmt.Errorf("cannot list %s", resource)
+}
+
+// addExtraKinds lists the custom kinds of --extra-kinds through the dynamic
+// client, at the version given or the preferred one.
+func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *controller.Inspector, namespace string) error {
+	kinds, _ := controller.ParseExtraKinds(o.extraKinds) // validated
+	if len(kinds) == 0 {
+		return nil
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		gvr := k.GroupResource().WithVersion("")
+		if k.GVR != nil && k.GVR.Version != "" {
+			gvr = *k.GVR
+		}
+		list, err := dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{Limit: pageSize})
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.Arg, asForbidden(err, "list", gvr.GroupResource().String(), namespace, ""))
+		}
+		for i := range list.Items {
+			in.AddCustom(&list.Items[i], k.TemplatePath)
+		}
+	}
+	return nil
+}
+
+// rolledEvents returns reroll's Rolled Events in namespace ("" for all),
+// oldest first, or an error naming the missing permission.
+func rolledEvents(ctx context.Context, client kubernetes.Interface, namespace string) ([]eventsv1.Event, error) {
+	list, err := listResource(ctx, client, "events", namespace)
+	if err != nil {
+		return nil, err
+	}
+	var out []eventsv1.Event
+	for _, obj := range list {
+		e := *obj.(*eventsv1.Event)
+		if e.Reason == controller.ReasonRolled && strings.HasPrefix(e.ReportingController, "reroll") {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b).Time) })
+	return out, nil
+}
+
+// lastRolls returns, per "Kind/namespace/name", reroll's latest Rolled
+// Event, or an error naming the missing permission.
+func lastRolls(ctx context.Context, client kubernetes.Interface, namespace string) (map[string]eventsv1.Event, error) {
+	events, err := rolledEvents(ctx, client, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]eventsv1.Event{}
+	for _, e := range events {
+		k := e.Regarding.Kind + "/" + e.Regarding.Namespace + "/" + e.Regarding.Name
+		out[k] = e // oldest first: the last one wins
+	}
+	return out, nil
+}
+
+// eventTime returns when an Event last happened.
+func eventTime(e eventsv1.Event) metav1.Time {
+	switch {
+	case e.Series != nil:
+		return metav1.NewTime(e.Series.LastObservedTime.Time)
+	case !e.EventTime.IsZero():
+		return metav1.NewTime(e.EventTime.Time)
+	}
+	return e.DeprecatedLastTimestamp
+}

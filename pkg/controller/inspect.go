@@ -1,0 +1,552 @@
+package controller
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// The inspector answers, for tools such as kubectl-reroll, what reroll sees
+// and what a change would roll, from a snapshot of the cluster's objects,
+// with the very functions the controller decides with: the same walk of the
+// pod spec, the same opt-in parsing, the same plan. It reads nothing from
+// the API itself and writes nothing.
+
+// InspectSettings are the controller settings an inspection must share with
+// the controller it explains.
+type InspectSettings struct {
+	// HashKey is reroll's hash key; nil when it cannot be read, and then
+	// whether a workload is in sync is unknown.
+	HashKey *HashKey
+	// AutoAll and ReloaderAnnotations are --auto-all and
+	// --reloader-annotations.
+	AutoAll, ReloaderAnnotations bool
+	// Waves is --waves.
+	Waves string
+	// Unreadable says, per type ("ConfigMap", "Secret", and "HashKey" for
+	// the hash key), why objects of that type are missing from the
+	// snapshot (a read was forbidden): a workload that needs one is then in
+	// an unknown state, never guessed.
+	Unreadable map[string]string
+}
+
+// Inspector holds a snapshot of workloads, ConfigMaps, Secrets and
+// Namespaces, as the controller's caches would hold them.
+type Inspector struct {
+	settings  InspectSettings
+	configs   map[string]metav1.Object
+	workloads []*cachedWorkload
+	// namespaces holds each Namespace's annotations.
+	namespaces map[string]map[string]string
+}
+
+// NewInspector returns an empty Inspector.
+func NewInspector(s InspectSettings) *Inspector {
+	return &Inspector{settings: s, configs: map[string]metav1.Object{}, namespaces: map[string]map[string]string{}}
+}
+
+// Add adds a ConfigMap, Secret, Namespace, or built-in workload to the
+// snapshot, transformed as the caches transform it (values become digests
+// at once). Other objects are an error.
+func (i *Inspector) Add(obj runtime.Object) error {
+	cached, err := TransformForCache(obj.DeepCopyObject())
+	if err != nil {
+		return err
+	}
+	switch o := cached.(type) {
+	case *corev1.ConfigMap:
+		i.configs[configKey(o.Namespace, configRef{typeConfigMap, o.Name})] = o
+	case *corev1.Secret:
+		i.configs[configKey(o.Namespace, configRef{typeSecret, o.Name})] = o
+	case *corev1.Namespace:
+		i.namespaces[o.Name] = o.Annotations
+	case *cachedWorkload:
+		i.workloads = append(i.workloads, o)
+	default:
+		return fmt.Errorf("cannot inspect a %T", obj)
+	}
+	return nil
+}
+
+// AddCustom adds a custom workload whose pod template is at templatePath.
+func (i *Inspector) AddCustom(u *unstructured.Unstructured, templatePath []string) {
+	w, _ := templateTransform(templatePath)(u.DeepCopy())
+	i.workloads = append(i.workloads, w.(*cachedWorkload))
+}
+
+// configKey is where a config object is in the snapshot.
+func configKey(namespace string, ref configRef) string {
+	return namespace + "/" + ref.String()
+}
+
+// Reference is one place a workload's pod template references a ConfigMap
+// or Secret.
+type Reference struct {
+	// Container is "container NAME" or "initContainer NAME"; empty for a
+	// volume.
+	Container string `json:"container,omitempty"`
+	// Field is "env[NAME]", "envFrom" or "volume NAME".
+	Field string `json:"field"`
+	// Object is "ConfigMap/name" or "Secret/name".
+	Object string `json:"object"`
+	// Keys are the keys it names; empty means every key.
+	Keys     []string `json:"keys,omitempty"`
+	Optional bool     `json:"optional,omitempty"`
+}
+
+// Consumed is what a workload consumes from one object.
+type Consumed struct {
+	Object string `json:"object"`
+	// Keys are the keys consumed; empty means every key.
+	Keys     []string `json:"keys,omitempty"`
+	Required bool     `json:"required"`
+}
+
+// The states of WorkloadStatus.State.
+const (
+	StateInSync      = "in sync"
+	StateWillRoll    = "will roll"
+	StateHeld        = "held"
+	StateBlocked     = "blocked"
+	StateNotAdopted  = "not adopted yet"
+	StateUnknown     = "unknown"
+	StateRebaseline  = "will re-baseline"
+	StateNotOptedIn  = "not opted in"
+	verdictWouldRoll = "WOULD ROLL"
+	verdictNoRoll    = "no roll"
+)
+
+// WorkloadStatus is what reroll would do with one workload now.
+type WorkloadStatus struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// OptedInBy lists the annotations that opt the workload in.
+	OptedInBy []string   `json:"optedInBy,omitempty"`
+	Consumes  []Consumed `json:"consumes,omitempty"`
+	// State is one of the State constants; Reason says why.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Changed lists the objects whose consumed content changed.
+	Changed []string `json:"changed,omitempty"`
+}
+
+// Entry compares, for one consumed object, what the workload recorded with
+// what it would record now.
+type Entry struct {
+	Object   string `json:"object"`
+	Recorded string `json:"recorded,omitempty"`
+	Current  string `json:"current,omitempty"`
+	Changed  bool   `json:"changed"`
+}
+
+// Explanation is everything about one workload.
+type Explanation struct {
+	WorkloadStatus
+	References []Reference `json:"references"`
+	// Entries compare the recorded state with the current one; empty when
+	// the hash key is unknown or the workload is not adopted.
+	Entries []Entry `json:"entries,omitempty"`
+	// CurrentState is the reroll.dev/consumed value reroll would record
+	// now; empty when the hash key is unknown.
+	CurrentState string `json:"currentState,omitempty"`
+}
+
+// Status returns what reroll would do now with every opted-in workload of
+// the snapshot (and those whose annotations are malformed), sorted by
+// namespace, kind and name.
+func (i *Inspector) Status() []WorkloadStatus {
+	var out []WorkloadStatus
+	for _, w := range i.sortedWorkloads() {
+		if s := i.status(w); s.State != StateNotOptedIn {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Explain returns everything about the workload kind/namespace/name, or
+// false when the snapshot does not have it.
+func (i *Inspector) Explain(kind, namespace, name string) (Explanation, bool) {
+	for _, w := range i.workloads {
+		if strings.EqualFold(w.Kind, kind) && w.Namespace == namespace && w.Name == name {
+			e := Explanation{WorkloadStatus: i.status(w), References: references(w)}
+			e.Entries, e.CurrentState = i.entries(w)
+			return e, true
+		}
+	}
+	return Explanation{}, false
+}
+
+// sortedWorkloads returns the snapshot's workloads by namespace, kind and
+// name.
+func (i *Inspector) sortedWorkloads() []*cachedWorkload {
+	ws := slices.Clone(i.workloads)
+	slices.SortFunc(ws, func(a, b *cachedWorkload) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	return ws
+}
+
+// view returns the controller's view of a cached workload.
+func view(w *cachedWorkload) workload {
+	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}
+}
+
+// optIn parses a workload's opt-in as the controller does.
+func (i *Inspector) optIn(w *cachedWorkload) (optIn, []string, error) {
+	annotations := w.Annotations
+	if i.settings.ReloaderAnnotations {
+		annotations = withReloaderFallback(annotations, w.TemplateAnnotations)
+	}
+	return parseOptIn(annotations, optInSettings{autoAll: i.settings.AutoAll, reloader: i.settings.ReloaderAnnotations})
+}
+
+// lookup returns the config lookup of a namespace over the snapshot.
+func (i *Inspector) lookup(namespace string, found map[configRef]map[string]string) configLookup {
+	return newConfigLookup(func(ref configRef) (metav1.Object, bool) {
+		obj, ok := i.configs[configKey(namespace, ref)]
+		return obj, ok
+	}, i.settings.ReloaderAnnotations, found)
+}
+
+// status decides, with the controller's plan, what reroll would do with w.
+func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
+	s := WorkloadStatus{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, OptedInBy: i.optedInBy(w)}
+	o, _, err := i.optIn(w)
+	if err != nil {
+		s.State, s.Reason = StateBlocked, ReasonInvalidAnnotation+": "+err.Error()
+		return s
+	}
+	if !o.enabled() {
+		s.State = StateNotOptedIn
+		return s
+	}
+	var unreadable string
+	for _, u := range calculateConsumption(w.References, o) {
+		s.Consumes = append(s.Consumes, Consumed{Object: u.ref.String(), Keys: consumedKeys(u), Required: u.required})
+		if why, ok := i.settings.Unreadable[string(u.ref.typ)]; ok && unreadable == "" {
+			unreadable = why
+		}
+	}
+	switch {
+	case i.settings.HashKey == nil:
+		s.State, s.Reason = StateUnknown, i.settings.Unreadable["HashKey"]
+		return s
+	case unreadable != "":
+		s.State, s.Reason = StateUnknown, unreadable
+		return s
+	}
+	annotations := w.Annotations
+	if i.settings.ReloaderAnnotations {
+		annotations = withReloaderFallback(annotations, w.TemplateAnnotations)
+	}
+	in := planInput{annotations: annotations, references: w.References, templateError: w.TemplateError,
+		lookup: i.lookup(w.Namespace, map[configRef]map[string]string{})}
+	in.recorded, in.hasRecorded = w.Annotations[AnnotationConsumed]
+	p := planSync(in, planSettings{hashKey: *i.settings.HashKey, optIn: optInSettings{autoAll: i.settings.AutoAll, reloader: i.settings.ReloaderAnnotations}})
+	return i.describePlan(s, w, p)
+}
+
+// describePlan turns a plan into a state and its reason.
+func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p syncPlan) WorkloadStatus {
+	for _, pr := range p.problems {
+		if pr.blocking {
+			s.State, s.Reason = StateBlocked, pr.reason+": "+pr.message
+			return s
+		}
+	}
+	switch p.decision.action {
+	case actionNone, actionRecord:
+		s.State = StateInSync
+	case actionAdopt:
+		s.State = StateNotAdopted
+	case actionRebaseline:
+		s.State, s.Reason = StateRebaseline, p.decision.why
+	case actionRoll:
+		s.State = StateWillRoll
+		byID := map[string]configRef{}
+		for _, u := range p.consumed {
+			byID[entryID(u)] = u.ref
+		}
+		var changed []changedObject
+		for _, id := range p.decision.changed {
+			ref := byID[id]
+			if !slices.Contains(s.Changed, ref.String()) {
+				s.Changed = append(s.Changed, ref.String())
+				o := changedObject{ref: ref}
+				if obj, ok := i.configs[configKey(w.Namespace, ref)]; ok {
+					o.annotations = obj.GetAnnotations()
+				}
+				changed = append(changed, o)
+			}
+		}
+		s.Reason = "consumed content changed in " + strings.Join(s.Changed, ", ")
+		if h := pauseHold(view(w), i.namespaces[w.Namespace], changed); h.reason != "" {
+			s.State, s.Reason = StateHeld, string(h.reason)+": "+h.message
+		}
+	}
+	return s
+}
+
+// optedInBy lists the annotations of w that opt it in.
+func (i *Inspector) optedInBy(w *cachedWorkload) []string {
+	var out []string
+	keys := []string{AnnotationAuto, AnnotationConfigMaps, AnnotationSecrets}
+	if i.settings.ReloaderAnnotations {
+		keys = append(keys, reloaderOptInKeys...)
+	}
+	for _, k := range keys {
+		if v, ok := w.Annotations[k]; ok {
+			out = append(out, k+"="+v)
+		} else if v, ok := w.TemplateAnnotations[k]; ok && i.settings.ReloaderAnnotations {
+			out = append(out, k+"="+v+" (pod template)")
+		}
+	}
+	if i.settings.AutoAll && w.Annotations[AnnotationAuto] == "" {
+		out = append(out, "--auto-all")
+	}
+	return out
+}
+
+// entries compares w's recorded state with the one it would record now,
+// and returns that one too.
+func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
+	o, _, err := i.optIn(w)
+	if err != nil || i.settings.HashKey == nil {
+		return nil, ""
+	}
+	recorded, recordedErr := parseConsumedState(w.Annotations[AnnotationConsumed])
+	var previous *consumedState
+	if recordedErr == nil {
+		previous = &recorded
+	}
+	current, _ := calculateState(*i.settings.HashKey, calculateConsumption(w.References, o), i.lookup(w.Namespace, map[configRef]map[string]string{}), previous)
+	if recordedErr != nil {
+		return nil, current.String()
+	}
+	var out []Entry
+	for _, id := range slices.Sorted(maps.Keys(mergeKeys(recorded.entries, current.entries))) {
+		e := Entry{Object: id, Recorded: recorded.entries[id], Current: current.entries[id]}
+		e.Changed = e.Recorded != e.Current
+		out = append(out, e)
+	}
+	return out, current.String()
+}
+
+// mergeKeys returns the union of two maps' keys, as a set.
+func mergeKeys(a, b map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+// references lists every reference of w's pod template.
+func references(w *cachedWorkload) []Reference {
+	var out []Reference
+	for _, r := range w.References {
+		ref := Reference{Object: r.ref.String(), Keys: r.keys, Optional: r.optional}
+		role := "container "
+		if r.site.initContainer {
+			role = "initContainer "
+		}
+		switch r.site.field {
+		case siteEnv:
+			ref.Container, ref.Field = role+r.site.owner, "env["+r.site.envName+"]"
+		case siteEnvFrom:
+			ref.Container, ref.Field = role+r.site.owner, "envFrom"
+		default:
+			ref.Field = "volume " + r.site.owner
+		}
+		out = append(out, ref)
+	}
+	return out
+}
+
+// consumedKeys returns the keys u consumes, sorted; nil for every key.
+func consumedKeys(u consumption) []string {
+	if u.allKeys {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(u.keys))
+}
+
+// ImpactRow says what a change of one object would do to one workload that
+// references it.
+type ImpactRow struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Verdict is "WOULD ROLL" or "no roll".
+	Verdict string `json:"verdict"`
+	// Keys are the consumed keys that change (WOULD ROLL), or that the
+	// workload consumes (no change given).
+	Keys []string `json:"keys,omitempty"`
+	// Reason says why not, for "no roll".
+	Reason string `json:"reason,omitempty"`
+	// Wave is the wave the workload rolls in (1 first), 0 without waves.
+	Wave int `json:"wave,omitempty"`
+}
+
+// Impact says what replacing the ConfigMap or Secret kind/namespace/name of
+// the snapshot with next would roll: one row per workload that references
+// it. With next nil, the rows list what each consumer consumes.
+func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([]ImpactRow, error) {
+	ref := configRef{configType(kind), name}
+	if ref.typ != typeConfigMap && ref.typ != typeSecret {
+		return nil, fmt.Errorf("impact takes a ConfigMap or a Secret, not a %s", kind)
+	}
+	before := i.configs[configKey(namespace, ref)]
+	var after metav1.Object
+	if next != nil {
+		cached, err := TransformForCache(next.DeepCopyObject())
+		if err != nil {
+			return nil, err
+		}
+		after = cached.(metav1.Object)
+	}
+	var rows []ImpactRow
+	for _, w := range i.sortedWorkloads() {
+		if w.Namespace != namespace || !slices.ContainsFunc(w.References, func(r podReference) bool { return r.ref == ref }) &&
+			!i.namesObject(w, ref) {
+			continue
+		}
+		rows = append(rows, i.impactOn(w, ref, before, after))
+	}
+	i.assignWaves(rows, after)
+	return rows, nil
+}
+
+// namesObject reports whether w consumes ref by name (an annotation).
+func (i *Inspector) namesObject(w *cachedWorkload, ref configRef) bool {
+	o, _, err := i.optIn(w)
+	if err != nil {
+		return false
+	}
+	names := o.configMaps
+	if ref.typ == typeSecret {
+		names = o.secrets
+	}
+	return slices.Contains(names, ref.name)
+}
+
+// impactOn says what the change of ref from before to after does to w, by
+// the controller's rules: opt-in, consumption, ignore, key granularity,
+// pause.
+func (i *Inspector) impactOn(w *cachedWorkload, ref configRef, before, after metav1.Object) ImpactRow {
+	row := ImpactRow{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Verdict: verdictNoRoll}
+	o, _, err := i.optIn(w)
+	if err != nil {
+		row.Reason = "blocked: " + ReasonInvalidAnnotation
+		return row
+	}
+	if !o.enabled() {
+		row.Reason = "workload not opted in"
+		return row
+	}
+	var u *consumption
+	for _, c := range calculateConsumption(w.References, o) {
+		if c.ref == ref {
+			u = &c
+		}
+	}
+	switch {
+	case u == nil:
+		row.Reason = "not consumed (excluded, or not watched by its opt-in)"
+		return row
+	case after == nil:
+		row.Keys, row.Verdict = consumedKeys(*u), ""
+		return row
+	case u.needsMatch && after.GetAnnotations()[reloaderMatch] != "true":
+		row.Reason = "not consumed: no " + reloaderMatch + " annotation (search mode)"
+		return row
+	}
+	if ignored, _ := isIgnored(after.GetAnnotations(), i.settings.ReloaderAnnotations); ignored {
+		row.Reason = "object ignored"
+		return row
+	}
+	var old map[string]string
+	if before != nil {
+		old = cachedDigests(before)
+	}
+	row.Keys = changedKeys(*u, old, cachedDigests(after))
+	if len(row.Keys) == 0 {
+		row.Reason = "unconsumed keys only"
+		return row
+	}
+	if h := pauseHold(view(w), i.namespaces[w.Namespace], []changedObject{{ref: ref, annotations: after.GetAnnotations()}}); h.reason != "" {
+		row.Reason = "held (" + string(h.reason) + "): " + h.message
+		return row
+	}
+	row.Verdict = verdictWouldRoll
+	return row
+}
+
+// assignWaves numbers the waves of the rows that would roll, in the order
+// and sizes the controller uses, when the changed object (or --waves) sets
+// waves.
+func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
+	if after == nil {
+		return
+	}
+	spec, ok := after.GetAnnotations()[AnnotationWaves]
+	if !ok {
+		spec = i.settings.Waves
+	}
+	steps, err := parseWaves(spec)
+	if err != nil || steps == nil {
+		return
+	}
+	var rolling []int
+	for n := range rows {
+		if rows[n].Verdict == verdictWouldRoll {
+			rolling = append(rolling, n)
+		}
+	}
+	priority := func(n int) int {
+		for _, w := range i.workloads {
+			if w.Kind == rows[n].Kind && w.Namespace == rows[n].Namespace && w.Name == rows[n].Name {
+				p, _ := parseWavePriority(w.Annotations)
+				return p
+			}
+		}
+		return 0
+	}
+	sort.SliceStable(rolling, func(a, b int) bool {
+		ra, rb := rows[rolling[a]], rows[rolling[b]]
+		return cmp.Or(cmp.Compare(priority(rolling[a]), priority(rolling[b])), cmp.Compare(ra.Namespace, rb.Namespace),
+			cmp.Compare(ra.Name, rb.Name), cmp.Compare(ra.Kind, rb.Kind)) < 0
+	})
+	sizes := calculateWaveSizes(steps, len(rolling))
+	for pos, n := range rolling {
+		rows[n].Wave = waveOf(pos, sizes) + 1
+	}
+}
+
+// RolloutAge formats how long ago a time was, as kubectl does (e.g. "5m").
+func RolloutAge(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
