@@ -65,7 +65,7 @@ helm:
 
 ## bench: the cluster-scale benchmarks (docs/benchmarks.md); SCALE=0.1 for a quick run
 bench: build control-plane
-	cd hack/tools && go run ./cmd/bench --bin-dir=$(TOOLS_BIN) --controller=$(CURDIR)/$(BIN) --scale=$(SCALE) --out=$(CURDIR)/bench/results
+	cd hack/tools && go run ./cmd/bench --bin-dir=$(TOOLS_BIN) --controller=$(CURDIR)/$(BIN) --plugin=$(CURDIR)/$(PLUGIN) --scale=$(SCALE) --out=$(CURDIR)/bench/results
 
 ## image: the container image, where Docker exists
 image:

@@ -73,23 +73,7 @@ func printExplanation(out io.Writer, x explanation, now time.Time) error {
 		fmt.Fprintf(&b, " (%s)", x.Reason)
 	}
 	b.WriteString("\n\nReferences:\n")
-	tw := newTable(&b)
-	for _, r := range x.References {
-		keys := "every key"
-		if len(r.Keys) > 0 {
-			keys = "key " + strings.Join(r.Keys, ", ")
-		}
-		opt := ""
-		if r.Optional {
-			opt = " (optional)"
-		}
-		where := strings.TrimSpace(r.Container + " " + r.Field)
-		fmt.Fprintf(tw, "  %s\t← %s %s%s\n", where, strings.ToLower(r.Object), keys, opt)
-	}
-	if len(x.References) == 0 {
-		fmt.Fprintln(tw, "  none")
-	}
-	tw.Flush()
+	writeReferences(&b, x.References)
 	b.WriteString("\nConsumes:\n")
 	for _, c := range x.Consumes {
 		req := "optional"
@@ -100,7 +84,7 @@ func printExplanation(out io.Writer, x explanation, now time.Time) error {
 	}
 	if len(x.Entries) > 0 {
 		b.WriteString("\nRecorded vs current (keyed fingerprints):\n")
-		tw = newTable(&b)
+		tw := newTable(&b)
 		for _, e := range x.Entries {
 			verdict := "same"
 			if e.Changed {
@@ -117,12 +101,36 @@ func printExplanation(out io.Writer, x explanation, now time.Time) error {
 	case len(x.Rolls) == 0:
 		b.WriteString("  none\n")
 	}
+	tw := newTable(&b)
 	for _, r := range x.Rolls {
-		fmt.Fprintf(&b, "  %s ago\t%s\n", controller.RolloutAge(r.Time, now), r.Note)
+		fmt.Fprintf(tw, "  %s ago\t%s\n", controller.RolloutAge(r.Time, now), r.Note)
 	}
+	tw.Flush()
 	_, err := io.WriteString(out, b.String())
 	return err
 }
 
 // isNotFound reports a NotFound API error.
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// writeReferences writes where the pod template references each object:
+// "container app env[LOG_LEVEL]  ← configmap/web-config key LOG_LEVEL".
+func writeReferences(b *strings.Builder, refs []controller.Reference) {
+	tw := newTable(b)
+	for _, r := range refs {
+		keys := "every key"
+		if len(r.Keys) > 0 {
+			keys = "key " + strings.Join(r.Keys, ", ")
+		}
+		opt := ""
+		if r.Optional {
+			opt = " (optional)"
+		}
+		where := strings.TrimSpace(r.Container + " " + r.Field)
+		fmt.Fprintf(tw, "  %s\t← %s %s%s\n", where, strings.ToLower(r.Object), keys, opt)
+	}
+	if len(refs) == 0 {
+		fmt.Fprintln(tw, "  none")
+	}
+	tw.Flush()
+}

@@ -62,36 +62,26 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 	} else {
 		s.HashKey = &key
 	}
-	var objs []runtime.Object
-	add := func(list []runtime.Object) { objs = append(objs, list...) }
-	if list, err := listResource(ctx, client, "configmaps", namespace); err == nil {
-		add(list)
-	} else if f, ok := err.(forbidden); ok {
-		s.Unreadable["ConfigMap"] = f.Error()
-	} else {
-		return nil, err
-	}
-	if list, err := listResource(ctx, client, "secrets", namespace); err == nil {
-		add(list)
-	} else if f, ok := err.(forbidden); ok {
-		s.Unreadable["Secret"] = f.Error()
-	} else {
-		return nil, err
-	}
-	// Namespaces only for their pause annotation: best effort.
-	if ns, err := readNamespaces(ctx, client, namespace); err == nil {
-		add(ns)
-	}
-	for _, r := range controller.BuiltinResources() {
-		list, err := listResource(ctx, client, r, namespace)
-		if err != nil {
+	// Objects go into the inspector page by page, digested at once.
+	in := controller.NewInspector(s)
+	if err := listResource(ctx, client, "configmaps", namespace, in.Add); err != nil {
+		f, ok := err.(forbidden)
+		if !ok {
 			return nil, err
 		}
-		add(list)
+		in.MarkUnreadable("ConfigMap", f.Error())
 	}
-	in := controller.NewInspector(s)
-	for _, obj := range objs {
-		if err := in.Add(obj); err != nil {
+	if err := listResource(ctx, client, "secrets", namespace, in.Add); err != nil {
+		f, ok := err.(forbidden)
+		if !ok {
+			return nil, err
+		}
+		in.MarkUnreadable("Secret", f.Error())
+	}
+	// Namespaces only for their pause annotation: best effort.
+	_ = readNamespaces(ctx, client, namespace, in.Add)
+	for _, r := range controller.BuiltinResources() {
+		if err := listResource(ctx, client, r, namespace, in.Add); err != nil {
 			return nil, err
 		}
 	}
@@ -107,34 +97,39 @@ func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (
 	return controller.HashKeyFromSecret(secret)
 }
 
-// readNamespaces returns the Namespace namespace, or every Namespace.
-func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace string) ([]runtime.Object, error) {
+// readNamespaces reads the Namespace namespace, or every Namespace, into
+// sink.
+func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace string, sink func(runtime.Object) error) error {
 	if namespace != "" {
 		ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return []runtime.Object{ns}, nil
+		return sink(ns)
 	}
-	return listResource(ctx, client, "namespaces", "")
+	return listResource(ctx, client, "namespaces", "", sink)
 }
 
-// listPages lists in pages of pageSize through list, collecting each
-// page's objects with items, and turns Forbidden into the missing
+// listPages lists in pages of pageSize through list, hands each page's
+// objects (from items) to sink as the page arrives, so that no more than a
+// page of values is held at once, and turns Forbidden into the missing
 // permission (verb list on resource in namespace).
 func listPages[L any](ctx context.Context, resource, namespace string, list func(context.Context, metav1.ListOptions) (L, error),
-	items func(L) ([]runtime.Object, string)) ([]runtime.Object, error) {
-	var out []runtime.Object
+	items func(L) ([]runtime.Object, string), sink func(runtime.Object) error) error {
 	opts := metav1.ListOptions{Limit: pageSize}
 	for {
 		page, err := list(ctx, opts)
 		if err != nil {
-			return nil, asForbidden(err, "list", resource, namespace, "")
+			return asForbidden(err, "list", resource, namespace, "")
 		}
 		objs, next := items(page)
-		out = append(out, objs...)
+		for _, obj := range objs {
+			if err := sink(obj); err != nil {
+				return err
+			}
+		}
 		if next == "" {
-			return out, nil
+			return nil
 		}
 		opts.Continue = next
 	}
@@ -152,35 +147,35 @@ func objects[T any, P interface {
 	return out
 }
 
-// listResource lists one of the resources the plugin reads.
-func listResource(ctx context.Context, client kubernetes.Interface, resource, ns string) ([]runtime.Object, error) {
+// listResource lists one of the resources the plugin reads into sink.
+func listResource(ctx context.Context, client kubernetes.Interface, resource, ns string, sink func(runtime.Object) error) error {
 	switch resource {
 	case "configmaps":
 		return listPages(ctx, resource, ns, client.CoreV1().ConfigMaps(ns).List,
-			func(l *corev1.ConfigMapList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *corev1.ConfigMapList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "secrets":
 		return listPages(ctx, resource, ns, client.CoreV1().Secrets(ns).List,
-			func(l *corev1.SecretList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *corev1.SecretList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "namespaces":
 		return listPages(ctx, resource, "", client.CoreV1().Namespaces().List,
-			func(l *corev1.NamespaceList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *corev1.NamespaceList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "deployments":
 		return listPages(ctx, resource, ns, client.AppsV1().Deployments(ns).List,
-			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "statefulsets":
 		return listPages(ctx, resource, ns, client.AppsV1().StatefulSets(ns).List,
-			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "daemonsets":
 		return listPages(ctx, resource, ns, client.AppsV1().DaemonSets(ns).List,
-			func(l *appsv1.DaemonSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *appsv1.DaemonSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "cronjobs":
 		return listPages(ctx, resource, ns, client.BatchV1().CronJobs(ns).List,
-			func(l *batchv1.CronJobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *batchv1.CronJobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	case "events":
 		return listPages(ctx, "events.events.k8s.io", ns, client.EventsV1().Events(ns).List,
-			func(l *eventsv1.EventList) ([]runtime.Object, string) { return objects(l.Items), l.Continue })
+			func(l *eventsv1.EventList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
 	}
-	return nil, fmt.Errorf("cannot list %s", resource)
+	return fmt.Errorf("cannot list %s", resource)
 }
 
 // addExtraKinds lists the custom kinds of --extra-kinds through the dynamic
@@ -213,16 +208,16 @@ func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *contro
 // rolledEvents returns reroll's Rolled Events in namespace ("" for all),
 // oldest first, or an error naming the missing permission.
 func rolledEvents(ctx context.Context, client kubernetes.Interface, namespace string) ([]eventsv1.Event, error) {
-	list, err := listResource(ctx, client, "events", namespace)
-	if err != nil {
-		return nil, err
-	}
 	var out []eventsv1.Event
-	for _, obj := range list {
+	err := listResource(ctx, client, "events", namespace, func(obj runtime.Object) error {
 		e := *obj.(*eventsv1.Event)
 		if e.Reason == controller.ReasonRolled && strings.HasPrefix(e.ReportingController, "reroll") {
 			out = append(out, e)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b).Time) })
 	return out, nil

@@ -51,7 +51,17 @@ type Inspector struct {
 
 // NewInspector returns an empty Inspector.
 func NewInspector(s InspectSettings) *Inspector {
+	s.Unreadable = maps.Clone(s.Unreadable)
+	if s.Unreadable == nil {
+		s.Unreadable = map[string]string{}
+	}
 	return &Inspector{settings: s, configs: map[string]metav1.Object{}, namespaces: map[string]map[string]string{}}
+}
+
+// MarkUnreadable records why objects of a type ("ConfigMap", "Secret") are
+// missing from the snapshot (see InspectSettings.Unreadable).
+func (i *Inspector) MarkUnreadable(typ, why string) {
+	i.settings.Unreadable[typ] = why
 }
 
 // Add adds a ConfigMap, Secret, Namespace, or built-in workload to the

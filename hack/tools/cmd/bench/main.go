@@ -44,6 +44,8 @@ import (
 type options struct {
 	binDir     string
 	controller string
+	// plugin is the kubectl-reroll binary the memory scenario times.
+	plugin     string
 	scale      float64
 	outDir     string
 	scenarios  []string
@@ -142,6 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.binDir, "bin-dir", "bin", "directory with localcluster, etcd, kube-apiserver and kube-controller-manager (hack/build-control-plane.sh)")
 	fs.StringVar(&o.controller, "controller", "", "the reroll binary to measure (make build: bin/reroll)")
+	fs.StringVar(&o.plugin, "plugin", "", "the kubectl-reroll binary to time in the memory scenario (make build: bin/kubectl-reroll)")
 	fs.Float64Var(&o.scale, "scale", 1.0, "multiplies object counts and the churn duration; 0.1 is a quick run")
 	fs.StringVar(&o.outDir, "out", "", "directory for the results JSON (<date>.json)")
 	fs.StringVar(&names, "scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run")

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -233,5 +236,33 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	res.add("sync errors", m.sum("reroll_sync_errors_total"), "")
 	noteSyncErrors(res, "memory", nil, m)
 	e.prof.finish(ctx, r, "main")
+	return e.measurePlugin(ctx, res, nDeploy)
+}
+
+// measurePlugin runs `kubectl reroll status -A` once over the scenario's
+// cluster, as a user would, and records its wall time, its peak RSS, and
+// how many rows it printed (every opted-in Deployment, and reroll's).
+func (e *env) measurePlugin(ctx context.Context, res *scenarioResult, nDeploy int) error {
+	if e.opts.plugin == "" {
+		res.note("memory: no --plugin given, so kubectl reroll status -A was not measured")
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, e.opts.plugin, "status", "-A", "-o", "json",
+		"--kubeconfig="+e.cluster.info.Kubeconfig, "--controller-namespace=default")
+	began := time.Now()
+	out, err := cmd.Output()
+	took := time.Since(began)
+	if err != nil {
+		return fmt.Errorf("kubectl reroll status -A: %w", err)
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return fmt.Errorf("kubectl reroll status -A printed no JSON list: %w", err)
+	}
+	res.addTarget("kubectl reroll status -A: wall time", took.Seconds(), "s", target{Op: "<=", Value: 3})
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.add("kubectl reroll status -A: peak RSS", float64(ru.Maxrss)/1024, "MiB")
+	}
+	res.addTarget("kubectl reroll status -A: rows", float64(len(rows)), "", target{Op: "==", Value: float64(nDeploy)})
 	return nil
 }
