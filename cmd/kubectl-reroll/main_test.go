@@ -11,9 +11,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -200,6 +202,19 @@ func TestStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "will roll") || !strings.Contains(out, "Secret/api") || strings.Contains(out, "worker") {
 		t.Errorf("status deploy/web after a change:\n%s", out)
 	}
+
+	// When reroll last rolled it, and why, from its Events.
+	rolled := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "web.1", Namespace: ns}, Reason: "Rolled",
+		ReportingController: "reroll.dev/reroll", EventTime: metav1.NewMicroTime(time.Now().Add(-5 * time.Minute)),
+		Regarding: corev1.ObjectReference{Kind: "Deployment", Namespace: ns, Name: "web"},
+		Note:      "Rolled: consumed content changed in ConfigMap/web-config (keys LOG_LEVEL)"}
+	if _, err := client.EventsV1().Events(ns).Create(context.Background(), rolled, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = invoke(t, client, "", "status", "deploy/web")
+	if !strings.Contains(out, "5m ago: consumed content changed in ConfigMap/web-config (keys LOG_LEVEL)") {
+		t.Errorf("status does not say when and why web last rolled:\n%s", out)
+	}
 }
 
 // Without read access to reroll's key, states are unknown, with the
@@ -223,6 +238,13 @@ func TestStatusWithoutHashKeyAccess(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
+	for _, format := range []string{"json", "yaml"} {
+		code, out, errOut := invoke(t, cluster(t), "", "explain", "deployment/web", "-o", format)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		golden(t, "explain-"+format, out)
+	}
 	code, out, errOut := invoke(t, cluster(t), "", "explain", "deployment/web")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -96,6 +96,10 @@ func connectKubeconfig(o *options) (*rest.Config, kubernetes.Interface, string, 
 	}
 	cfg.UserAgent = "kubectl-reroll/" + version
 	cfg.QPS, cfg.Burst = 50, 100
+	// Protobuf decodes several times faster than JSON, and status -A reads
+	// every ConfigMap and Secret of the cluster.
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, "", err

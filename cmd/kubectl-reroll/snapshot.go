@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -64,24 +66,26 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 	}
 	// Objects go into the inspector page by page, digested at once.
 	in := controller.NewInspector(s)
-	if err := listResource(ctx, client, "configmaps", namespace, in.Add); err != nil {
-		f, ok := err.(forbidden)
-		if !ok {
-			return nil, err
-		}
-		in.MarkUnreadable("ConfigMap", f.Error())
-	}
-	if err := listResource(ctx, client, "secrets", namespace, in.Add); err != nil {
-		f, ok := err.(forbidden)
-		if !ok {
-			return nil, err
-		}
-		in.MarkUnreadable("Secret", f.Error())
+	// Each resource is read on its own goroutine, page by page: the API
+	// server serializes one page while the plugin digests another.
+	resources := append([]string{"configmaps", "secrets"}, controller.BuiltinResources()...)
+	errs := make([]error, len(resources))
+	var wg sync.WaitGroup
+	for n, r := range resources {
+		wg.Go(func() { errs[n] = listResource(ctx, client, r, namespace, in.Add) })
 	}
 	// Namespaces only for their pause annotation: best effort.
-	_ = readNamespaces(ctx, client, namespace, in.Add)
-	for _, r := range controller.BuiltinResources() {
-		if err := listResource(ctx, client, r, namespace, in.Add); err != nil {
+	wg.Go(func() { _ = readNamespaces(ctx, client, namespace, in.Add) })
+	wg.Wait()
+	for n, err := range errs {
+		var f forbidden
+		switch {
+		case err == nil:
+		case errors.As(err, &f) && resources[n] == "configmaps":
+			in.MarkUnreadable("ConfigMap", f.Error())
+		case errors.As(err, &f) && resources[n] == "secrets":
+			in.MarkUnreadable("Secret", f.Error())
+		default:
 			return nil, err
 		}
 	}

@@ -64,7 +64,7 @@ func printStatusTable(out io.Writer, rows []statusRow, allNamespaces bool, event
 	if allNamespaces {
 		fmt.Fprint(tw, "NAMESPACE\t")
 	}
-	fmt.Fprintln(tw, "NAME\tCONSUMES\tSTATE\tREASON\tLAST ROLLED")
+	fmt.Fprintln(tw, "NAME\tCONSUMES\tSTATE\tREASON\tLAST ROLLED (WHY)")
 	for _, r := range rows {
 		if allNamespaces {
 			fmt.Fprintf(tw, "%s\t", r.Namespace)
@@ -74,7 +74,9 @@ func printStatusTable(out io.Writer, rows []statusRow, allNamespaces bool, event
 		case eventsErr != nil:
 			last = "unknown"
 		case r.LastRolled != nil:
-			last = controller.RolloutAge(*r.LastRolled, now) + " ago"
+			// When, and why: the Rolled Event's note names the objects
+			// and keys.
+			last = controller.RolloutAge(*r.LastRolled, now) + " ago: " + shorten(strings.TrimPrefix(r.LastRollReason, "Rolled: "), 80)
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", strings.ToLower(r.Kind), r.Name, shorten(consumesText(r.Consumes), 40),
 			r.State, orDash(r.Reason), last)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,8 +41,11 @@ type InspectSettings struct {
 }
 
 // Inspector holds a snapshot of workloads, ConfigMaps, Secrets and
-// Namespaces, as the controller's caches would hold them.
+// Namespaces, as the controller's caches would hold them. Add, AddCustom and
+// MarkUnreadable are safe for concurrent use, so that a snapshot can be read
+// in parallel; the questions are asked once it is complete.
 type Inspector struct {
+	mu        sync.Mutex
 	settings  InspectSettings
 	configs   map[string]metav1.Object
 	workloads []*cachedWorkload
@@ -61,6 +65,8 @@ func NewInspector(s InspectSettings) *Inspector {
 // MarkUnreadable records why objects of a type ("ConfigMap", "Secret") are
 // missing from the snapshot (see InspectSettings.Unreadable).
 func (i *Inspector) MarkUnreadable(typ, why string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	i.settings.Unreadable[typ] = why
 }
 
@@ -68,10 +74,13 @@ func (i *Inspector) MarkUnreadable(typ, why string) {
 // snapshot, transformed as the caches transform it (values become digests
 // at once). Other objects are an error.
 func (i *Inspector) Add(obj runtime.Object) error {
+	// The transform (the hashing of every value) runs outside the lock.
 	cached, err := TransformForCache(obj.DeepCopyObject())
 	if err != nil {
 		return err
 	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	switch o := cached.(type) {
 	case *corev1.ConfigMap:
 		i.configs[configKey(o.Namespace, configRef{typeConfigMap, o.Name})] = o
@@ -90,6 +99,8 @@ func (i *Inspector) Add(obj runtime.Object) error {
 // AddCustom adds a custom workload whose pod template is at templatePath.
 func (i *Inspector) AddCustom(u *unstructured.Unstructured, templatePath []string) {
 	w, _ := templateTransform(templatePath)(u.DeepCopy())
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	i.workloads = append(i.workloads, w.(*cachedWorkload))
 }
 
