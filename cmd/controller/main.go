@@ -175,6 +175,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	klog.FromContext(ctx).Info("Using hash key", "secret", klog.KRef(ns, o.hashKeySecret), "keyID", copts.HashKey.ID())
+	if o.leaderElect {
+		copts.MayWrite = leader.StillLeading
+	}
 	factory := controller.NewInformerFactory(cs.client, copts)
 
 	recorder, stopEvents, err := startEvents(ctx, cs, reg)

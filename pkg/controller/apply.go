@@ -31,6 +31,9 @@ const (
 	applyGone
 	// applyRejected: the API server rejected the patch as invalid.
 	applyRejected
+	// applyNotLeader: the write was skipped, as this replica no longer
+	// leads (Options.MayWrite).
+	applyNotLeader
 )
 
 // apply makes a plan's write: under --dry-run it only remembers the state
@@ -54,6 +57,10 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 	body, err := annotationPatch(p.desired.String(), rollout, a.templatePath(), configHash)
 	if err != nil {
 		return applyOutcome{}, err
+	}
+	if c.opts.MayWrite != nil && !c.opts.MayWrite(ctx) {
+		c.inflight.release(key)
+		return applyOutcome{result: applyNotLeader}, nil
 	}
 	// The patch is not conditional on the resourceVersion: it only sets
 	// reroll's own annotations, so the status writes that workload

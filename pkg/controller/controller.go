@@ -102,6 +102,11 @@ type Options struct {
 	// MaxRollsPerWorkload holds a workload that rolled N times within a
 	// window (ParseRollLimit); zero: no limit.
 	MaxRollsPerWorkload RollLimit
+
+	// MayWrite, when set, is asked right before each write, with the
+	// sync's context; false skips the write (leader election: the Lease was
+	// taken, and the next leader syncs the workload anyway).
+	MayWrite func(ctx context.Context) bool
 }
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content

@@ -29,6 +29,9 @@ func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p 
 	case outcome.result == applyRejected:
 		c.warn(ctx, w, ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
 		return
+	case outcome.result == applyNotLeader:
+		logger.Info("No longer the leader: not writing; the next leader syncs this workload")
+		return
 	case p.decision.action == actionNone:
 		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
 		c.memory.rememberDigests(key, current)

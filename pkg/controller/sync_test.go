@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -594,5 +595,22 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	f.expectWrites()
 	if f.c.memory.cacheBehindOwnWrite(deploymentKey("web"), "11") {
 		t.Error("the guard outlived the write reaching the cache")
+	}
+}
+
+// A replica that no longer leads (its Lease was taken) writes nothing, and
+// reports no roll.
+func TestSyncSkipsWritesWhenNotLeading(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	f.opts.MayWrite = func(context.Context) bool { return false }
+	ctx := f.start()
+	f.seedAdoptedWeb()
+	f.seed(configMap("cfg", map[string]string{"a": "2"}))
+	f.sync(ctx, "web")
+	f.expectWrites()
+	f.expectEvents()
+	if got := f.scrape(`reroll_rollouts_total{kind="Deployment",namespace="team-a"}`); got != "" && got != "0" {
+		t.Errorf("rollouts counted: %s", got)
 	}
 }

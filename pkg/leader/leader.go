@@ -82,6 +82,8 @@ func Run(shutdown context.Context, cfg Config, work func(ctx context.Context) er
 	})
 	defer stopCampaigning()
 
+	// le is set before the elector runs; the callbacks read it only then.
+	var le *leaderelection.LeaderElector
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		Name:            cfg.Name,
@@ -102,8 +104,10 @@ func Run(shutdown context.Context, cfg Config, work func(ctx context.Context) er
 				mu.Unlock()
 				logger.Info("Started leading", "lease", klog.KRef(cfg.Namespace, cfg.Name), "identity", cfg.Identity)
 				cfg.OnLeading(true)
-				// work stops when the Lease is lost (leaseCtx) or on shutdown.
-				workCtx, cancel := context.WithCancel(leaseCtx)
+				// work stops when the Lease is lost (leaseCtx) or on shutdown;
+				// until then, StillLeading tells it whether a renewal saw
+				// another holder.
+				workCtx, cancel := context.WithCancel(context.WithValue(leaseCtx, electorKey{}, le))
 				defer cancel()
 				defer context.AfterFunc(shutdown, cancel)()
 				err := work(workCtx)
@@ -137,6 +141,20 @@ func Run(shutdown context.Context, cfg Config, work func(ctx context.Context) er
 	mu.Lock()
 	defer mu.Unlock()
 	return workErr
+}
+
+// electorKey is the context key of the elector work runs under.
+type electorKey struct{}
+
+// StillLeading reports whether the work running under ctx (a context Run
+// gave it, or one derived from it) still leads: false as soon as a renewal
+// finds the Lease held by another identity, without waiting for the renew
+// deadline that ends the work. Outside leader election it is always true.
+// Writers check it right before writing, so that a Lease taken by force
+// stops their writes within a retry period.
+func StillLeading(ctx context.Context) bool {
+	le, ok := ctx.Value(electorKey{}).(*leaderelection.LeaderElector)
+	return !ok || le.IsLeader()
 }
 
 // ErrNoIdentity is returned by Identity when no name can be found.

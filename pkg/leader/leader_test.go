@@ -145,15 +145,19 @@ func TestLostLeaseCallsOnLost(t *testing.T) {
 	lost := make(chan struct{})
 	cfg := testConfig(client, "a")
 	cfg.OnLost = func() { close(lost) }
-	var working atomic.Bool
+	var working, leadingSeen atomic.Bool
 	go func() {
 		_ = Run(ctx, cfg, func(ctx context.Context) error {
+			leadingSeen.Store(StillLeading(ctx))
 			working.Store(true)
 			<-ctx.Done()
 			return nil
 		})
 	}()
 	eventually(t, "leading", working.Load)
+	if !leadingSeen.Load() || !StillLeading(context.Background()) {
+		t.Error("StillLeading is false while leading, or outside leader election")
+	}
 	failRenewals.Store(true)
 	select {
 	case <-lost:

@@ -139,9 +139,9 @@ func TestWriteContention(t *testing.T) {
 }
 
 // TestLeaseStolen: another identity takes reroll's Lease by force. The old
-// leader stops (it exits) once its renewal fails for the renew deadline
-// (at most the renew deadline plus a retry period after the steal), and a
-// change made during the hand-over to a second replica rolls once.
+// leader stops writing as soon as a renewal sees the new holder (within a
+// retry period), exits once its renewals have failed for the renew deadline,
+// and a change made during the hand-over to a second replica rolls once.
 func TestLeaseStolen(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
@@ -164,16 +164,26 @@ func TestLeaseStolen(t *testing.T) {
 		t.Fatal(err)
 	}
 	stole := time.Now()
+	// Two retry periods on, the old leader has seen the new holder: a
+	// change now must not be written by it, though it still runs until
+	// its renew deadline ends.
+	time.Sleep(2 * testRetryPeriod) // the scenario's timing, not a wait for a condition
+	updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
 	select {
 	case <-a.exited:
 	case <-time.After(testRenewDeadline + testRetryPeriod + time.Second):
 		t.Fatalf("the old leader still runs %v after its Lease was stolen (renew deadline %v)", time.Since(stole), testRenewDeadline)
 	}
 	t.Logf("the old leader exited %v after the Lease was stolen", time.Since(stole).Round(time.Millisecond))
+	if n := a.countLog(`"Rolled"`); n != 0 {
+		t.Errorf("the old leader rolled %d times after its Lease was stolen", n)
+	}
+	if a.countLog("No longer the leader: not writing") == 0 {
+		t.Errorf("the old leader did not skip the write of the change made after the steal")
+	}
 
 	// The hand-over: the thief never renews; the other replica takes over
-	// after the lease duration. A change made meanwhile rolls once.
-	updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
+	// after the lease duration and rolls the change once.
 	waitLeader(t, ns, "replica-b")
 	waitReplicaSets(t, ns, "web", 2)
 	bar := newBarrier(t, ns)
