@@ -110,6 +110,7 @@ func Run(shutdown context.Context, cfg Config, work func(ctx context.Context) er
 				workCtx, cancel := context.WithCancel(context.WithValue(leaseCtx, electorKey{}, le))
 				defer cancel()
 				defer context.AfterFunc(shutdown, cancel)()
+				go reportSuperseded(workCtx, le, cfg, logger)
 				err := work(workCtx)
 				mu.Lock()
 				workErr = err
@@ -155,6 +156,27 @@ type electorKey struct{}
 func StillLeading(ctx context.Context) bool {
 	le, ok := ctx.Value(electorKey{}).(*leaderelection.LeaderElector)
 	return !ok || le.IsLeader()
+}
+
+// reportSuperseded logs once, and tells OnLeading, when a renewal of the
+// Lease finds another holder while work still runs: from then on writes
+// stop (StillLeading is false), though the process exits only at the renew
+// deadline. It checks every retry period until ctx ends.
+func reportSuperseded(ctx context.Context, le *leaderelection.LeaderElector, cfg Config, logger klog.Logger) {
+	tick := time.NewTicker(cfg.RetryPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if !le.IsLeader() {
+				logger.Info("A renewal found another holder of the Lease: writes stop", "lease", klog.KRef(cfg.Namespace, cfg.Name), "holder", le.GetLeader())
+				cfg.OnLeading(false)
+				return
+			}
+		}
+	}
 }
 
 // ErrNoIdentity is returned by Identity when no name can be found.

@@ -164,10 +164,11 @@ func TestLeaseStolen(t *testing.T) {
 		t.Fatal(err)
 	}
 	stole := time.Now()
-	// Two retry periods on, the old leader has seen the new holder: a
-	// change now must not be written by it, though it still runs until
-	// its renew deadline ends.
-	time.Sleep(2 * testRetryPeriod) // the scenario's timing, not a wait for a condition
+	// Once the old leader has seen the new holder (within a retry period),
+	// a change must not be written by it, though it still runs until its
+	// renew deadline ends.
+	a.waitLog(1, "A renewal found another holder of the Lease", `"thief"`)
+	t.Logf("the old leader saw the new holder %v after the steal", time.Since(stole).Round(time.Millisecond))
 	updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
 	select {
 	case <-a.exited:
