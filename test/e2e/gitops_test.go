@@ -55,27 +55,7 @@ func TestGitOpsServerSideApply(t *testing.T) {
 	for _, manager := range []string{"argocd-controller", "kustomize-controller"} {
 		t.Run(manager, func(t *testing.T) {
 			t.Parallel()
-			ns := newNamespace(t)
-			create(t, configMap(ns, "cfg", map[string]string{"k": "0"}))
-			serverSideApply(t, gitopsManifest(ns), manager)
-			b := newBarrier(t, ns)
-			startReroll(t, ns)
-			waitAdopted(t, ns, "web")
-			updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
-			waitReplicaSets(t, ns, "web", 2)
-			b.wait()
-			consumed, rollout, hash := rerollAnnotationsOf(getDeployment(t, ns, "web"))
-
-			serverSideApply(t, gitopsManifest(ns), manager) // the next sync of the GitOps tool
-			b.wait()
-			d := getDeployment(t, ns, "web")
-			c2, r2, h2 := rerollAnnotationsOf(d)
-			if c2 != consumed || r2 != rollout || h2 != hash {
-				t.Errorf("re-applying the manifest changed reroll's annotations: %q %q %q, were %q %q %q", c2, r2, h2, consumed, rollout, hash)
-			}
-			if n := replicaSets(t, ns, "web"); n != 2 {
-				t.Errorf("re-applying the manifest made %d ReplicaSets, want 2 (no extra rollout)", n)
-			}
+			d := reapplyAfterRoll(t, func(d *appsv1.Deployment) { serverSideApply(t, d, manager) })
 			owners := map[string]string{}
 			for _, mf := range d.ManagedFields {
 				owners[mf.Manager] = mf.FieldsV1.String()
@@ -145,9 +125,19 @@ func clientSideApply(t *testing.T, d *appsv1.Deployment) {
 // they stay and nothing rolls (docs/gitops.md).
 func TestGitOpsClientSideApply(t *testing.T) {
 	t.Parallel()
+	reapplyAfterRoll(t, func(d *appsv1.Deployment) { clientSideApply(t, d) })
+}
+
+// reapplyAfterRoll is the GitOps scenario: apply creates the manifest's
+// Deployment, reroll adopts it and rolls it once for a change of its
+// ConfigMap, then apply applies the same manifest again (the tool's next
+// sync). It fails the test if that changed reroll's annotations or rolled
+// anything more, and returns the Deployment as it then is.
+func reapplyAfterRoll(t *testing.T, apply func(*appsv1.Deployment)) *appsv1.Deployment {
+	t.Helper()
 	ns := newNamespace(t)
 	create(t, configMap(ns, "cfg", map[string]string{"k": "0"}))
-	clientSideApply(t, gitopsManifest(ns))
+	apply(gitopsManifest(ns))
 	b := newBarrier(t, ns)
 	startReroll(t, ns)
 	waitAdopted(t, ns, "web")
@@ -155,13 +145,16 @@ func TestGitOpsClientSideApply(t *testing.T) {
 	waitReplicaSets(t, ns, "web", 2)
 	b.wait()
 	consumed, rollout, hash := rerollAnnotationsOf(getDeployment(t, ns, "web"))
-	clientSideApply(t, gitopsManifest(ns))
+
+	apply(gitopsManifest(ns))
 	b.wait()
-	c2, r2, h2 := rerollAnnotationsOf(getDeployment(t, ns, "web"))
+	d := getDeployment(t, ns, "web")
+	c2, r2, h2 := rerollAnnotationsOf(d)
 	if c2 != consumed || r2 != rollout || h2 != hash {
-		t.Errorf("kubectl apply changed reroll's annotations: %q %q %q, were %q %q %q", c2, r2, h2, consumed, rollout, hash)
+		t.Errorf("re-applying the manifest changed reroll's annotations: %q %q %q, were %q %q %q", c2, r2, h2, consumed, rollout, hash)
 	}
 	if n := replicaSets(t, ns, "web"); n != 2 {
-		t.Errorf("kubectl apply made %d ReplicaSets, want 2 (no extra rollout)", n)
+		t.Errorf("re-applying the manifest made %d ReplicaSets, want 2 (no extra rollout)", n)
 	}
+	return d
 }
