@@ -80,7 +80,13 @@ type clients struct {
 	// events sends Events under its own rate limit.
 	events       kubernetes.Interface
 	eventsConfig *rest.Config
+	// probe asks the API server whether it is ready, for /healthz.
+	probe rest.Interface
 }
+
+// apiProbeTimeout bounds /healthz's question to the API server, under the
+// kubelet's default probe timeout of 1s.
+const apiProbeTimeout = 800 * time.Millisecond
 
 // connect builds the clients and checks that the API server answers.
 func connect(ctx context.Context, o options) (clients, error) {
@@ -89,14 +95,25 @@ func connect(ctx context.Context, o options) (clients, error) {
 		return clients{}, err
 	}
 	cfg := kubeclient.Tune(base, float32(o.qps), o.burst, "reroll/"+version)
-	c := clients{config: cfg, eventsConfig: kubeclient.EventsConfig(cfg)}
-	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
+	// The informers and workers wait out an API server outage (see
+	// WaitForServer); Events, probes and the start-up check fail fast.
+	c := clients{config: kubeclient.WaitForServer(cfg), eventsConfig: kubeclient.EventsConfig(cfg)}
+	if c.client, err = kubernetes.NewForConfig(c.config); err != nil {
 		return clients{}, fmt.Errorf("building the client: %w", err)
 	}
 	if c.events, err = kubernetes.NewForConfig(c.eventsConfig); err != nil {
 		return clients{}, fmt.Errorf("building the events client: %w", err)
 	}
-	return c, kubeclient.CheckServer(ctx, c.client, cfg.Host)
+	probe, err := kubernetes.NewForConfig(kubeclient.ProbeConfig(cfg, apiProbeTimeout))
+	if err != nil {
+		return clients{}, fmt.Errorf("building the probe client: %w", err)
+	}
+	c.probe = probe.Discovery().RESTClient()
+	failFast, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return clients{}, fmt.Errorf("building the client: %w", err)
+	}
+	return c, kubeclient.CheckServer(ctx, failFast, cfg.Host)
 }
 
 // controllerOptions turns the flags into the controller's Options, every
@@ -193,7 +210,7 @@ func run(ctx context.Context, o options) error {
 	if o.leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
-	serversDone, err := startServers(ctx, o, healthChecks(c, watchdog), reg.Handler())
+	serversDone, err := startServers(ctx, o, healthChecks(c, cs.probe, watchdog), reg.Handler())
 	if err != nil {
 		return err
 	}
@@ -227,11 +244,11 @@ type probeChecks struct {
 }
 
 // healthChecks returns the controller's probes: alive while it is healthy
-// (and, with leader election, while a held Lease is renewed); ready once
-// its caches synced.
-func healthChecks(c *controller.Controller, watchdog *leaderelection.HealthzAdaptor) probeChecks {
+// and the API server is ready (and, with leader election, while a held
+// Lease is renewed); ready once its caches synced.
+func healthChecks(c *controller.Controller, api rest.Interface, watchdog *leaderelection.HealthzAdaptor) probeChecks {
 	p := probeChecks{
-		live: []health.Check{func(*http.Request) error { return c.Healthy() }},
+		live: []health.Check{func(*http.Request) error { return c.Healthy() }, health.APIServer(api, apiProbeTimeout)},
 		ready: []health.Check{func(*http.Request) error {
 			if !c.HasSynced() {
 				return errors.New("informer caches are not synced yet")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
@@ -25,6 +26,11 @@ const (
 	retryBaseDelay = 5 * time.Millisecond
 	retryMaxDelay  = 5 * time.Minute
 )
+
+// outageRetryDelay is when a sync that found the API server unreachable is
+// tried again; the client already waited for it for up to syncTimeout
+// (kubeclient.WaitForServer), so this only paces the next wait.
+const outageRetryDelay = time.Second
 
 // syncTimeout bounds one sync. It is shorter than the usual 30s termination
 // grace period, so in-flight syncs finish before the kubelet kills us.
@@ -122,6 +128,15 @@ func (c *Controller) handleErr(ctx context.Context, err error, key workloadKey) 
 		return
 	}
 	logger := klog.FromContext(ctx)
+	if utilnet.IsConnectionRefused(err) {
+		// The API server is out: not the workload's fault, so its backoff
+		// must not grow with the outage's length, or the roll would wait
+		// that long again after the server's return.
+		logger.V(1).Info("API server unreachable, retrying", "workload", key, "after", outageRetryDelay, "err", err)
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, outageRetryDelay)
+		return
+	}
 	if apierrors.IsConflict(err) {
 		// The cache was behind the server: the next sync reads newer state.
 		logger.V(2).Info("Conflict, retrying", "workload", key, "retries", c.queue.NumRequeues(key))

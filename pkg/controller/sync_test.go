@@ -3,8 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -13,11 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // Invariant 4: the first sight of an opted-in workload records a baseline
@@ -436,6 +442,53 @@ func TestSyncConflictIsRetried(t *testing.T) {
 	f.sync(ctx, "web") // the retry
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
 	f.expectEvents() // adopting sends no Event
+}
+
+// A write the API server refused the connection for (it is out) is tried
+// again after outageRetryDelay without growing the key's backoff, however
+// many times it fails: the roll must not wait for the outage's length again
+// after the server's return.
+func TestSyncRetriesThroughAnOutageWithoutBackoff(t *testing.T) {
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
+	ctx := f.start()
+	refused := 3
+	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
+		if refused > 0 {
+			refused--
+			return true, nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+		}
+		return false, nil, nil
+	})
+	key := deploymentKey("web")
+	clk := f.opts.Clock.(*testingclock.FakeClock)
+	f.c.queue.Add(key)
+	for attempt := 1; attempt <= 4; attempt++ {
+		if attempt > 1 {
+			if n := f.c.queue.Len(); n != 0 {
+				t.Fatalf("after attempt %d the key is back at once, want it back after %v", attempt-1, outageRetryDelay)
+			}
+			// The key comes back once the (fake) clock passes the delay.
+			err := wait.PollUntilContextTimeout(ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+				clk.Step(outageRetryDelay / 10)
+				return f.c.queue.Len() > 0, nil
+			})
+			if err != nil {
+				t.Fatalf("the key did not come back after attempt %d: %v", attempt-1, err)
+			}
+		}
+		if !f.c.processNextWorkItem(ctx) {
+			t.Fatal("queue shut down")
+		}
+		if got := f.c.queue.NumRequeues(key); got != 0 {
+			t.Fatalf("after attempt %d the key's backoff counts %d failures, want 0", attempt, got)
+		}
+	}
+	adopt := f.baselinePatch("web", f.recordedState(d))
+	f.expectWrites(adopt, adopt, adopt, adopt) // three refused, then the one that landed
+	if f.c.queue.Len() != 0 {
+		t.Errorf("the key is back in the queue after the write landed")
+	}
 }
 
 // A patch the API server rejects as invalid is reported, not retried.

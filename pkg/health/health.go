@@ -11,11 +11,28 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
 
 // Check returns nil when healthy, else why not.
 type Check func(*http.Request) error
+
+// APIServer returns a check that the API server answers its own /readyz
+// within timeout. It fails while the API server, or etcd behind it, is out,
+// so that /healthz reports an outage and passes again once it is over. rc
+// should not be rate limited: a probe must not wait behind a fan-out's
+// writes.
+func APIServer(rc rest.Interface, timeout time.Duration) Check {
+	return func(r *http.Request) error {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		if err := rc.Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+			return fmt.Errorf("the API server is not ready: %w", err)
+		}
+		return nil
+	}
+}
 
 // Endpoints says what one server serves.
 type Endpoints struct {

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 )
 
 func TestProbes(t *testing.T) {
@@ -75,5 +79,55 @@ func TestServeStopsOnCancel(t *testing.T) {
 	}
 	if _, err := Listen(l.Addr().String()); err != nil {
 		t.Errorf("port not released: %v", err)
+	}
+}
+
+// TestAPIServerCheck: the check passes while the API server's /readyz
+// answers ok, and fails, saying why, when it answers an error, is too slow
+// or is not there at all.
+func TestAPIServerCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		closed  bool
+		wantErr string
+	}{
+		{name: "ready", handler: func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }},
+		{name: "not ready", handler: func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "[-]etcd failed", http.StatusInternalServerError)
+		}, wantErr: "the API server is not ready"},
+		{name: "too slow", handler: func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+		}, wantErr: "the API server is not ready"},
+		{name: "gone", handler: func(http.ResponseWriter, *http.Request) {}, closed: true, wantErr: "the API server is not ready"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var paths []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				paths = append(paths, r.URL.Path)
+				tt.handler(w, r)
+			}))
+			defer srv.Close()
+			rc, err := rest.RESTClientFor(&rest.Config{Host: srv.URL, QPS: -1, ContentConfig: rest.ContentConfig{
+				GroupVersion: &schema.GroupVersion{}, NegotiatedSerializer: scheme.Codecs.WithoutConversion()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.closed {
+				srv.Close()
+			}
+			err = APIServer(rc, 200*time.Millisecond)(httptest.NewRequest(http.MethodGet, "/healthz", nil))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("check failed: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("check error = %v, want one containing %q", err, tt.wantErr)
+			}
+			srv.Close() // waits for the handler, which wrote paths
+			if !tt.closed && (len(paths) != 1 || paths[0] != "/readyz") {
+				t.Errorf("the check asked %v, want /readyz once", paths)
+			}
+		})
 	}
 }

@@ -68,6 +68,17 @@ func EventsConfig(cfg *rest.Config) *rest.Config {
 	return events
 }
 
+// ProbeConfig returns the config of the client that health probes use to
+// ask whether the API server is ready: the same as cfg without a rate
+// limit, so that a probe never queues behind a fan-out, and with a
+// timeout, so that a probe never hangs.
+func ProbeConfig(cfg *rest.Config, timeout time.Duration) *rest.Config {
+	probe := rest.CopyConfig(cfg)
+	probe.QPS, probe.Burst, probe.RateLimiter = -1, 0, nil
+	probe.Timeout = timeout
+	return probe
+}
+
 // CheckServer fails fast, with a clear message, when the API server cannot
 // be reached, instead of letting informers retry forever.
 func CheckServer(ctx context.Context, client kubernetes.Interface, host string) error {

@@ -2,8 +2,10 @@ package kubeclient
 
 import (
 	"net/http"
+	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 )
 
@@ -48,3 +50,66 @@ func innermostTransport(rt http.RoundTripper) *http.Transport {
 		}
 	}
 }
+
+// serverReturnPoll is how often a request waiting for the API server to
+// come back tries to connect again.
+const serverReturnPoll = 250 * time.Millisecond
+
+// WaitForServer returns cfg whose requests, when the API server refuses the
+// connection (it is down or restarting), try again every serverReturnPoll
+// until it accepts one or the request is cancelled.
+//
+// Why: a reflector that cannot connect backs off exponentially, to 30s
+// with as much again of jitter, so after an outage of 20s the informers
+// came back 10 to 25s after the API server did, and every change made in
+// between waited for them; and each failed write grew its key's backoff in
+// the queue. Waiting in the transport instead, a request goes out within
+// serverReturnPoll of the server's return, and neither the reflectors nor
+// the queue see the refusals that grow their backoff. A refused connection
+// never reached the server, so sending the request again is safe for any
+// method; one whose body cannot be replayed is not retried.
+func WaitForServer(cfg *rest.Config) *rest.Config {
+	waiting := rest.CopyConfig(cfg)
+	waiting.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &waitForServer{next: rt, poll: serverReturnPoll}
+	})
+	return waiting
+}
+
+// waitForServer retries requests whose connection was refused; see
+// WaitForServer.
+type waitForServer struct {
+	next http.RoundTripper
+	poll time.Duration
+}
+
+// RoundTrip sends req, and again every w.poll while the connection is
+// refused, until the request's context ends; then it returns the refusal.
+func (w *waitForServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	for {
+		resp, err := w.next.RoundTrip(req)
+		if err == nil || !replayable || !utilnet.IsConnectionRefused(err) {
+			return resp, err
+		}
+		timer := time.NewTimer(w.poll)
+		select {
+		case <-req.Context().Done():
+			timer.Stop()
+			return nil, err
+		case <-timer.C:
+		}
+		if req.GetBody != nil {
+			body, bodyErr := req.GetBody()
+			if bodyErr != nil {
+				return nil, err
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
+}
+
+// WrappedRoundTripper returns the round-tripper w wraps, for client-go's
+// transport introspection.
+func (w *waitForServer) WrappedRoundTripper() http.RoundTripper { return w.next }

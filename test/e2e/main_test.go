@@ -33,6 +33,7 @@ type clusterInfo struct {
 	CAFile     string            `json:"caFile"`
 	StateDir   string            `json:"stateDir"`
 	Logs       map[string]string `json:"logs"`
+	PIDs       map[string]int    `json:"pids"`
 }
 
 // environment is the control plane every test shares.
@@ -42,6 +43,9 @@ type environment struct {
 	client     kubernetes.Interface
 	controller string // path of the reroll binary under test
 	repoRoot   string
+	// localcluster is the process that runs the control plane; signals to
+	// it stop and start its components (see toggleComponent).
+	localcluster *os.Process
 }
 
 // testEnv is set once by TestMain before any test runs and only read after.
@@ -110,7 +114,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	testEnv = &environment{info: info, config: cfg, client: client, controller: controller, repoRoot: root}
+	testEnv = &environment{info: info, config: cfg, client: client, controller: controller, repoRoot: root, localcluster: cmd.Process}
 	return m.Run()
 }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -35,10 +36,15 @@ const (
 // component is one control-plane process started by localcluster.
 type component struct {
 	name    string
+	args    []string // its command line, to start it again the same way
+	env     []string // added to its environment
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{} // closed once the process has exited and been reaped
 	err     error         // exit status; valid after done is closed
+	// replaced is set before localcluster itself kills the process (a
+	// fault it injects), so that its exit is not taken for a failure.
+	replaced atomic.Bool
 }
 
 // exited reports whether the process has exited.
@@ -107,8 +113,19 @@ func freePorts(n int) ([]int, error) {
 // group, with stdout and stderr written to <state-dir>/<name>.log and env
 // added to its environment.
 func (c *cluster) start(name string, env []string, args ...string) (*component, error) {
+	comp, err := c.launch(name, env, args)
+	if err != nil {
+		return nil, err
+	}
+	c.comps = append(c.comps, comp)
+	return comp, nil
+}
+
+// launch starts a component's process, appending to its log, and reports
+// its exit on c.died unless it was replaced.
+func (c *cluster) launch(name string, env, args []string) (*component, error) {
 	logPath := filepath.Join(c.stateDir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +140,13 @@ func (c *cluster) start(name string, env []string, args ...string) (*component, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	comp := &component{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	c.comps = append(c.comps, comp)
+	comp := &component{name: name, args: args, env: env, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		comp.err = cmd.Wait()
 		close(comp.done)
-		c.died <- comp
+		if !comp.replaced.Load() {
+			c.died <- comp
+		}
 	}()
 	return comp, nil
 }
@@ -156,16 +174,27 @@ func (c *cluster) startEtcd(deadline time.Time, sigs <-chan os.Signal) error {
 	); err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: 2 * time.Second}
-	err = c.waitReady(deadline, sigs, "etcd", func(ctx context.Context) error {
-		body, err := get(ctx, hc, client+"/health")
-		if err == nil && !strings.Contains(body, `"health":"true"`) {
-			err = errors.New(strings.TrimSpace(body))
-		}
-		return err
-	})
+	err = c.waitReady(deadline, sigs, "etcd", c.etcdHealthy)
 	if err == nil {
 		c.log.printf("etcd ready in %s (%s)", since(began), client)
+	}
+	return err
+}
+
+// etcdHealthy checks etcd's /health.
+func (c *cluster) etcdHealthy(ctx context.Context) error {
+	body, err := get(ctx, &http.Client{Timeout: 2 * time.Second}, c.etcdURL+"/health")
+	if err == nil && !strings.Contains(body, `"health":"true"`) {
+		err = errors.New(strings.TrimSpace(body))
+	}
+	return err
+}
+
+// apiServerReady checks kube-apiserver's /readyz.
+func (c *cluster) apiServerReady(ctx context.Context) error {
+	body, err := get(ctx, c.client, c.server+"/readyz")
+	if err == nil && strings.TrimSpace(body) != "ok" {
+		err = errors.New(strings.TrimSpace(body))
 	}
 	return err
 }
@@ -207,13 +236,7 @@ func (c *cluster) startAPIServer(deadline time.Time, sigs <-chan os.Signal) erro
 	); err != nil {
 		return err
 	}
-	err = c.waitReady(deadline, sigs, "kube-apiserver", func(ctx context.Context) error {
-		body, err := get(ctx, c.client, c.server+"/readyz")
-		if err == nil && strings.TrimSpace(body) != "ok" {
-			err = errors.New(strings.TrimSpace(body))
-		}
-		return err
-	})
+	err = c.waitReady(deadline, sigs, "kube-apiserver", c.apiServerReady)
 	if err == nil {
 		c.log.printf("kube-apiserver ready in %s (%s)", since(began), c.server)
 	}
@@ -374,11 +397,13 @@ func waitDone(comp *component, d time.Duration) {
 	}
 }
 
-// pids returns the PID of every component by name.
+// pids returns the PID of every running component by name.
 func (c *cluster) pids() map[string]int {
 	m := make(map[string]int, len(c.comps))
 	for _, comp := range c.comps {
-		m[comp.name] = comp.cmd.Process.Pid
+		if !comp.exited() {
+			m[comp.name] = comp.cmd.Process.Pid
+		}
 	}
 	return m
 }

@@ -13,8 +13,12 @@
 // client-certificate auth) and then, atomically, <state-dir>/cluster.json,
 // and prints "localcluster: ready kubeconfig=<path>" on stdout. With a
 // COMMAND it runs it with KUBECONFIG set and exits with its exit code;
-// otherwise it runs until SIGINT or SIGTERM. Either way every process it
-// started is stopped by PID before it exits.
+// otherwise it runs until SIGINT or SIGTERM. Meanwhile SIGUSR1 kills
+// kube-apiserver, and the next SIGUSR1 starts it again on the same port
+// (SIGUSR2 does the same to etcd), for fault tests; cluster.json is
+// rewritten with the PIDs of the running components each time, once the
+// component is down or serving again. Either way every process it started is stopped by PID before it
+// exits.
 package main
 
 import (
@@ -180,6 +184,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// Restart requests are taken from the start too: one that arrives
+	// before the cluster is ready waits for it, rather than killing us.
+	faults := make(chan os.Signal, 4)
+	signal.Notify(faults, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(faults)
 
 	removeState, err := prepareStateDir(cfg)
 	if err != nil {
@@ -232,14 +241,28 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if len(cfg.command) > 0 {
 		return runCommand(cfg.command, info.Kubeconfig, c, sigs, log, stderr)
 	}
-	select {
-	case sig := <-sigs:
-		log.printf("got %s: tearing down", sig)
-		return 0
-	case comp := <-c.died:
-		log.printf("%s exited unexpectedly (%v): tearing down", comp.name, comp.err)
-		printLogTail(stderr, comp)
-		return 1
+	return serve(c, info, sigs, faults, stderr)
+}
+
+// serve runs the ready cluster until a signal or a component's death ends
+// it, and returns the exit code. SIGUSR1 and SIGUSR2 in the meantime stop
+// or start again kube-apiserver and etcd (see toggle), for fault tests.
+func serve(c *cluster, info clusterInfo, sigs, faults <-chan os.Signal, stderr io.Writer) int {
+	for {
+		select {
+		case sig := <-sigs:
+			c.log.printf("got %s: tearing down", sig)
+			return 0
+		case comp := <-c.died:
+			c.log.printf("%s exited unexpectedly (%v): tearing down", comp.name, comp.err)
+			printLogTail(stderr, comp)
+			return 1
+		case sig := <-faults:
+			if err := c.injectFault(sig, info, sigs); err != nil {
+				c.log.printf("stopping or starting %s: %v: tearing down", faultTarget(sig), err)
+				return 1
+			}
+		}
 	}
 }
 
