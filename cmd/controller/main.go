@@ -82,6 +82,10 @@ type clients struct {
 	eventsConfig *rest.Config
 	// probe asks the API server whether it is ready, for /healthz.
 	probe rest.Interface
+	// failFast does not wait for a refusing API server: for the start-up
+	// check, and for leader election, whose renewals and release must end
+	// within their deadlines.
+	failFast kubernetes.Interface
 }
 
 // apiProbeTimeout bounds /healthz's question to the API server, under the
@@ -109,11 +113,10 @@ func connect(ctx context.Context, o options) (clients, error) {
 		return clients{}, fmt.Errorf("building the probe client: %w", err)
 	}
 	c.probe = probe.Discovery().RESTClient()
-	failFast, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
+	if c.failFast, err = kubernetes.NewForConfig(cfg); err != nil {
 		return clients{}, fmt.Errorf("building the client: %w", err)
 	}
-	return c, kubeclient.CheckServer(ctx, failFast, cfg.Host)
+	return c, kubeclient.CheckServer(ctx, c.failFast, cfg.Host)
 }
 
 // controllerOptions turns the flags into the controller's Options, every
@@ -220,7 +223,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopInformers()
-	return runWorkers(ctx, o, cs.client, c, watchdog, leaseNamespace(o, ns), reg)
+	return runWorkers(ctx, o, cs.failFast, c, watchdog, leaseNamespace(o, ns), reg)
 }
 
 // startEvents starts sending Events through the events client, behind a

@@ -68,6 +68,12 @@ const serverReturnPoll = 250 * time.Millisecond
 // the queue see the refusals that grow their backoff. A refused connection
 // never reached the server, so sending the request again is safe for any
 // method; one whose body cannot be replayed is not retried.
+//
+// A write that waited lands when the server is back. With leader election
+// that is still safe: nobody can take the Lease while the API server is
+// down, and a leader whose renew deadline passes exits, waiting writes and
+// all. Leader election itself must not wait (its release would outlast the
+// renew deadline), so it uses a client without this.
 func WaitForServer(cfg *rest.Config) *rest.Config {
 	waiting := rest.CopyConfig(cfg)
 	waiting.Wrap(func(rt http.RoundTripper) http.RoundTripper {

@@ -176,3 +176,46 @@ func TestControlPlaneOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestControlPlaneOutageWithLeaderElection stops kube-apiserver for 20 s
+// while reroll runs with --leader-elect: it cannot renew its Lease, so it
+// exits by design. A change made after the API server is back, while
+// reroll is away, rolls every consumer once when reroll starts again.
+//
+// It does not run in parallel: the outage would fail every other test.
+func TestControlPlaneOutageWithLeaderElection(t *testing.T) {
+	ns := newNamespace(t)
+	names := consumerNames("l", 20)
+	createShared(t, ns, nil, names, 0, nil)
+	a := startReplica(t, ns, "replica-a")
+	waitLeader(t, ns, "replica-a")
+	waitAllAdopted(t, ns, names)
+
+	toggleComponent(t, "kube-apiserver", false)
+	down := time.Now()
+	select {
+	case <-a.exited:
+		t.Logf("the leader exited %v after the API server stopped (renew deadline %v)", time.Since(down).Round(time.Millisecond), testRenewDeadline)
+	case <-time.After(outage):
+		t.Fatalf("the leader still runs %v into the outage (renew deadline %v)", outage, testRenewDeadline)
+	}
+	time.Sleep(outage - time.Since(down)) // the outage itself, not a wait for a condition
+	toggleComponent(t, "kube-apiserver", true)
+	waitAPIReady(t)
+
+	hashes := templateHashes(t, ns, names)
+	updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "1" })
+	started := time.Now()
+	startReplica(t, ns, "replica-b")
+	rolled := waitAllRolled(t, ns, names, hashes)
+	t.Logf("a change made while reroll was away: all %d consumers rolled %v after it started again", len(names), rolled.Sub(started).Round(time.Millisecond))
+	waitRevisionsEach(t, ns, names, 2)
+	b := newBarrier(t, ns)
+	waitAdopted(t, ns, "barrier")
+	b.wait()
+	for name, n := range revisions(t, ns) {
+		if name != "barrier" && n != 2 {
+			t.Errorf("%s has %d revisions, want 2 (rolled once)", name, n)
+		}
+	}
+}
