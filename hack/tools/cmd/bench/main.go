@@ -5,7 +5,7 @@
 // Usage (what `make bench` runs):
 //
 //	cd hack/tools && go run ./cmd/bench --bin-dir=bin --controller=<repo>/bin/reroll \
-//	    --scale=1.0 --out=<repo>/bench/results [--scenarios=memory,latency,fanout,restart,churn] \
+//	    --scale=1.0 --out=<repo>/bench/results [--scenarios=memory,latency,fanout,restart,churn,storm,outage] \
 //	    [--profile-dir=DIR] [--controller-env=KEY=VALUE,...] [--keep]
 //
 // Every scenario gets a fresh localcluster (so one scenario's objects, and
@@ -75,6 +75,7 @@ func scenarios() []scenario {
 		{"restart", runRestart, false},
 		{"churn", runChurn, false},
 		{"storm", runStorm, true},
+		{"outage", runOutage, false},
 	}
 }
 
