@@ -114,6 +114,24 @@ func waitRevisionsEach(t *testing.T, ns string, names []string, n int) {
 	})
 }
 
+// expectRevisions waits until every Deployment of names has n revisions,
+// lets reroll finish whatever else it had queued (a barrier), and fails the
+// test for every one that then has a number other than n: a roll lost or
+// doubled.
+func expectRevisions(t *testing.T, ns string, names []string, n int) {
+	t.Helper()
+	waitRevisionsEach(t, ns, names, n)
+	b := newBarrier(t, ns)
+	waitAdopted(t, ns, "barrier")
+	b.wait()
+	got := revisions(t, ns)
+	for _, name := range names {
+		if got[name] != n {
+			t.Errorf("%s has %d revisions, want %d", name, got[name], n)
+		}
+	}
+}
+
 // TestControlPlaneOutage stops kube-apiserver, and then etcd, for 20 s
 // while reroll (without leader election) runs, with a change made just
 // before each outage. reroll stays up, its /healthz fails during the outage
@@ -155,16 +173,7 @@ func TestControlPlaneOutage(t *testing.T) {
 			rolled := waitAllRolled(t, ns, names, hashes)
 			t.Logf("RECOVERY %s: a change made %v after /readyz rolled all %d consumers in %v",
 				component, changed.Sub(ready).Round(time.Millisecond), len(names), rolled.Sub(changed).Round(time.Millisecond))
-			waitRevisionsEach(t, ns, names, 3)
-
-			b := newBarrier(t, ns)
-			waitAdopted(t, ns, "barrier")
-			b.wait()
-			for name, n := range revisions(t, ns) {
-				if name != "barrier" && n != 3 {
-					t.Errorf("%s has %d revisions, want 3 (rolled once per change)", name, n)
-				}
-			}
+			expectRevisions(t, ns, names, 3) // rolled once per change
 			if code, body := r.get("/healthz"); code != http.StatusOK {
 				t.Errorf("/healthz = %d %q after the outage, want 200", code, body)
 			}
@@ -209,13 +218,5 @@ func TestControlPlaneOutageWithLeaderElection(t *testing.T) {
 	startReplica(t, ns, "replica-b")
 	rolled := waitAllRolled(t, ns, names, hashes)
 	t.Logf("a change made while reroll was away: all %d consumers rolled %v after it started again", len(names), rolled.Sub(started).Round(time.Millisecond))
-	waitRevisionsEach(t, ns, names, 2)
-	b := newBarrier(t, ns)
-	waitAdopted(t, ns, "barrier")
-	b.wait()
-	for name, n := range revisions(t, ns) {
-		if name != "barrier" && n != 2 {
-			t.Errorf("%s has %d revisions, want 2 (rolled once)", name, n)
-		}
-	}
+	expectRevisions(t, ns, names, 2) // rolled once
 }

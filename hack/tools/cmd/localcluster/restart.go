@@ -34,11 +34,8 @@ func (c *cluster) toggle(name string, sigs <-chan os.Signal) error {
 	comp := c.comps[i]
 	began := time.Now()
 	if !comp.exited() {
-		comp.replaced.Store(true)
-		comp.signal(syscall.SIGKILL)
-		waitDone(comp, killWait)
-		if !comp.exited() {
-			return fmt.Errorf("%s did not exit within %s of SIGKILL", name, killWait)
+		if err := kill(comp); err != nil {
+			return err
 		}
 		c.log.printf("%s killed (fault injected): send the same signal to start it again", name)
 		return nil
@@ -74,11 +71,8 @@ func (c *cluster) restartClients() error {
 			continue
 		}
 		comp := c.comps[i]
-		comp.replaced.Store(true)
-		comp.signal(syscall.SIGKILL)
-		waitDone(comp, killWait)
-		if !comp.exited() {
-			return fmt.Errorf("%s did not exit within %s of SIGKILL", name, killWait)
+		if err := kill(comp); err != nil {
+			return err
 		}
 		next, err := c.launch(comp.name, comp.env, comp.args)
 		if err != nil {
@@ -87,6 +81,18 @@ func (c *cluster) restartClients() error {
 		c.comps[i] = next
 	}
 	c.log.printf("restarted the API server's clients, so that their informers do not wait out their backoff")
+	return nil
+}
+
+// kill kills comp with SIGKILL, marked replaced so that its exit is not
+// taken for a failure, and waits until it has been reaped.
+func kill(comp *component) error {
+	comp.replaced.Store(true)
+	comp.signal(syscall.SIGKILL)
+	waitDone(comp, killWait)
+	if !comp.exited() {
+		return fmt.Errorf("%s did not exit within %s of SIGKILL", comp.name, killWait)
+	}
 	return nil
 }
 
