@@ -132,7 +132,7 @@ func (c *Controller) handleErr(ctx context.Context, err error, key workloadKey) 
 		// The API server is out: not the workload's fault, so its backoff
 		// must not grow with the outage's length, or the roll would wait
 		// that long again after the server's return.
-		logger.V(1).Info("API server unreachable, retrying", "workload", key, "after", outageRetryDelay, "err", err)
+		logger.Info("API server unreachable, retrying", "workload", key, "after", outageRetryDelay, "err", err)
 		c.queue.Forget(key)
 		c.queue.AddAfter(key, outageRetryDelay)
 		return

@@ -17,8 +17,8 @@
 // kube-apiserver, and the next SIGUSR1 starts it again on the same port
 // (SIGUSR2 does the same to etcd), for fault tests; cluster.json is
 // rewritten with the PIDs of the running components each time, once the
-// component is down or serving again. Either way every process it started is stopped by PID before it
-// exits.
+// component is down or serving again. Either way every process it started
+// is stopped by PID before it exits.
 package main
 
 import (
