@@ -145,6 +145,10 @@ type Controller struct {
 	// bursts holds each workload's pending burst of config changes, so a
 	// sync queued early by anything else cannot cut the burst short.
 	bursts *burstTracker
+	// changes holds each workload's pending consumed change: it makes the
+	// workload urgent in the queue, and keeps a baseline for one not
+	// adopted yet (changes.go).
+	changes *changeTracker
 	// pacer, flaps and inflight keep the state of the pacing, flap and
 	// in-flight policies (limits.go).
 	pacer    *pacer
@@ -189,6 +193,7 @@ func (c *Controller) adapterList() []workloadAdapter {
 func (c *Controller) forget(key workloadKey) {
 	c.memory.forget(key)
 	c.bursts.forget(key)
+	c.changes.forget(key)
 	c.pacer.forget(key)
 	c.flaps.forget(key)
 }

@@ -134,7 +134,7 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ confi
 			// own initial add. Later adds are (re-)creations that can unblock
 			// a workload or change what it consumes.
 			if !isInInitialList {
-				c.enqueueConsumers(ctx, obj.GetNamespace(), configRef{typ, obj.GetName()})
+				c.enqueueConsumers(ctx, obj.GetNamespace(), configRef{typ, obj.GetName()}, nil)
 			}
 		},
 		UpdateFunc: func(oldObj, newObj T) {
@@ -143,12 +143,12 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ confi
 			case configIgnoredChange:
 				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
 			default:
-				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{typ, newObj.GetName()})
+				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{typ, newObj.GetName()}, oldObj)
 			}
 		},
 		DeleteFunc: func(d cache.DeletedObject[T]) {
 			name := d.GetObjectName()
-			c.enqueueConsumers(ctx, name.Namespace, configRef{typ, name.Name})
+			c.enqueueConsumers(ctx, name.Namespace, configRef{typ, name.Name}, nil)
 		},
 	}
 }
@@ -202,8 +202,11 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 // enqueueConsumers enqueues every workload that consumes ref, after the
 // debounce delay, and marks the change in each consumer's pending burst:
 // the queue alone keeps the earliest due time of a key, which an older
-// entry can make too early (see burst.go).
-func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef) {
+// entry can make too early (see burst.go). It also records the change as
+// pending, which makes the consumer urgent in the queue and, for a consumer
+// not adopted yet, keeps old, the object before an update (nil for a
+// creation or deletion), as its baseline (see changes.go).
+func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef, old metav1.Object) {
 	value := configIndexValue(namespace, ref)
 	for _, a := range c.adapterList() {
 		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, value)
@@ -224,6 +227,11 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			}
 			key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
 			c.bursts.changed(key, window)
+			var before metav1.Object
+			if _, adopted := w.meta.GetAnnotations()[AnnotationConsumed]; !adopted {
+				before = old
+			}
+			c.changes.changed(key, ref, before)
 			c.enqueue(key, window)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -41,6 +42,9 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		c.queue.AddAfter(key, wait)
 		return nil
 	}
+	// Taken before the caches are read, like the burst: a change that
+	// arrives later stays pending for the next sync.
+	seq, before := c.changes.snapshot(key)
 	w, err := getWorkload(a, key.name)
 	if apierrors.IsNotFound(err) {
 		c.forget(key)
@@ -59,7 +63,11 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 
 	current := map[configRef]map[string]string{}
-	p := planSync(c.planInput(key, w, current), c.planSettings())
+	in := c.planInput(key, w, current)
+	p, fromBaseline := c.planAgainstBaseline(in, key.name.Namespace, before)
+	if !fromBaseline {
+		p = planSync(in, c.planSettings())
+	}
 	var record *rolloutRecord
 	if !p.blocked && p.decision.action == actionRoll {
 		g := c.gate(key, w, p, current)
@@ -76,7 +84,37 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		return err
 	}
 	c.report(ctx, key, w, p, outcome, current)
+	c.changes.settle(key, seq)
 	return nil
+}
+
+// planAgainstBaseline returns, for a workload not adopted yet whose
+// consumed objects changed since reroll first saw them (before holds them
+// as they were), the plan that compares their content now with their
+// content then: a roll, when a key the workload consumes changed. ok is
+// false in every other case, and the workload is adopted as usual.
+func (c *Controller) planAgainstBaseline(in planInput, namespace string, before map[configRef]metav1.Object) (p syncPlan, ok bool) {
+	if in.hasRecorded || len(before) == 0 {
+		return syncPlan{}, false
+	}
+	s := c.planSettings()
+	then := in
+	then.lookup = newConfigLookup(func(ref configRef) (metav1.Object, bool) {
+		if obj, ok := before[ref]; ok {
+			return obj, true
+		}
+		return c.configObject(namespace, ref)
+	}, c.opts.ReloaderAnnotations, map[configRef]map[string]string{})
+	baseline := planSync(then, s)
+	if baseline.blocked || baseline.optedOut {
+		return syncPlan{}, false
+	}
+	in.recorded, in.hasRecorded = baseline.desired.String(), true
+	p = planSync(in, s)
+	if p.blocked || p.decision.action != actionRoll {
+		return syncPlan{}, false
+	}
+	return p, true
 }
 
 // planSettings returns the options every plan uses.

@@ -39,7 +39,9 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	if err != nil {
 		return nil, fmt.Errorf("namespace selector: %w", err)
 	}
+	changes := newChangeTracker()
 	c := &Controller{
+		queue:             newWorkqueue(opts.Clock, reg, changes.urgent),
 		opts:              opts,
 		metrics:           newControllerMetrics(reg),
 		adapters:          map[string]workloadAdapter{},
@@ -47,16 +49,13 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		secrets:           factory.Core().V1().Secrets().Lister(),
 		namespaces:        factory.Core().V1().Namespaces().Lister(),
 		namespaceSelector: nsSelector,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
-			workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: "reroll", Clock: opts.Clock, MetricsProvider: reg.WorkqueueMetricsProvider()},
-		),
-		recorder: recorder,
-		memory:   newWorkloadMemory(),
-		bursts:   newBurstTracker(opts.Clock),
-		pacer:    newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
-		flaps:    newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
-		inflight: newInflightSet(),
+		recorder:          recorder,
+		changes:           changes,
+		memory:            newWorkloadMemory(),
+		bursts:            newBurstTracker(opts.Clock),
+		pacer:             newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
+		flaps:             newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
+		inflight:          newInflightSet(),
 	}
 	c.syncHandler = c.syncWorkload
 	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
@@ -140,4 +139,20 @@ func registerPolicyGauges(reg *metrics.Registry, c *Controller) {
 		func(emit func(value float64, labelValues ...string)) {
 			emit(float64(c.inflight.count()))
 		})
+}
+
+// newWorkqueue returns the controller's rate-limited, delaying workqueue
+// with the priorityQueue store: keys for which isUrgent holds go first.
+func newWorkqueue(clk clock.WithTicker, reg *metrics.Registry, isUrgent func(workloadKey) bool) workqueue.TypedRateLimitingInterface[workloadKey] {
+	const name = "reroll"
+	base := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[workloadKey]{
+		Name: name, Clock: clk, MetricsProvider: reg.WorkqueueMetricsProvider(), Queue: newPriorityQueue(isUrgent),
+	})
+	delaying := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[workloadKey]{
+		Name: name, Clock: clk, MetricsProvider: reg.WorkqueueMetricsProvider(), Queue: base,
+	})
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
+		workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: name, Clock: clk, DelayingQueue: delaying},
+	)
 }

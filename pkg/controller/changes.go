@@ -1,0 +1,115 @@
+package controller
+
+import (
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Why pending changes are tracked apart from the queue.
+//
+// On first install reroll writes one adoption PATCH per opted-in workload:
+// 10,000 of them at 100 QPS take 100 s. A config change made meanwhile must
+// not wait behind them, and it must not be lost either. Two things keep it:
+//
+//   - Priority. A workload with a pending consumed change is urgent: the
+//     queue (priorityQueue) hands it out before every workload that is only
+//     being adopted, re-checked or resynced.
+//   - A baseline. A change to an object consumed by a workload not adopted
+//     yet would otherwise be adopted as if it had always been there, and
+//     never rolled. So the change remembers the object as reroll saw it
+//     before the change; the workload's first sync compares against that
+//     (see pendingBaseline in sync.go) and rolls if a key it consumes
+//     changed.
+//
+// A workload's pending change is settled by the first sync that reads the
+// caches after it and finishes without being held or failing; a change
+// arriving while that sync runs stays pending for the next one.
+
+// changeTracker remembers, per workload, that a consumed change is pending,
+// and for a workload not adopted yet, the consumed objects as they were
+// before their first pending change. It is safe for concurrent use.
+type changeTracker struct {
+	mu      sync.Mutex
+	pending map[workloadKey]*pendingChange
+	// seq numbers the changes, so a sync settles only what it saw.
+	seq uint64
+}
+
+// pendingChange is one workload's pending change.
+type pendingChange struct {
+	// seq is the number of the latest change.
+	seq uint64
+	// before holds, per object changed before the workload was adopted,
+	// the cached object as it was before its first pending change.
+	before map[configRef]metav1.Object
+}
+
+// newChangeTracker returns an empty tracker.
+func newChangeTracker() *changeTracker {
+	return &changeTracker{pending: map[workloadKey]*pendingChange{}}
+}
+
+// changed records a change of ref consumed by key. old is the object before
+// the change when key is not adopted yet, nil otherwise; only the first one
+// per object is kept, as the workload's Pods run what was there before any
+// change reroll saw.
+func (t *changeTracker) changed(key workloadKey, ref configRef, old metav1.Object) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	p := t.pending[key]
+	if p == nil {
+		p = &pendingChange{}
+		t.pending[key] = p
+	}
+	p.seq = t.seq
+	if old == nil {
+		return
+	}
+	if p.before == nil {
+		p.before = map[configRef]metav1.Object{}
+	}
+	if _, kept := p.before[ref]; !kept {
+		p.before[ref] = old
+	}
+}
+
+// urgent reports whether key has a pending change.
+func (t *changeTracker) urgent(key workloadKey) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.pending[key]
+	return ok
+}
+
+// snapshot returns what a sync of key starting now settles when it
+// finishes: the number of the latest pending change (0 for none), and the
+// objects as they were before the workload's first pending changes.
+func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[configRef]metav1.Object) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pending[key]
+	if p == nil {
+		return 0, nil
+	}
+	return p.seq, p.before
+}
+
+// settle forgets key's pending change if no change came after seq: the
+// sync that took the snapshot read the content of every change up to it.
+func (t *changeTracker) settle(key workloadKey, seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pending[key]; p != nil && p.seq == seq {
+		delete(t.pending, key)
+	}
+}
+
+// forget drops the pending change of a workload that is gone or no longer
+// opted in.
+func (t *changeTracker) forget(key workloadKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.pending, key)
+}
