@@ -17,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -202,6 +203,11 @@ func dumpNamespace(t *testing.T, ns string) {
 		for _, d := range list.Items {
 			fmt.Fprintf(&b, "Deployment %s generation=%d consumed=%q template config-hash=%q\n", d.Name, d.Generation,
 				d.Annotations[annotationConsumed], d.Spec.Template.Annotations[annotationConfigHash])
+			fmt.Fprintf(&b, "  status observedGeneration=%d replicas=%d updated=%d available=%d\n", d.Status.ObservedGeneration,
+				d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas)
+			for _, c := range d.Status.Conditions {
+				fmt.Fprintf(&b, "  condition %s=%s %s %s\n", c.Type, c.Status, c.Reason, c.LastUpdateTime.Format(time.RFC3339))
+			}
 		}
 	}
 	if list, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{}); err == nil {
@@ -212,10 +218,19 @@ func dumpNamespace(t *testing.T, ns string) {
 	}
 	if list, err := c.EventsV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, e := range list.Items {
-			fmt.Fprintf(&b, "Event %s %s %s/%s: %s\n", e.Type, e.Reason, e.Regarding.Kind, e.Regarding.Name, e.Note)
+			fmt.Fprintf(&b, "Event %s %s %s/%s (%s, %d times): %s\n", e.Type, e.Reason, e.Regarding.Kind, e.Regarding.Name,
+				e.EventTime.Format(time.RFC3339), seriesCount(e.Series), e.Note)
 		}
 	}
 	t.Logf("objects in namespace %s:\n%s", ns, b.String())
+}
+
+// seriesCount returns how often an Event happened.
+func seriesCount(s *eventsv1.EventSeries) int32 {
+	if s == nil {
+		return 1
+	}
+	return s.Count
 }
 
 // createNamespace creates a namespace unless it exists.
@@ -421,8 +436,11 @@ func waitAdopted(t *testing.T, ns, name string) string {
 
 // barrier proves reroll has processed every config event delivered before
 // it: it changes a ConfigMap that only the barrier Deployment consumes and
-// waits for that Deployment to roll. With one worker, keys are synced in
-// the order they became due, so everything enqueued earlier is done.
+// waits for that Deployment to roll. With one worker, the keys of consumed
+// changes are synced in the order they became due, ahead of every other
+// key, so every change enqueued earlier is done. Syncs queued for another
+// cause (an adoption, a workload update, a resync) may still wait: wait for
+// what they do (waitAdopted, a log line) instead.
 type barrier struct {
 	t      *testing.T
 	ns     string

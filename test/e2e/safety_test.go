@@ -233,6 +233,48 @@ func labelNode(t *testing.T, key, value string) {
 	}
 }
 
+// waitUnschedulable waits until kube-scheduler has seen that the node lost
+// label: a probe Pod that needs it is found unschedulable. The scheduler
+// learns of Pods and Nodes on separate watches, so a Pod created just after
+// the label's removal can still be scheduled with the label; such a probe
+// is deleted and another one tried.
+func waitUnschedulable(t *testing.T, ns, label string) {
+	t.Helper()
+	pods := testEnv.client.CoreV1().Pods(ns)
+	var probe *corev1.Pod
+	waitFor(t, "kube-scheduler to find a probe Pod unschedulable", func(ctx context.Context) (bool, error) {
+		if probe == nil {
+			p := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "scheduler-probe-", Namespace: ns},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{label: "ok"},
+					Containers:   []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}},
+				},
+			}
+			created, err := pods.Create(ctx, p, metav1.CreateOptions{})
+			if err != nil {
+				return false, err
+			}
+			probe = created
+		}
+		p, err := pods.Get(ctx, probe.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if p.Spec.NodeName != "" {
+			t.Logf("probe Pod %s was scheduled with the label removed; trying another", p.Name)
+			probe = nil
+			return false, pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				return true, pods.Delete(ctx, p.Name, metav1.DeleteOptions{})
+			}
+		}
+		return false, nil
+	})
+}
+
 // eventedNames returns the names of the objects of ns that have an Event
 // with reason, sorted.
 func eventedNames(t *testing.T, ns, reason string) []string {
@@ -321,6 +363,7 @@ func TestHaltOnFailedRollout(t *testing.T) {
 			rolls := watchNamespaceRolls(t, ns)
 
 			labelNode(t, label, "") // running Pods stay; new ones cannot start
+			waitUnschedulable(t, ns, label)
 			changed := time.Now()
 			updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "bad" })
 			rolls.waitTotal("h-00", 1)
