@@ -98,3 +98,65 @@ func TestFormatNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleLayout checks the scale scenario's layout at several scales:
+// every Deployment consumes objects that exist in its own namespace, no two
+// objects share a name, exactly the shared consumers consume "shared", and
+// every object holds 1 KiB of value data.
+func TestScaleLayout(t *testing.T) {
+	for _, scale := range []float64{1, 0.05, 0.0001} {
+		l := newScaleLayout(&env{opts: options{scale: scale}})
+		configMaps := map[string]bool{key(scaleSharedNamespace, "shared"): true, key(scaleEarlyNamespace, "early"): true}
+		for i := range l.configMaps {
+			cm := l.configMap(i)
+			size := 0
+			for _, v := range cm.Data {
+				size += len(v)
+			}
+			if size != scaleObjectBytes || configMaps[key(cm.Namespace, cm.Name)] {
+				t.Fatalf("scale %v: ConfigMap %d: %s/%s, %d bytes, or a duplicate", scale, i, cm.Namespace, cm.Name, size)
+			}
+			configMaps[key(cm.Namespace, cm.Name)] = true
+		}
+		secrets := map[string]bool{}
+		for i := range l.secrets {
+			s := l.secret(i)
+			size := 0
+			for _, v := range s.Data {
+				size += len(v)
+			}
+			if size != scaleObjectBytes || secrets[key(s.Namespace, s.Name)] {
+				t.Fatalf("scale %v: Secret %d: %s/%s, %d bytes, or a duplicate", scale, i, s.Namespace, s.Name, size)
+			}
+			secrets[key(s.Namespace, s.Name)] = true
+		}
+		consumers := map[string][]string{}
+		seen := map[string]bool{}
+		for j := range l.total() {
+			d := l.deployment(j, "scale")
+			k := key(d.Namespace, d.Name)
+			pod := d.Spec.Template.Spec
+			cm := key(d.Namespace, pod.Containers[0].EnvFrom[0].ConfigMapRef.Name)
+			if seen[k] || !configMaps[cm] {
+				t.Fatalf("scale %v: Deployment %d (%s): a duplicate, or ConfigMap %s missing", scale, j, k, cm)
+			}
+			if len(pod.Volumes) > 0 && !secrets[key(d.Namespace, pod.Volumes[0].Secret.SecretName)] {
+				t.Fatalf("scale %v: Deployment %d (%s): Secret %s missing", scale, j, k, pod.Volumes[0].Secret.SecretName)
+			}
+			seen[k] = true
+			consumers[cm] = append(consumers[cm], k)
+		}
+		if got := consumers[key(scaleSharedNamespace, "shared")]; len(got) != l.shared || !reflect.DeepEqual(got, l.sharedKeys()) {
+			t.Errorf("scale %v: consumers of shared = %d, want %d: %v", scale, len(got), l.shared, l.sharedKeys())
+		}
+		if got := consumers[key(scaleEarlyNamespace, "early")]; !reflect.DeepEqual(got, earlyKeys()) {
+			t.Errorf("scale %v: consumers of early = %v, want %v", scale, got, earlyKeys())
+		}
+		if len(consumers) != l.own()+2 {
+			t.Errorf("scale %v: %d ConfigMaps consumed, want %d", scale, len(consumers), l.own()+2)
+		}
+	}
+	if l := newScaleLayout(&env{opts: options{scale: 1}}); l != (scaleLayout{namespaces: 2000, configMaps: 25000, secrets: 25000, deployments: 10000, shared: 1000}) {
+		t.Errorf("scale 1: layout %+v", l)
+	}
+}

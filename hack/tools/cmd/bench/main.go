@@ -1,11 +1,12 @@
 // Command bench measures reroll on a local control plane: memory with a
 // large amount of config data, roll latency against a floor, fan-out of one
-// change to many workloads, restarts, and CPU under churn.
+// change to many workloads, restarts, CPU under churn, and start-up and
+// adoption on a large cluster.
 //
 // Usage (what `make bench` runs):
 //
 //	cd hack/tools && go run ./cmd/bench --bin-dir=bin --controller=<repo>/bin/reroll \
-//	    --scale=1.0 --out=<repo>/bench/results [--scenarios=memory,latency,fanout,restart,churn,storm,outage] \
+//	    --scale=1.0 --out=<repo>/bench/results [--scenarios=memory,latency,fanout,restart,churn,storm,outage,scale] \
 //	    [--profile-dir=DIR] [--controller-env=KEY=VALUE,...] [--keep]
 //
 // Every scenario gets a fresh localcluster (so one scenario's objects, and
@@ -76,6 +77,7 @@ func scenarios() []scenario {
 		{"churn", runChurn, false},
 		{"storm", runStorm, true},
 		{"outage", runOutage, false},
+		{"scale", runScale, false},
 	}
 }
 

@@ -57,7 +57,7 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 		return err
 	}
 	e.prof.startCPU(r, "main", time.Duration(1.2*float64(n)/fanoutQPS+5)*time.Second)
-	if err := e.fanoutRound(ctx, res, tr, r, keys, ""); err != nil {
+	if err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, ""); err != nil {
 		return err
 	}
 	e.prof.finish(ctx, r, "main")
@@ -70,7 +70,7 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 	if err != nil {
 		return err
 	}
-	if err := e.fanoutRound(ctx, res, tr, r, keys, " (--workers="+workers+")"); err != nil {
+	if err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, " (--workers="+workers+")"); err != nil {
 		return err
 	}
 	res.note("fanout: reroll runs with the default --debounce=1s, so the change-to-all-rolled time includes the 1s debounce (see change to first roll)")
@@ -78,10 +78,11 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 	return nil
 }
 
-// fanoutRound changes the shared ConfigMap once and records how long reroll
-// takes to roll every Deployment in keys, timed from when the bench sent
-// the change, with suffix appended to the figure names.
-func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker, r *reroll, keys []string, suffix string) error {
+// fanoutRound changes the ConfigMap "shared" in namespace ns once and
+// records how long reroll, limited to qps requests per second, takes to
+// roll every Deployment in keys, timed from when the bench sent the change,
+// with suffix appended to the figure names.
+func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker, r *reroll, ns string, qps int, keys []string, suffix string) error {
 	n := len(keys)
 	m0, err := r.metrics(ctx)
 	if err != nil {
@@ -96,7 +97,7 @@ func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker,
 	// Timed from before the request: the change is committed somewhere
 	// between sending and the response.
 	changed := time.Now()
-	if err := e.patchConfigMapValue(ctx, fanoutNamespace, "shared", randomText(newRand(uint64(changed.UnixNano())), 32)); err != nil {
+	if err := e.patchConfigMapValue(ctx, ns, "shared", randomText(newRand(uint64(changed.UnixNano())), 32)); err != nil {
 		return err
 	}
 	answered := time.Since(changed)
@@ -115,9 +116,9 @@ func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker,
 		return err
 	}
 	rolled, multi, _ := rollDiff(before, tr.counts())
-	budget := 1.2 * float64(n) / fanoutQPS
+	budget := 1.2 * float64(n) / float64(qps)
 	res.addTarget(fmt.Sprintf("change to all %d rolled%s", n, suffix), last.Sub(changed).Seconds(), "s",
-		target{Op: "<=", Value: budget, Note: fmt.Sprintf("1.2 × %d/%d", n, fanoutQPS)})
+		target{Op: "<=", Value: budget, Note: fmt.Sprintf("1.2 × %d/%d", n, qps)})
 	res.add("change to first roll"+suffix, first.Sub(changed).Seconds(), "s")
 	res.add("  of which the bench's ConfigMap PATCH"+suffix, answered.Seconds(), "s")
 	res.add("first roll to last roll"+suffix, last.Sub(first).Seconds(), "s")
@@ -131,7 +132,7 @@ func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker,
 	res.add("mean PATCH latency (reroll's client)"+suffix, 1000*histogramMean(m0, m1, "rest_client_request_duration_seconds", "verb", "PATCH"), "ms")
 	res.add("mean client rate-limiter wait"+suffix, 1000*histogramMean(m0, m1, "rest_client_rate_limiter_duration_seconds", "verb", "PATCH"), "ms")
 	res.add("sync errors"+suffix, delta(m0, m1, "reroll_sync_errors_total"), "")
-	noteSyncErrors(res, "fanout"+suffix, m0, m1)
+	noteSyncErrors(res, e.scenario+suffix, m0, m1)
 	addCPU(res, "change to all rolled"+suffix, cpu0, cpu1)
 	return nil
 }

@@ -182,14 +182,29 @@ func (t *tracker) wait(ctx context.Context, timeout time.Duration, what string, 
 // annotation, i.e. reroll adopted them.
 func (t *tracker) waitConsumed(ctx context.Context, n int, timeout time.Duration) error {
 	return t.wait(ctx, timeout, fmt.Sprintf("%d Deployments to be adopted", n), func(deps map[string]*deployState) (bool, string) {
-		got := 0
-		for _, s := range deps {
-			if s.consumed {
-				got++
-			}
-		}
+		got := countAdopted(deps)
 		return got >= n, fmt.Sprintf("%d adopted", got)
 	})
+}
+
+// adopted returns how many tracked Deployments carry reroll's consumed
+// annotation now.
+func (t *tracker) adopted() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return countAdopted(t.deps)
+}
+
+// countAdopted counts the Deployments that carry reroll's consumed
+// annotation.
+func countAdopted(deps map[string]*deployState) int {
+	got := 0
+	for _, s := range deps {
+		if s.consumed {
+			got++
+		}
+	}
+	return got
 }
 
 // waitChanged waits until every Deployment in keys has more template
