@@ -34,12 +34,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		c.forget(key)
 		return nil
 	}
-	if wait := c.bursts.take(key); wait > 0 {
-		// Queued early by something else (reroll's own write, a resync, a
-		// retry): the burst of config changes in progress rolls once, at
-		// its end, to the content current then (see burst.go).
-		klog.FromContext(ctx).V(4).Info("Burst of config changes in progress; syncing at its end", "workload", key, "after", wait)
-		c.queue.AddAfter(key, wait)
+	if c.deferToBurst(ctx, key) {
 		return nil
 	}
 	// Taken before the caches are read, like the burst: a change that
@@ -63,11 +58,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 
 	current := map[configRef]map[string]string{}
-	in := c.planInput(key, w, current)
-	p, fromBaseline := c.planAgainstBaseline(in, key.name.Namespace, before)
-	if !fromBaseline {
-		p = planSync(in, c.planSettings())
-	}
+	p := c.plan(c.planInput(key, w, current), key.name.Namespace, before)
 	var record *rolloutRecord
 	if !p.blocked && p.decision.action == actionRoll {
 		g := c.gate(key, w, p, current)
@@ -86,6 +77,31 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	c.report(ctx, key, w, p, outcome, current)
 	c.changes.settle(key, seq)
 	return nil
+}
+
+// deferToBurst reports whether a sync of key must wait for the burst of
+// config changes in progress, and requeues it for the burst's end. A key
+// queued early by something else (reroll's own write, a resync, a retry)
+// would otherwise roll half the burst now and the rest a second time; the
+// burst rolls once, at its end, to the content current then (see burst.go).
+func (c *Controller) deferToBurst(ctx context.Context, key workloadKey) bool {
+	wait := c.bursts.take(key)
+	if wait <= 0 {
+		return false
+	}
+	klog.FromContext(ctx).V(4).Info("Burst of config changes in progress; syncing at its end", "workload", key, "after", wait)
+	c.queue.AddAfter(key, wait)
+	return true
+}
+
+// plan returns a workload's plan: against the baseline its pending changes
+// kept when it is not adopted yet and a consumed key changed since (see
+// planAgainstBaseline), and from the caches as usual otherwise.
+func (c *Controller) plan(in planInput, namespace string, before map[configRef]metav1.Object) syncPlan {
+	if p, ok := c.planAgainstBaseline(in, namespace, before); ok {
+		return p
+	}
+	return planSync(in, c.planSettings())
 }
 
 // planAgainstBaseline returns, for a workload not adopted yet whose

@@ -142,3 +142,19 @@ func histogramMean(before, after metricSet, name string, match ...string) float6
 	}
 	return delta(before, after, name+"_sum", match...) / n
 }
+
+// addMemory records reroll's peak RSS, RSS and heap in use, named with
+// when ("after sync"), and the objects it caches, by kind, from the scrape m.
+func addMemory(res *scenarioResult, r *reroll, m metricSet, when string) error {
+	hwm, rss, err := r.memory()
+	if err != nil {
+		return err
+	}
+	res.add("peak RSS (VmHWM) "+when, mib(hwm), "MiB")
+	res.add("RSS (VmRSS) "+when, mib(rss), "MiB")
+	res.add("heap in use "+when, mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
+	for kind, n := range m.byLabel("reroll_cached_objects", "kind") {
+		res.Params["cached"+kind] = n
+	}
+	return nil
+}

@@ -178,15 +178,8 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	if err != nil {
 		return err
 	}
-	hwm, rss, err := r.memory()
-	if err != nil {
+	if err := addMemory(res, r, m, "after sync"); err != nil {
 		return err
-	}
-	res.add("peak RSS (VmHWM) after sync", mib(hwm), "MiB")
-	res.add("RSS (VmRSS) after sync", mib(rss), "MiB")
-	res.add("heap in use after sync", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
-	for kind, n := range m.byLabel("reroll_cached_objects", "kind") {
-		res.Params["cached"+kind] = n
 	}
 
 	// Change consumed objects, each consumed by exactly one Deployment:
@@ -229,7 +222,7 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	rolled, multi, _ := rollDiff(before, tr.counts())
 	res.addTarget("Deployments rolled", float64(rolled), "", target{Op: "==", Value: float64(nChanges)})
 	res.addTarget("Deployments rolled more than once", float64(multi), "", target{Op: "==", Value: 0})
-	hwm, rss, err = r.memory()
+	hwm, rss, err := r.memory()
 	if err != nil {
 		return err
 	}

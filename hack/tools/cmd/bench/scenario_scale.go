@@ -371,15 +371,8 @@ func (e *env) recordAdoption(ctx context.Context, res *scenarioResult, tr *track
 	if err != nil {
 		return err
 	}
-	hwm, rss, err := r.memory()
-	if err != nil {
+	if err := addMemory(res, r, m, "after adoption"); err != nil {
 		return err
-	}
-	res.add("peak RSS (VmHWM) after adoption", mib(hwm), "MiB")
-	res.add("RSS (VmRSS) after adoption", mib(rss), "MiB")
-	res.add("heap in use after adoption", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
-	for kind, v := range m.byLabel("reroll_cached_objects", "kind") {
-		res.Params["cached"+kind] = v
 	}
 	rolled, multi, _ := rollDiff(before, tr.counts())
 	res.addTarget("during adoption: Deployments rolled", float64(rolled), "", target{Op: "==", Value: scaleEarlyConsumers})
