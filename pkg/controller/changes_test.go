@@ -185,3 +185,49 @@ func TestChangeDuringAdoptionGoesFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestChangeRacingAdoptionStillRolls: the adoption sync reads the caches
+// after a consumed change reached them but before the change's event is
+// handled, so it records the new content as the baseline. The change's own
+// sync, which finds the workload adopted, still rolls it once: the Pods
+// started before the change.
+func TestChangeRacingAdoptionStillRolls(t *testing.T) {
+	f, name := newAdoptionRun(t, 1)
+	ctx := f.start()
+	cmInformer := f.factory.Core().V1().ConfigMaps().Informer()
+	oldObj, _, _ := cmInformer.GetIndexer().GetByKey(testNamespace + "/cm-00")
+	f.seed(configMap("cm-00", map[string]string{"a": "1", "b": "0"})) // the store has it; the handler has not run
+	f.sync(ctx, name(0))
+	w := f.writes()
+	if len(w) != 1 || strings.Contains(w[0].body, AnnotationConfigHash) {
+		t.Fatalf("the adoption wrote %v, want one patch that does not roll", w)
+	}
+	cachedWeb, _, _ := f.factory.Apps().V1().Deployments().Informer().GetIndexer().GetByKey(testNamespace + "/" + name(0))
+	newObj, _, _ := cmInformer.GetIndexer().GetByKey(testNamespace + "/cm-00")
+	// The workload in the cache is the one before the adoption's write.
+	if _, adopted := cachedWeb.(*cachedWorkload).Annotations[AnnotationConsumed]; adopted {
+		t.Fatal("the cache already shows the adoption")
+	}
+	configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+
+	// The adoption's write reaches the cache; then the change's sync runs.
+	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(0))
+	adopted := d.(*appsv1.Deployment).DeepCopy()
+	adopted.ResourceVersion = "30"
+	f.seed(adopted)
+	f.sync(ctx, name(0))
+	w = f.writes()
+	if len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+		t.Fatalf("the change's sync wrote %v, want one roll", w)
+	}
+	f.seed(func() *appsv1.Deployment {
+		d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(0))
+		rolled := d.(*appsv1.Deployment).DeepCopy()
+		rolled.ResourceVersion = "31"
+		return rolled
+	}())
+	f.sync(ctx, name(0))
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("a sync after the roll wrote %v, want nothing", w)
+	}
+}

@@ -94,27 +94,36 @@ func (c *Controller) deferToBurst(ctx context.Context, key workloadKey) bool {
 	return true
 }
 
-// plan returns a workload's plan: against the baseline its pending changes
-// kept when it is not adopted yet and a consumed key changed since (see
-// planAgainstBaseline), and from the caches as usual otherwise.
+// plan returns a workload's plan, from the caches as usual, unless a
+// consumed object changed while the workload was not adopted yet (before
+// holds those objects as they were) and that plan would not roll: then it
+// compares against the content before the change, and rolls when a key the
+// workload consumes changed. Not only a workload still without a recorded
+// state: an adoption that read the caches after the change reached them,
+// but before the change's event was handled, recorded the new content as
+// if the Pods ran it.
 func (c *Controller) plan(in planInput, namespace string, before map[configRef]metav1.Object) syncPlan {
-	if p, ok := c.planAgainstBaseline(in, namespace, before); ok {
+	p := planSync(in, c.planSettings())
+	if len(before) == 0 || p.blocked || p.optedOut {
 		return p
 	}
-	return planSync(in, c.planSettings())
+	switch p.decision.action {
+	case actionAdopt, actionNone, actionRecord:
+		if bp, ok := c.planAgainstBaseline(in, namespace, before); ok {
+			return bp
+		}
+	}
+	return p
 }
 
-// planAgainstBaseline returns, for a workload not adopted yet whose
-// consumed objects changed since reroll first saw them (before holds them
-// as they were), the plan that compares their content now with their
-// content then: a roll, when a key the workload consumes changed. ok is
-// false in every other case, and the workload is adopted as usual.
+// planAgainstBaseline returns the plan that takes the consumed objects in
+// before, as they were before their changes, for the workload's recorded
+// state. ok is true only when that plan rolls: a key the workload consumes
+// changed since.
 func (c *Controller) planAgainstBaseline(in planInput, namespace string, before map[configRef]metav1.Object) (p syncPlan, ok bool) {
-	if in.hasRecorded || len(before) == 0 {
-		return syncPlan{}, false
-	}
 	s := c.planSettings()
 	then := in
+	then.hasRecorded = false
 	then.lookup = newConfigLookup(func(ref configRef) (metav1.Object, bool) {
 		if obj, ok := before[ref]; ok {
 			return obj, true
