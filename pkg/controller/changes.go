@@ -18,9 +18,9 @@ import (
 //   - A baseline. A change to an object consumed by a workload not adopted
 //     yet would otherwise be adopted as if it had always been there, and
 //     never rolled. So the change remembers the object as reroll saw it
-//     before the change; the workload's first sync compares against that
-//     (see pendingBaseline in sync.go) and rolls if a key it consumes
-//     changed.
+//     before the change; the syncs until the change is settled compare
+//     against that too (see plan in sync.go), and roll if a key the
+//     workload consumes changed.
 //
 // A workload's pending change is settled by the first sync that reads the
 // caches after it and finishes without being held or failing; a change
