@@ -96,13 +96,29 @@ func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[config
 	return p.seq, p.before
 }
 
-// settle forgets key's pending change if no change came after seq: the
-// sync that took the snapshot read the content of every change up to it.
-func (t *changeTracker) settle(key workloadKey, seq uint64) {
+// settle records that a sync of key, which took the snapshot (seq, seen),
+// finished. If no change came after seq, the sync read the content of every
+// change, and key's pending change is forgotten. Otherwise the change stays
+// pending, but not the baselines this sync already compared against, nor,
+// when it rolled the workload, any baseline at all: its Pods restart with
+// the content the sync read and recorded, and the recorded state is the
+// only baseline from then on.
+func (t *changeTracker) settle(key workloadKey, seq uint64, seen map[configRef]metav1.Object, rolled bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if p := t.pending[key]; p != nil && p.seq == seq {
+	p := t.pending[key]
+	switch {
+	case p == nil:
+	case p.seq == seq:
 		delete(t.pending, key)
+	case rolled:
+		p.before = nil
+	default:
+		for ref, obj := range seen {
+			if p.before[ref] == obj {
+				delete(p.before, ref)
+			}
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	core "k8s.io/client-go/testing"
 )
 
 // TestPriorityQueue steps the queue's store through pushes, touches and
@@ -95,12 +96,15 @@ func TestChangeTrackerSettlesOnlyWhatASyncSaw(t *testing.T) {
 		t.Errorf("baseline is %v, want the object before the first change", before[ref])
 	}
 	tr.changed(key, ref, nil) // arrives while the sync runs
-	tr.settle(key, seq)
+	tr.settle(key, seq, before, false)
 	if !tr.urgent(key) {
 		t.Fatal("a change that came after the snapshot was settled")
 	}
-	seq, _ = tr.snapshot(key)
-	tr.settle(key, seq)
+	if _, before = tr.snapshot(key); len(before) != 0 {
+		t.Errorf("the baseline the finished sync compared against is still kept: %v", before)
+	}
+	seq, before = tr.snapshot(key)
+	tr.settle(key, seq, before, false)
 	if tr.urgent(key) {
 		t.Error("still urgent after a sync that saw every change")
 	}
@@ -229,5 +233,47 @@ func TestChangeRacingAdoptionStillRolls(t *testing.T) {
 	f.sync(ctx, name(0))
 	if w := f.writes(); len(w) != 0 {
 		t.Errorf("a sync after the roll wrote %v, want nothing", w)
+	}
+}
+
+// TestChangeDuringBaselineRollRollsOnce: a workload not adopted yet rolls
+// against the baseline of a consumed change; while that roll's PATCH is in
+// flight, a second change arrives, to a key it does not consume, and still
+// sees the workload unadopted in the cache. The sync after the roll writes
+// nothing: the baseline of the first change is spent, not compared again.
+func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
+	f, name := newAdoptionRun(t, 1)
+	ctx := f.start()
+	handler := configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap)
+	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
+	change := func(data map[string]string) {
+		oldObj, _, _ := indexer.GetByKey(testNamespace + "/cm-00")
+		f.seed(configMap("cm-00", data))
+		newObj, _, _ := indexer.GetByKey(testNamespace + "/cm-00")
+		handler.OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+	}
+	change(map[string]string{"a": "1", "b": "0"})
+	inFlight := true
+	f.client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) {
+		if inFlight {
+			inFlight = false
+			change(map[string]string{"a": "1", "b": "1"})
+		}
+		return false, nil, nil
+	})
+	f.sync(ctx, name(0))
+	if w := f.writes(); len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+		t.Fatalf("the first sync wrote %v, want one roll", w)
+	}
+	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(0))
+	rolled := d.(*appsv1.Deployment).DeepCopy()
+	rolled.ResourceVersion = "30"
+	f.seed(rolled)
+	f.sync(ctx, name(0))
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("the sync after the roll wrote %v, want nothing: key b is not consumed", w)
+	}
+	if f.c.changes.urgent(deploymentKey(name(0))) {
+		t.Error("the change is still pending after a sync that saw it")
 	}
 }

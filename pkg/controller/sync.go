@@ -75,7 +75,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		return err
 	}
 	c.report(ctx, key, w, p, outcome, current)
-	c.changes.settle(key, seq)
+	c.changes.settle(key, seq, before, p.decision.action == actionRoll)
 	return nil
 }
 
