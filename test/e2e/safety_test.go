@@ -565,6 +565,10 @@ func TestPause(t *testing.T) {
 			if where == "Namespace" {
 				rolls.waitTotal("barrier", 1) // its held roll
 				b.rolled++
+				// Its ReplicaSet first: kube-controller-manager skips a pod
+				// template replaced before it created one for it, and the
+				// barrier counts ReplicaSets.
+				waitReplicaSets(t, ns, "barrier", b.rolled+1)
 			}
 			b.wait()
 			if n := rolls.count("web"); n != 1 {
