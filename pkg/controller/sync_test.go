@@ -667,3 +667,26 @@ func TestSyncSkipsWritesWhenNotLeading(t *testing.T) {
 		t.Errorf("rollouts counted: %s", got)
 	}
 }
+
+// TestSyncIgnoreRemovedRollsChangedContent: content that changed while the
+// ConfigMap was ignored rolls its consumer once when the annotation goes,
+// and not again after.
+func TestSyncIgnoreRemovedRollsChangedContent(t *testing.T) {
+	cm := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cm)
+	ctx := f.start()
+	f.seedAdoptedWeb()
+	ignored := cm.DeepCopy()
+	ignored.Annotations = map[string]string{AnnotationIgnore: "true"}
+	ignored.Data["a"] = "2"
+	f.seed(ignored)
+	f.sync(ctx, "web")
+	f.expectWrites()
+
+	f.seed(configMap("cfg", map[string]string{"a": "2"}))
+	f.sync(ctx, "web")
+	w := f.writes()
+	if len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+		t.Fatalf("removing the ignore annotation wrote %v, want one roll", w)
+	}
+}
