@@ -689,4 +689,10 @@ func TestSyncIgnoreRemovedRollsChangedContent(t *testing.T) {
 	if len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
 		t.Fatalf("removing the ignore annotation wrote %v, want one roll", w)
 	}
+	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, "web")
+	rolled := d.(*appsv1.Deployment).DeepCopy()
+	rolled.ResourceVersion = "30"
+	f.seed(rolled)
+	f.sync(ctx, "web")
+	f.expectWrites()
 }
