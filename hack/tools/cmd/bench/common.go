@@ -158,3 +158,13 @@ func addMemory(res *scenarioResult, r *reroll, m metricSet, when string) error {
 	}
 	return nil
 }
+
+// recordSeeding records how long the bench took to seed and etcd's size
+// after it.
+func (e *env) recordSeeding(res *scenarioResult, seeded time.Duration) {
+	res.add("seeding time (bench client)", seeded.Seconds(), "s")
+	if size, err := e.etcdSize(); err == nil {
+		res.Params["etcdDBBytesAfterSeeding"] = size
+	}
+	e.log.printf("seeded in %.1fs", seeded.Seconds())
+}

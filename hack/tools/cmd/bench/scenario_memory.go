@@ -139,12 +139,7 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	}); err != nil {
 		return err
 	}
-	seeded := time.Since(began)
-	if size, err := e.etcdSize(); err == nil {
-		res.Params["etcdDBBytesAfterSeeding"] = size
-	}
-	res.add("seeding time (bench client)", seeded.Seconds(), "s")
-	e.log.printf("seeded in %.1fs", seeded.Seconds())
+	e.recordSeeding(res, time.Since(began))
 	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
 	if err != nil {
 		return err

@@ -175,12 +175,7 @@ func runScale(ctx context.Context, e *env, res *scenarioResult) error {
 	if err := e.seedScale(ctx, l); err != nil {
 		return err
 	}
-	seeded := time.Since(began)
-	res.add("seeding time (bench client)", seeded.Seconds(), "s")
-	if size, err := e.etcdSize(); err == nil {
-		res.Params["etcdDBBytesAfterSeeding"] = size
-	}
-	e.log.printf("seeded in %.1fs", seeded.Seconds())
+	e.recordSeeding(res, time.Since(began))
 	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
 	if err != nil {
 		return err
