@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestChangeDuringAdoptionRollsFirst: reroll starts on 300 opted-in
-// Deployments it has never seen, at 20 requests per second, so adopting
+// TestChangeDuringAdoptionRollsFirst: reroll starts on 150 opted-in
+// Deployments it has never seen, at 10 requests per second, so adopting
 // them takes about 15 s. A change made once adoption has begun, to a
 // ConfigMap only three of them consume (most likely not adopted yet: the
 // test logs how many were), rolls those three while most of the others
@@ -23,7 +23,7 @@ import (
 func TestChangeDuringAdoptionRollsFirst(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	bulk := consumerNames("a", 297)
+	bulk := consumerNames("a", 147)
 	early := consumerNames("z", 3)
 	create(t, configMap(ns, "bulk", map[string]string{"k": "0"}), configMap(ns, "early", map[string]string{"k": "0"}))
 	for _, name := range bulk {
@@ -33,7 +33,7 @@ func TestChangeDuringAdoptionRollsFirst(t *testing.T) {
 		create(t, consumer(ns, name, "early", 0, nil))
 	}
 	rolls := watchNamespaceRolls(t, ns)
-	startReroll(t, ns, "--kube-api-qps=20", "--kube-api-burst=20")
+	startReroll(t, ns, "--kube-api-qps=10", "--kube-api-burst=10")
 	// The initial list comes in no particular order: wait for any adoption.
 	waitFor(t, "adoption to begin", func(context.Context) (bool, error) { return adoptedCount(t, ns, "") > 0, nil })
 	earlyAdopted := adoptedCount(t, ns, "z-")

@@ -37,6 +37,12 @@ const (
 // waitTimeout bounds every wait for the cluster or reroll to act.
 const waitTimeout = 60 * time.Second
 
+// rolloutTimeout bounds a wait for kube-controller-manager to judge a
+// Deployment's rollout (its progress deadline, or its completion with a
+// Pod on the kwok node). On two busy cores it can take over a minute, while
+// it deletes the namespaces of earlier tests with hundreds of Deployments.
+const rolloutTimeout = 3 * time.Minute
+
 // lockedBuffer is a bytes.Buffer safe for a process writing while a test
 // reads.
 type lockedBuffer struct {
@@ -161,7 +167,14 @@ func (p *rerollProcess) waitLog(n int, parts ...string) {
 // waitTimeout.
 func waitFor(t *testing.T, what string, cond func(context.Context) (bool, error)) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, waitTimeout, true, cond)
+	waitForUpTo(t, what, waitTimeout, cond)
+}
+
+// waitForUpTo polls cond every 50ms until it holds, failing the test after
+// timeout.
+func waitForUpTo(t *testing.T, what string, timeout time.Duration, cond func(context.Context) (bool, error)) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, cond)
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}

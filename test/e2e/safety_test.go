@@ -135,7 +135,13 @@ func (r *rollLog) rolledNames(prefix string) []string {
 // waitTotal waits until the Deployments with prefix rolled n times in all.
 func (r *rollLog) waitTotal(prefix string, n int) {
 	r.t.Helper()
-	waitFor(r.t, fmt.Sprintf("%d rolls of %s*", n, prefix), func(context.Context) (bool, error) {
+	r.waitTotalUpTo(prefix, n, waitTimeout)
+}
+
+// waitTotalUpTo is waitTotal with its own timeout.
+func (r *rollLog) waitTotalUpTo(prefix string, n int, timeout time.Duration) {
+	r.t.Helper()
+	waitForUpTo(r.t, fmt.Sprintf("%d rolls of %s*", n, prefix), timeout, func(context.Context) (bool, error) {
 		return len(r.times(prefix)) >= n, nil
 	})
 }
@@ -206,7 +212,7 @@ func rolloutComplete(d *appsv1.Deployment) bool {
 // complete rollout.
 func waitComplete(t *testing.T, ns, prefix string) {
 	t.Helper()
-	waitFor(t, "complete rollouts of "+prefix+"*", func(ctx context.Context) (bool, error) {
+	waitForUpTo(t, "complete rollouts of "+prefix+"*", rolloutTimeout, func(ctx context.Context) (bool, error) {
 		list, err := testEnv.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -368,7 +374,7 @@ func TestHaltOnFailedRollout(t *testing.T) {
 			updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "bad" })
 			rolls.waitTotal("h-00", 1)
 			// RolloutHalted on each of the 49 held, and on the failed canary.
-			waitFor(t, "RolloutHalted on every consumer", func(context.Context) (bool, error) {
+			waitForUpTo(t, "RolloutHalted on every consumer", rolloutTimeout, func(context.Context) (bool, error) {
 				return len(eventedNames(t, ns, "RolloutHalted")) == 50, nil
 			})
 			t.Logf("change to halt: %v", time.Since(changed).Round(time.Millisecond))
@@ -396,7 +402,7 @@ func TestHaltOnFailedRollout(t *testing.T) {
 				updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "fixed" })
 				rolls.waitTotal("h-00", 2) // the new change's first wave is the canary again
 			}
-			rolls.waitTotal("h-", len(rolls.times("h-00"))+49)
+			rolls.waitTotalUpTo("h-", len(rolls.times("h-00"))+49, rolloutTimeout)
 			b.wait()
 			rolls.expectEachOnce(names[1:])
 		})
