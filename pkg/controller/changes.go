@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"maps"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,7 +86,9 @@ func (t *changeTracker) urgent(key workloadKey) bool {
 
 // snapshot returns what a sync of key starting now settles when it
 // finishes: the number of the latest pending change (0 for none), and the
-// objects as they were before the workload's first pending changes.
+// objects as they were before the workload's first pending changes. The
+// map is the sync's own copy: the handlers add to the tracker's while the
+// sync reads it.
 func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[configRef]metav1.Object) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -93,7 +96,7 @@ func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[config
 	if p == nil {
 		return 0, nil
 	}
-	return p.seq, p.before
+	return p.seq, maps.Clone(p.before)
 }
 
 // settle records that a sync of key, which took the snapshot (seq, seen),

@@ -277,3 +277,17 @@ func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
 		t.Error("the change is still pending after a sync that saw it")
 	}
 }
+
+// TestChangeTrackerSnapshotIsTheSyncsOwn: a change that arrives while a
+// sync reads its snapshot's baselines does not touch them (the handlers and
+// the workers run concurrently).
+func TestChangeTrackerSnapshotIsTheSyncsOwn(t *testing.T) {
+	key := deploymentKey("web")
+	tr := newChangeTracker()
+	tr.changed(key, configRef{typeConfigMap, "cfg"}, configMap("cfg", nil))
+	_, before := tr.snapshot(key)
+	tr.changed(key, configRef{typeSecret, "s"}, secret("s", nil))
+	if len(before) != 1 {
+		t.Errorf("the snapshot holds %d baselines after a later change, want the 1 it was taken with", len(before))
+	}
+}
