@@ -71,10 +71,13 @@ bench: build control-plane
 image:
 	docker build --build-arg VERSION=$(VERSION) -t reroll:$(VERSION) .
 
-## lint: staticcheck at a pinned version (fetched through the module proxy),
-## and filedeps: no two files of a package use each other's definitions, and
-## no function is over 60 lines without a reason in its comment
+## lint: hack/check-tree.sh (no tracked file over 1 MiB, no tracked executable
+## that is not a #! script), staticcheck at a pinned version (fetched through
+## the module proxy), and filedeps: the files of a package depend on each
+## other one way only (no cycle of any length), and no function is over 60
+## lines without a reason in its comment
 lint:
+	hack/check-tree.sh
 	go run $(STATICCHECK) -tags e2e ./...
 	cd hack/tools && go run $(STATICCHECK) ./...
 	cd hack/tools && go run ./cmd/filedeps -dir=$(CURDIR) ./...
