@@ -97,7 +97,10 @@ e2e: build control-plane helm
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)
 fuzz:
-	for target in FuzzParseNameList FuzzCalculateConsumption FuzzParseConsumedState FuzzParseExtraKinds; do \
+	for target in FuzzParseNameList FuzzCalculateConsumption FuzzParseConsumedState; do \
+		go test ./pkg/plan -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME); \
+	done
+	for target in FuzzParseExtraKinds FuzzCachedConsumption; do \
 		go test ./pkg/controller -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME); \
 	done
 

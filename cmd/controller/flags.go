@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // options are the command-line flags.
@@ -55,6 +56,20 @@ type options struct {
 	maxRolloutsPerSecond float64
 	maxInflightRollouts  int
 	maxRollsPerWorkload  string
+
+	// parsed holds the values validate parsed out of the string flags, so
+	// that nothing parses a flag twice.
+	parsed parsedFlags
+}
+
+// parsedFlags are the string flags that validate parses, in their parsed
+// form.
+type parsedFlags struct {
+	kinds            []string
+	extraKinds       []controller.ExtraKind
+	ignoreNamespaces []string
+	waves            []plan.WaveStep
+	rollLimit        plan.RollLimit
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -115,7 +130,8 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.maxRollsPerWorkload, "max-rolls-per-workload", "", "Hold a workload rolled N times within DURATION, written N/DURATION such as 3/1m; it rolls once more, to the latest content, when the window allows. Empty: no limit.")
 }
 
-// validate checks the flags' values together, and returns every problem.
+// validate checks the flags' values together, returns every problem, and
+// keeps the parsed values in o.parsed.
 //
 // Long: one check per flag, in the order they are defined, so that a new
 // flag's check is added where a reader looks for it.
@@ -146,10 +162,11 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("leader election timings must satisfy lease duration (%v) > renew deadline (%v) > 1.2 x retry period (%v) > 0",
 			o.leaseDuration, o.renewDeadline, o.retryPeriod))
 	}
-	if _, err := parseKinds(o.kinds); err != nil {
+	var err error
+	if o.parsed.kinds, err = parseKinds(o.kinds); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := controller.ParseExtraKinds(o.extraKinds); err != nil {
+	if o.parsed.extraKinds, err = controller.ParseExtraKinds(o.extraKinds); err != nil {
 		errs = append(errs, err)
 	}
 	if o.discoveryRecheck < time.Second {
@@ -158,13 +175,13 @@ func (o *options) validate() error {
 	if _, err := labels.Parse(o.namespaceSelector); err != nil {
 		errs = append(errs, fmt.Errorf("--namespace-selector: %w", err))
 	}
-	if _, err := controller.ParseNamespaceList(o.ignoreNamespaces); err != nil {
+	if o.parsed.ignoreNamespaces, err = plan.ParseNamespaceList(o.ignoreNamespaces); err != nil {
 		errs = append(errs, fmt.Errorf("--ignore-namespaces: %w", err))
 	}
 	if o.namespace != "" && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
 		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace already watches one"))
 	}
-	if err := controller.ParseWaves(o.waves); err != nil {
+	if o.parsed.waves, err = plan.ParseWaves(o.waves); err != nil {
 		errs = append(errs, fmt.Errorf("--waves: %w", err))
 	}
 	if o.rolloutTimeout <= 0 {
@@ -176,7 +193,7 @@ func (o *options) validate() error {
 	if o.maxInflightRollouts < 0 {
 		errs = append(errs, fmt.Errorf("--max-inflight-rollouts must not be negative, not %d", o.maxInflightRollouts))
 	}
-	if _, err := controller.ParseRollLimit(o.maxRollsPerWorkload); err != nil {
+	if o.parsed.rollLimit, err = plan.ParseRollLimit(o.maxRollsPerWorkload); err != nil {
 		errs = append(errs, err)
 	}
 	if o.profiling && o.metricsBindAddress == "0" {

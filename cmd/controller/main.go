@@ -119,14 +119,9 @@ func connect(ctx context.Context, o options) (clients, error) {
 	return c, kubeclient.CheckServer(ctx, c.failFast, cfg.Host)
 }
 
-// controllerOptions turns the flags into the controller's Options, every
-// setting once; the hash key comes later, from the cluster.
+// controllerOptions wires the flags, as parseFlags parsed them, into the
+// controller's Options; the hash key comes later, from the cluster.
 func controllerOptions(o options, reg *metrics.Registry) controller.Options {
-	// Validated by parseFlags.
-	kinds, _ := parseKinds(o.kinds)
-	extraKinds, _ := controller.ParseExtraKinds(o.extraKinds)
-	rollLimit, _ := controller.ParseRollLimit(o.maxRollsPerWorkload)
-	ignored, _ := controller.ParseNamespaceList(o.ignoreNamespaces)
 	return controller.Options{
 		FieldManager:           fieldManager,
 		Debounce:               o.debounce,
@@ -138,16 +133,16 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		Namespace:              o.namespace,
 		ConfigSelector:         o.configSelector,
 		NamespaceSelector:      o.namespaceSelector,
-		IgnoreNamespaces:       ignored,
+		IgnoreNamespaces:       o.parsed.ignoreNamespaces,
 		ResyncPeriod:           o.resync,
-		BuiltinResources:       kinds,
-		ExtraKinds:             extraKinds,
+		BuiltinResources:       o.parsed.kinds,
+		ExtraKinds:             o.parsed.extraKinds,
 		DiscoveryRecheckPeriod: o.discoveryRecheck,
-		Waves:                  o.waves,
+		Waves:                  o.parsed.waves,
 		RolloutTimeout:         o.rolloutTimeout,
 		MaxRolloutsPerSecond:   o.maxRolloutsPerSecond,
 		MaxInflightRollouts:    o.maxInflightRollouts,
-		MaxRollsPerWorkload:    rollLimit,
+		MaxRollsPerWorkload:    o.parsed.rollLimit,
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // update rewrites the golden files: go test ./cmd/kubectl-reroll -update.
@@ -40,7 +41,7 @@ const ns = "shop"
 // opted-in one adopted by reroll as it would be.
 func cluster(t *testing.T) *fake.Clientset {
 	t.Helper()
-	key := bytes.Repeat([]byte{7}, controller.MinHashKeyBytes)
+	key := bytes.Repeat([]byte{7}, plan.MinHashKeyBytes)
 	objs := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: "reroll-system"}, Data: map[string][]byte{"key": key}},
@@ -60,7 +61,7 @@ func cluster(t *testing.T) *fake.Clientset {
 	plain := deploy("plain", nil, func(s *corev1.PodSpec) {
 		s.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}
 	})
-	hk, err := controller.NewHashKey(key)
+	hk, err := plan.NewHashKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}

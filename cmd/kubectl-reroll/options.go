@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -31,6 +32,11 @@ type options struct {
 	extraKinds                         string
 	reloaderAnnotations, autoAll       bool
 	waves                              string
+
+	// parsedExtraKinds and parsedWaves are --extra-kinds and --waves as
+	// validate parsed them.
+	parsedExtraKinds []controller.ExtraKind
+	parsedWaves      []plan.WaveStep
 
 	// file is impact's -f.
 	file  string
@@ -60,15 +66,19 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.waves, "waves", "", "reroll's --waves.")
 }
 
-// validate checks the flags.
+// validate checks the flags, and keeps the values it parses.
 func (o *options) validate() error {
 	if !slices.Contains([]string{"table", "json", "yaml"}, o.output) {
 		return fmt.Errorf("-o must be table, json or yaml, not %q", o.output)
 	}
-	if _, err := controller.ParseExtraKinds(o.extraKinds); err != nil {
+	var err error
+	if o.parsedExtraKinds, err = controller.ParseExtraKinds(o.extraKinds); err != nil {
 		return err
 	}
-	return controller.ParseWaves(o.waves)
+	if o.parsedWaves, err = plan.ParseWaves(o.waves); err != nil {
+		return fmt.Errorf("--waves: %w", err)
+	}
+	return nil
 }
 
 // clientConfig returns the kubeconfig as kubectl reads it, with --context.

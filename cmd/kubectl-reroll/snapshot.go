@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // pageSize is the limit of each LIST: large clusters are read in pages,
@@ -58,7 +59,7 @@ func asForbidden(err error, verb, resource, namespace, name string) error {
 // the extra kinds. Reads that are forbidden leave their objects out and say
 // so in the settings' Unreadable, so that nothing is guessed.
 func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernetes.Interface, namespace string) (*controller.Inspector, error) {
-	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.waves, Unreadable: map[string]string{}}
+	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.parsedWaves, Unreadable: map[string]string{}}
 	if key, err := readHashKey(ctx, o, client); err != nil {
 		s.Unreadable["HashKey"] = err.Error()
 	} else {
@@ -93,10 +94,10 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 }
 
 // readHashKey reads reroll's hash key, or says which permission is missing.
-func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (controller.HashKey, error) {
+func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (plan.HashKey, error) {
 	secret, err := client.CoreV1().Secrets(o.controllerNamespace).Get(ctx, o.hashKeySecret, metav1.GetOptions{})
 	if err != nil {
-		return controller.HashKey{}, asForbidden(err, "get", "secrets", o.controllerNamespace, o.hashKeySecret)
+		return plan.HashKey{}, asForbidden(err, "get", "secrets", o.controllerNamespace, o.hashKeySecret)
 	}
 	return controller.HashKeyFromSecret(secret)
 }
@@ -185,7 +186,7 @@ func listResource(ctx context.Context, client kubernetes.Interface, resource, ns
 // addExtraKinds lists the custom kinds of --extra-kinds through the dynamic
 // client, at the version given or the preferred one.
 func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *controller.Inspector, namespace string) error {
-	kinds, _ := controller.ParseExtraKinds(o.extraKinds) // validated
+	kinds := o.parsedExtraKinds
 	if len(kinds) == 0 {
 		return nil
 	}
@@ -215,7 +216,7 @@ func rolledEvents(ctx context.Context, client kubernetes.Interface, namespace st
 	var out []eventsv1.Event
 	err := listResource(ctx, client, "events", namespace, func(obj runtime.Object) error {
 		e := *obj.(*eventsv1.Event)
-		if e.Reason == controller.ReasonRolled && strings.HasPrefix(e.ReportingController, "reroll") {
+		if e.Reason == plan.ReasonRolled && strings.HasPrefix(e.ReportingController, "reroll") {
 			out = append(out, e)
 		}
 		return nil

@@ -8,6 +8,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // applyOutcome is what apply did.
@@ -39,22 +41,22 @@ const (
 // apply makes a plan's write: under --dry-run it only remembers the state
 // it would write; otherwise it patches the workload, with record, the
 // rollout a roll starts. It returns an error only when a retry can help.
-func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p syncPlan, record *rolloutRecord) (applyOutcome, error) {
-	if p.optedOut || p.blocked || p.decision.action == actionNone {
+func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p plan.Plan, record *plan.RolloutRecord) (applyOutcome, error) {
+	if p.OptedOut || p.Blocked || p.Decision.Action == plan.ActionNone {
 		return applyOutcome{result: applyNothing}, nil
 	}
 	if c.opts.DryRun {
-		c.memory.rememberDryRunState(key, p.desired.String())
+		c.memory.rememberDryRunState(key, p.Desired.String())
 		return applyOutcome{result: applyDryRun}, nil
 	}
 	configHash, rollout := "", ""
-	if p.decision.action == actionRoll {
-		configHash = calculateConfigHash(c.opts.HashKey, p.desired)
+	if p.Decision.Action == plan.ActionRoll {
+		configHash = plan.CalculateConfigHash(c.opts.HashKey, p.Desired)
 		if record != nil {
 			rollout = record.String()
 		}
 	}
-	body, err := annotationPatch(p.desired.String(), rollout, a.templatePath(), configHash)
+	body, err := annotationPatch(p.Desired.String(), rollout, a.templatePath(), configHash)
 	if err != nil {
 		return applyOutcome{}, err
 	}
@@ -78,7 +80,7 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		return applyOutcome{}, fmt.Errorf("patching %s: %w", key, err)
 	}
 	c.memory.patched(key, w.meta.GetResourceVersion(), newRV)
-	if p.decision.action == actionRoll {
+	if p.Decision.Action == plan.ActionRoll {
 		c.flaps.rolled(key)
 	}
 	return applyOutcome{result: applyWritten}, nil
@@ -90,16 +92,16 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 // The body is valid both as a strategic merge patch and as a JSON merge
 // patch.
 func annotationPatch(state, rollout string, templatePath []string, configHash string) ([]byte, error) {
-	annotations := map[string]string{AnnotationConsumed: state}
+	annotations := map[string]string{plan.AnnotationConsumed: state}
 	if rollout != "" {
-		annotations[AnnotationRollout] = rollout
+		annotations[plan.AnnotationRollout] = rollout
 	}
 	patch := map[string]any{
 		"metadata": map[string]any{"annotations": annotations},
 	}
 	if configHash != "" {
 		var node any = map[string]any{
-			"metadata": map[string]any{"annotations": map[string]string{AnnotationConfigHash: configHash}},
+			"metadata": map[string]any{"annotations": map[string]string{plan.AnnotationConfigHash: configHash}},
 		}
 		for i := len(templatePath) - 1; i >= 0; i-- {
 			node = map[string]any{templatePath[i]: node}

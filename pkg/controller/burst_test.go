@@ -19,6 +19,9 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 func TestCalculateBurstWait(t *testing.T) {
@@ -177,7 +180,7 @@ func newBurstRun(t *testing.T, adopted bool) *burstRun {
 	r.f.c.queue = r.queue
 	web := deployment("web", auto(), func(p *corev1.PodSpec) {
 		envFromConfigMap("cfg")(p)
-		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
+		p.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("P", "s", "p", false)}
 	})
 	if adopted {
 		web = r.f.adopted(web)
@@ -186,7 +189,7 @@ func newBurstRun(t *testing.T, adopted bool) *burstRun {
 	// Reactors run newest first: a failing patch never reaches the recorder.
 	r.f.client.PrependReactor("patch", "deployments", func(a core.Action) (bool, runtime.Object, error) {
 		body := string(a.(core.PatchAction).GetPatch())
-		if strings.Contains(body, AnnotationConfigHash) {
+		if strings.Contains(body, plan.AnnotationConfigHash) {
 			r.rolls = append(r.rolls, r.clock.Since(r.epoch))
 			r.rollStates = append(r.rollStates, body)
 		}
@@ -281,7 +284,7 @@ func (r *burstRun) advanceTo(offset time.Duration) {
 func (r *burstRun) changeConfigMap(value string) {
 	next := configMap("cfg", map[string]string{"a": value})
 	r.f.seed(next)
-	configHandler[*corev1.ConfigMap](r.ctx, r.f.c, typeConfigMap).OnUpdate(
+	configHandler[*corev1.ConfigMap](r.ctx, r.f.c, plan.TypeConfigMap).OnUpdate(
 		cachedCopy(r.cm).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
 	r.cm = next
 }
@@ -290,7 +293,7 @@ func (r *burstRun) changeConfigMap(value string) {
 func (r *burstRun) changeSecret(value string) {
 	next := secret("s", map[string]string{"p": value})
 	r.f.seed(next)
-	configHandler[*corev1.Secret](r.ctx, r.f.c, typeSecret).OnUpdate(
+	configHandler[*corev1.Secret](r.ctx, r.f.c, plan.TypeSecret).OnUpdate(
 		cachedCopy(r.secret).(*corev1.Secret), cachedCopy(next).(*corev1.Secret))
 	r.secret = next
 }
@@ -377,7 +380,7 @@ func TestBurstRollsOnceWhateverWasQueued(t *testing.T) {
 				if err := json.Unmarshal([]byte(r.rollStates[len(r.rollStates)-1]), &last); err != nil {
 					t.Fatal(err)
 				}
-				if got, want := last.Metadata.Annotations[AnnotationConsumed], r.f.recordedState(r.serverWeb()); got != want {
+				if got, want := last.Metadata.Annotations[plan.AnnotationConsumed], r.f.recordedState(r.serverWeb()); got != want {
 					t.Errorf("the last roll recorded\n %s\nwant the content current at its time\n %s", got, want)
 				}
 			})

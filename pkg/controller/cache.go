@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/informers/internalinterfaces"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // This file is everything that decides what reroll's informers cache: the
@@ -120,13 +122,13 @@ func TransformForCache(obj any) (any, error) {
 	case *corev1.ConfigMap:
 		keepConfigMetadata(&o.ObjectMeta)
 		for k, v := range o.Data {
-			o.Data[k] = digestValue(v)
+			o.Data[k] = plan.DigestValue(v)
 		}
 		if len(o.BinaryData) > 0 && o.Data == nil {
 			o.Data = make(map[string]string, len(o.BinaryData))
 		}
 		for k, v := range o.BinaryData {
-			o.Data[k] = digestValue(v)
+			o.Data[k] = plan.DigestValue(v)
 		}
 		o.BinaryData = nil
 	case *corev1.Secret:
@@ -134,7 +136,7 @@ func TransformForCache(obj any) (any, error) {
 		if len(o.Data) > 0 {
 			digests := make(map[string]string, len(o.Data))
 			for k, v := range o.Data {
-				digests[k] = digestValue(v)
+				digests[k] = plan.DigestValue(v)
 			}
 			o.StringData = digests
 		}
@@ -143,14 +145,14 @@ func TransformForCache(obj any) (any, error) {
 		*o = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Name, ResourceVersion: o.ResourceVersion,
 			Labels: o.Labels, Annotations: keptAnnotations(o.Annotations)}}
 	case *appsv1.Deployment:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template, deploymentStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("Deployment"), o, &o.Spec.Template, plan.DeploymentStatus(o)), nil
 	case *appsv1.StatefulSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template, statefulSetStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("StatefulSet"), o, &o.Spec.Template, plan.StatefulSetStatus(o)), nil
 	case *appsv1.DaemonSet:
-		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template, daemonSetStatus(o)), nil
+		return newCachedWorkload(appsv1.SchemeGroupVersion.WithKind("DaemonSet"), o, &o.Spec.Template, plan.DaemonSetStatus(o)), nil
 	case *batchv1.CronJob:
 		// A CronJob has no rollout: its next Job simply runs the new template.
-		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template, rolloutStatus{observed: true, done: true}), nil
+		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template, plan.RolloutStatus{Observed: true, Done: true}), nil
 	case *cachedWorkload:
 		// Already transformed.
 	default:
@@ -182,7 +184,7 @@ func templateTransform(path []string) cache.TransformFunc {
 				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
 			}
 		}
-		w := newCachedWorkload(u.GroupVersionKind(), u, &template, customStatus(u))
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template, plan.CustomStatus(u))
 		w.TemplateError = templateError
 		return w, nil
 	}
@@ -191,8 +193,8 @@ func templateTransform(path []string) cache.TransformFunc {
 // cachedWorkload is how reroll caches a workload of every kind, built-in or
 // custom: its identity, versions and reroll's annotations, and of its pod
 // template only the list of its ConfigMap and Secret references (see
-// walkPodSpec), and of its status the facts its rollout state is derived
-// from (see rolloutStatus). The rest of a real workload (images, probes, resources,
+// WalkPodSpec), and of its status the facts its rollout state is derived
+// from (see RolloutStatus). The rest of a real workload (images, probes, resources,
 // literal env values, status) is most of its size, and reroll never reads
 // it, so caching it would make reroll's memory grow with spec sizes.
 //
@@ -202,9 +204,9 @@ type cachedWorkload struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta
 	// References are the pod template's ConfigMap and Secret references.
-	References []podReference
+	References []plan.PodReference
 	// Status is what the rollout state is derived from (see progress.go).
-	Status rolloutStatus
+	Status plan.RolloutStatus
 	// TemplateAnnotations are Reloader's opt-in annotations on the pod
 	// template, which Reloader reads when the workload has none; usually
 	// nil.
@@ -221,9 +223,9 @@ func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 	}
 	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	if w.References != nil {
-		out.References = make([]podReference, len(w.References))
+		out.References = make([]plan.PodReference, len(w.References))
 		for i, r := range w.References {
-			r.keys = append([]string(nil), r.keys...)
+			r.Keys = append([]string(nil), r.Keys...)
 			out.References[i] = r
 		}
 	}
@@ -233,7 +235,7 @@ func (w *cachedWorkload) DeepCopyObject() runtime.Object {
 // newCachedWorkload returns the cached form of a workload of kind gvk with
 // metadata m, pod template template and rollout status. Its references
 // share their strings with the template.
-func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, template *corev1.PodTemplateSpec, status rolloutStatus) *cachedWorkload {
+func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, template *corev1.PodTemplateSpec, status plan.RolloutStatus) *cachedWorkload {
 	return &cachedWorkload{
 		TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 		ObjectMeta: metav1.ObjectMeta{
@@ -241,7 +243,7 @@ func newCachedWorkload(gvk schema.GroupVersionKind, m metav1.Object, template *c
 			ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
 			Annotations: keptAnnotations(m.GetAnnotations()),
 		},
-		References:          podReferences(&template.Spec),
+		References:          plan.PodReferences(&template.Spec),
 		Status:              status,
 		TemplateAnnotations: reloaderOptInAnnotations(template.Annotations),
 	}
@@ -260,7 +262,7 @@ func keepConfigMetadata(m *metav1.ObjectMeta) {
 func keptAnnotations(a map[string]string) map[string]string {
 	var own map[string]string
 	for k, v := range a {
-		if strings.HasPrefix(k, annotationPrefix) || isReloaderKey(k) {
+		if strings.HasPrefix(k, plan.AnnotationPrefix) || plan.IsReloaderKey(k) {
 			if own == nil {
 				own = map[string]string{}
 			}
@@ -274,7 +276,7 @@ func keptAnnotations(a map[string]string) map[string]string {
 // template, or nil if it has none.
 func reloaderOptInAnnotations(a map[string]string) map[string]string {
 	var kept map[string]string
-	for _, k := range reloaderOptInKeys {
+	for _, k := range plan.ReloaderOptInKeys {
 		if v, ok := a[k]; ok {
 			if kept == nil {
 				kept = map[string]string{}
@@ -296,17 +298,4 @@ func stripMetadata(obj any) {
 	if a := m.GetAnnotations(); a != nil {
 		delete(a, lastAppliedAnnotation)
 	}
-}
-
-// cachedDigests returns the per-key digests of a ConfigMap or Secret that
-// went through TransformForCache. The map is shared with the cache: read it,
-// never write it.
-func cachedDigests(obj any) map[string]string {
-	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		return o.Data
-	case *corev1.Secret:
-		return o.StringData
-	}
-	return nil
 }

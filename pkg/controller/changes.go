@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Why pending changes are tracked apart from the queue.
@@ -43,7 +45,7 @@ type pendingChange struct {
 	seq uint64
 	// before holds, per object changed before the workload was adopted,
 	// the cached object as it was before its first pending change.
-	before map[configRef]metav1.Object
+	before map[plan.ConfigRef]metav1.Object
 }
 
 // newChangeTracker returns an empty tracker.
@@ -55,7 +57,7 @@ func newChangeTracker() *changeTracker {
 // the change when key is not adopted yet, nil otherwise; only the first one
 // per object is kept, as the workload's Pods run what was there before any
 // change reroll saw.
-func (t *changeTracker) changed(key workloadKey, ref configRef, old metav1.Object) {
+func (t *changeTracker) changed(key workloadKey, ref plan.ConfigRef, old metav1.Object) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq++
@@ -69,7 +71,7 @@ func (t *changeTracker) changed(key workloadKey, ref configRef, old metav1.Objec
 		return
 	}
 	if p.before == nil {
-		p.before = map[configRef]metav1.Object{}
+		p.before = map[plan.ConfigRef]metav1.Object{}
 	}
 	if _, kept := p.before[ref]; !kept {
 		p.before[ref] = old
@@ -89,7 +91,7 @@ func (t *changeTracker) urgent(key workloadKey) bool {
 // objects as they were before the workload's first pending changes. The
 // map is the sync's own copy: the handlers add to the tracker's while the
 // sync reads it.
-func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[configRef]metav1.Object) {
+func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[plan.ConfigRef]metav1.Object) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.pending[key]
@@ -106,7 +108,7 @@ func (t *changeTracker) snapshot(key workloadKey) (seq uint64, before map[config
 // when it rolled the workload, any baseline at all: its Pods restart with
 // the content the sync read and recorded, and the recorded state is the
 // only baseline from then on.
-func (t *changeTracker) settle(key workloadKey, seq uint64, seen map[configRef]metav1.Object, rolled bool) {
+func (t *changeTracker) settle(key workloadKey, seq uint64, seen map[plan.ConfigRef]metav1.Object, rolled bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.pending[key]

@@ -10,6 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	core "k8s.io/client-go/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 // TestPriorityQueue steps the queue's store through pushes, touches and
@@ -83,7 +86,7 @@ func TestPriorityQueue(t *testing.T) {
 // runs stays pending, and only the first baseline of an object is kept.
 func TestChangeTrackerSettlesOnlyWhatASyncSaw(t *testing.T) {
 	key := deploymentKey("web")
-	ref := configRef{typeConfigMap, "cfg"}
+	ref := plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"}
 	tr := newChangeTracker()
 	if tr.urgent(key) {
 		t.Fatal("urgent before any change")
@@ -117,7 +120,7 @@ func newAdoptionRun(t *testing.T, n int) (*fixture, func(i int) string) {
 	for i := range n {
 		objs = append(objs, configMap(fmt.Sprintf("cm-%02d", i), map[string]string{"a": "0", "b": "0"}),
 			deployment(name(i), auto(), func(p *corev1.PodSpec) {
-				p.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("A", fmt.Sprintf("cm-%02d", i), "a", false)}
+				p.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("A", fmt.Sprintf("cm-%02d", i), "a", false)}
 			}))
 	}
 	f := newFixture(t, objs...)
@@ -156,14 +159,14 @@ func TestChangeDuringAdoptionGoesFirst(t *testing.T) {
 			oldObj, _, _ := cmInformer.GetIndexer().GetByKey(testNamespace + "/" + last)
 			f.seed(configMap(last, map[string]string{"a": "0", "b": "0", tt.changedKey: "1"}))
 			newObj, _, _ := cmInformer.GetIndexer().GetByKey(testNamespace + "/" + last)
-			configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+			configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
 
 			f.c.processNextWorkItem(ctx)
 			w := f.writes()
 			if len(w) != 1 || w[0].name != name(n-1) {
 				t.Fatalf("the sync after the change wrote %v, want %s's", w, name(n-1))
 			}
-			if rolled := strings.Contains(w[0].body, AnnotationConfigHash); rolled != tt.wantRoll {
+			if rolled := strings.Contains(w[0].body, plan.AnnotationConfigHash); rolled != tt.wantRoll {
 				t.Errorf("%s rolled = %v, want %v; patch %s", name(n-1), rolled, tt.wantRoll, w[0].body)
 			}
 			d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(n-1))
@@ -178,7 +181,7 @@ func TestChangeDuringAdoptionGoesFirst(t *testing.T) {
 			}
 			var rest []string
 			for _, p := range f.writes() {
-				if strings.Contains(p.body, AnnotationConfigHash) {
+				if strings.Contains(p.body, plan.AnnotationConfigHash) {
 					t.Errorf("%s rolled on adoption", p.name)
 				}
 				rest = append(rest, p.name)
@@ -203,16 +206,16 @@ func TestChangeRacingAdoptionStillRolls(t *testing.T) {
 	f.seed(configMap("cm-00", map[string]string{"a": "1", "b": "0"})) // the store has it; the handler has not run
 	f.sync(ctx, name(0))
 	w := f.writes()
-	if len(w) != 1 || strings.Contains(w[0].body, AnnotationConfigHash) {
+	if len(w) != 1 || strings.Contains(w[0].body, plan.AnnotationConfigHash) {
 		t.Fatalf("the adoption wrote %v, want one patch that does not roll", w)
 	}
 	cachedWeb, _, _ := f.factory.Apps().V1().Deployments().Informer().GetIndexer().GetByKey(testNamespace + "/" + name(0))
 	newObj, _, _ := cmInformer.GetIndexer().GetByKey(testNamespace + "/cm-00")
 	// The workload in the cache is the one before the adoption's write.
-	if _, adopted := cachedWeb.(*cachedWorkload).Annotations[AnnotationConsumed]; adopted {
+	if _, adopted := cachedWeb.(*cachedWorkload).Annotations[plan.AnnotationConsumed]; adopted {
 		t.Fatal("the cache already shows the adoption")
 	}
-	configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+	configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
 
 	// The adoption's write reaches the cache; then the change's sync runs.
 	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(0))
@@ -221,7 +224,7 @@ func TestChangeRacingAdoptionStillRolls(t *testing.T) {
 	f.seed(adopted)
 	f.sync(ctx, name(0))
 	w = f.writes()
-	if len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+	if len(w) != 1 || !strings.Contains(w[0].body, plan.AnnotationConfigHash) {
 		t.Fatalf("the change's sync wrote %v, want one roll", w)
 	}
 	f.seed(func() *appsv1.Deployment {
@@ -244,7 +247,7 @@ func TestChangeRacingAdoptionStillRolls(t *testing.T) {
 func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
 	f, name := newAdoptionRun(t, 1)
 	ctx := f.start()
-	handler := configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap)
+	handler := configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap)
 	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
 	change := func(data map[string]string) {
 		oldObj, _, _ := indexer.GetByKey(testNamespace + "/cm-00")
@@ -262,7 +265,7 @@ func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
 		return false, nil, nil
 	})
 	f.sync(ctx, name(0))
-	if w := f.writes(); len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+	if w := f.writes(); len(w) != 1 || !strings.Contains(w[0].body, plan.AnnotationConfigHash) {
 		t.Fatalf("the first sync wrote %v, want one roll", w)
 	}
 	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, name(0))
@@ -284,9 +287,9 @@ func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
 func TestChangeTrackerSnapshotIsTheSyncsOwn(t *testing.T) {
 	key := deploymentKey("web")
 	tr := newChangeTracker()
-	tr.changed(key, configRef{typeConfigMap, "cfg"}, configMap("cfg", nil))
+	tr.changed(key, plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"}, configMap("cfg", nil))
 	_, before := tr.snapshot(key)
-	tr.changed(key, configRef{typeSecret, "s"}, secret("s", nil))
+	tr.changed(key, plan.ConfigRef{Type: plan.TypeSecret, Name: "s"}, secret("s", nil))
 	if len(before) != 1 {
 		t.Errorf("the snapshot holds %d baselines after a later change, want the 1 it was taken with", len(before))
 	}

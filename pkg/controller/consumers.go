@@ -3,6 +3,8 @@ package controller
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Who consumes what, read from the caches: the index from each ConfigMap
@@ -24,21 +26,21 @@ func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
 		// A malformed annotation still indexes what parsed: the sync reports
 		// the problem, and fixing it must not depend on another event.
 		o, _, _ := c.optInOf(w)
-		if !o.enabled() {
+		if !o.Enabled() {
 			return nil, nil
 		}
-		consumed := calculateConsumption(w.references, o)
+		consumed := plan.CalculateConsumption(w.references, o)
 		values := make([]string, len(consumed))
 		for i, u := range consumed {
-			values[i] = configIndexValue(w.meta.GetNamespace(), u.ref)
+			values[i] = configIndexValue(w.meta.GetNamespace(), u.Ref)
 		}
 		return values, nil
 	}
 }
 
 // configIndexValue is the consumersIndex value of a config object.
-func configIndexValue(namespace string, ref configRef) string {
-	return string(ref.typ) + "/" + namespace + "/" + ref.name
+func configIndexValue(namespace string, ref plan.ConfigRef) string {
+	return string(ref.Type) + "/" + namespace + "/" + ref.Name
 }
 
 // wantsSync reports whether a workload is opted in, or carries opt-in
@@ -46,35 +48,35 @@ func configIndexValue(namespace string, ref configRef) string {
 // must be told.
 func (c *Controller) wantsSync(w workload) bool {
 	o, conflicts, err := c.optInOf(w)
-	return err != nil || len(conflicts) > 0 || o.enabled()
+	return err != nil || len(conflicts) > 0 || o.Enabled()
 }
 
-// optInSettings returns the flags that shape how opt-in annotations are
+// OptInSettings returns the flags that shape how opt-in annotations are
 // read.
-func (c *Controller) optInSettings() optInSettings {
-	return optInSettings{autoAll: c.opts.AutoAll, reloader: c.opts.ReloaderAnnotations}
+func (c *Controller) optInSettings() plan.OptInSettings {
+	return plan.OptInSettings{AutoAll: c.opts.AutoAll, Reloader: c.opts.ReloaderAnnotations}
 }
 
-// optInOf reads how a cached workload opts in (see parseOptIn), with
+// optInOf reads how a cached workload opts in (see ParseOptIn), with
 // Reloader's annotations of its pod template when it has none of its own.
-func (c *Controller) optInOf(w workload) (optIn, []string, error) {
+func (c *Controller) optInOf(w workload) (plan.OptIn, []string, error) {
 	annotations := w.meta.GetAnnotations()
 	if c.opts.ReloaderAnnotations {
-		annotations = withReloaderFallback(annotations, w.templateAnnotations)
+		annotations = plan.WithReloaderFallback(annotations, w.templateAnnotations)
 	}
-	return parseOptIn(annotations, c.optInSettings())
+	return plan.ParseOptIn(annotations, c.optInSettings())
 }
 
 // consumer is an opted-in workload that consumes a given object.
 type consumer struct {
 	key workloadKey
 	w   workload
-	o   optIn
+	o   plan.OptIn
 }
 
 // consumersOf returns the opted-in workloads of every kind that consume
 // ref in namespace, from the consumers index.
-func (c *Controller) consumersOf(namespace string, ref configRef) []consumer {
+func (c *Controller) consumersOf(namespace string, ref plan.ConfigRef) []consumer {
 	var out []consumer
 	for _, a := range c.adapterList() {
 		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, configIndexValue(namespace, ref))
@@ -87,7 +89,7 @@ func (c *Controller) consumersOf(namespace string, ref configRef) []consumer {
 				continue
 			}
 			o, _, err := c.optInOf(w)
-			if err != nil || !o.enabled() {
+			if err != nil || !o.Enabled() {
 				continue
 			}
 			out = append(out, consumer{key: workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}, w: w, o: o})
@@ -97,31 +99,31 @@ func (c *Controller) consumersOf(namespace string, ref configRef) []consumer {
 }
 
 // configObject returns the cached ConfigMap or Secret ref of namespace.
-func (c *Controller) configObject(namespace string, ref configRef) (metav1.Object, bool) {
+func (c *Controller) configObject(namespace string, ref plan.ConfigRef) (metav1.Object, bool) {
 	var obj metav1.Object
 	var err error
-	switch ref.typ {
-	case typeConfigMap:
-		obj, err = c.configMaps.ConfigMaps(namespace).Get(ref.name)
-	case typeSecret:
-		obj, err = c.secrets.Secrets(namespace).Get(ref.name)
+	switch ref.Type {
+	case plan.TypeConfigMap:
+		obj, err = c.configMaps.ConfigMaps(namespace).Get(ref.Name)
+	case plan.TypeSecret:
+		obj, err = c.secrets.Secrets(namespace).Get(ref.Name)
 	}
 	// The listers fail only with NotFound.
 	return obj, err == nil && obj != nil
 }
 
-// configLookup returns a lookup of the cached ConfigMaps and Secrets of a
+// ConfigLookup returns a lookup of the cached ConfigMaps and Secrets of a
 // namespace that also records, in found, the digests of what it looks up.
-func (c *Controller) configLookup(namespace string, found map[configRef]map[string]string) configLookup {
-	return newConfigLookup(func(ref configRef) (metav1.Object, bool) { return c.configObject(namespace, ref) },
+func (c *Controller) configLookup(namespace string, found map[plan.ConfigRef]map[string]string) plan.ConfigLookup {
+	return plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) { return c.configObject(namespace, ref) },
 		c.opts.ReloaderAnnotations, found)
 }
 
 // currentDigests returns the cached digests of a config object, or nil.
-func (c *Controller) currentDigests(namespace string, ref configRef) map[string]string {
+func (c *Controller) currentDigests(namespace string, ref plan.ConfigRef) map[string]string {
 	obj, ok := c.configObject(namespace, ref)
 	if !ok {
 		return nil
 	}
-	return cachedDigests(obj)
+	return plan.CachedDigests(obj)
 }

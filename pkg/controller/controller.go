@@ -31,13 +31,14 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Options configure a Controller and its informers. Each setting is carried
 // here once, from the flags to every part that uses it.
 type Options struct {
 	// HashKey is the key of every hash reroll writes.
-	HashKey HashKey
+	HashKey plan.HashKey
 	// FieldManager names reroll in the managedFields of what it writes.
 	FieldManager string
 	// Debounce delays syncs caused by config changes, so that a burst of
@@ -87,10 +88,10 @@ type Options struct {
 
 	// The rollout-safety policies (see gate.go).
 
-	// Waves is the waves of every change whose object has no
-	// reroll.dev/waves annotation, such as "1,10%,100%"; empty rolls every
-	// consumer at once. It must parse (ParseWaves).
-	Waves string
+	// Waves are the waves of every change whose object has no
+	// reroll.dev/waves annotation (--waves, parsed by plan.ParseWaves); nil
+	// rolls every consumer at once.
+	Waves []plan.WaveStep
 	// RolloutTimeout is how long a rollout of a StatefulSet or DaemonSet may
 	// take before it counts as failed.
 	RolloutTimeout time.Duration
@@ -101,7 +102,7 @@ type Options struct {
 	MaxInflightRollouts int
 	// MaxRollsPerWorkload holds a workload that rolled N times within a
 	// window (ParseRollLimit); zero: no limit.
-	MaxRollsPerWorkload RollLimit
+	MaxRollsPerWorkload plan.RollLimit
 
 	// MayWrite, when set, is asked right before each write, with the
 	// sync's context; false skips the write (leader election: the Lease was

@@ -13,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 // drainQueue returns the keys queued now, sorted, and marks them done.
@@ -32,7 +35,9 @@ func drainQueue(c *Controller) []string {
 // "plain" consumes "cfg" but is not opted in.
 func handlerFixture(t *testing.T) (*fixture, context.Context) {
 	f := newFixture(t,
-		deployment("env", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("A", "cfg", "a", false)} }),
+		deployment("env", auto(), func(s *corev1.PodSpec) {
+			s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("A", "cfg", "a", false)}
+		}),
 		deployment("all", auto(), func(s *corev1.PodSpec) {
 			envFromConfigMap("cfg")(s)
 			s.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
@@ -55,7 +60,7 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 	changed.Data["a"] = "2"
 	changed.ResourceVersion = "2"
 	ignored := cm.DeepCopy()
-	ignored.Annotations = map[string]string{AnnotationIgnore: "true"}
+	ignored.Annotations = map[string]string{plan.AnnotationIgnore: "true"}
 	consumers := []string{"Deployment team-a/all", "Deployment team-a/env"}
 	tests := []struct {
 		name  string
@@ -79,12 +84,12 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 		}, consumers},
 		{"pause removed", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			paused := cm.DeepCopy()
-			paused.Annotations = map[string]string{AnnotationPaused: "true"}
+			paused.Annotations = map[string]string{plan.AnnotationPaused: "true"}
 			h.OnUpdate(cached(paused), cached(cm.DeepCopy()))
 		}, consumers},
 		{"content update of an ignored object", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
 			changedIgnored := changed.DeepCopy()
-			changedIgnored.Annotations = map[string]string{AnnotationIgnore: "true"}
+			changedIgnored.Annotations = map[string]string{plan.AnnotationIgnore: "true"}
 			h.OnUpdate(cached(ignored.DeepCopy()), cached(changedIgnored))
 		}, nil},
 		{"delete", func(h cache.TypedResourceEventHandler[*corev1.ConfigMap]) {
@@ -100,7 +105,7 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ctx := handlerFixture(t)
-			tt.event(configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap))
+			tt.event(configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap))
 			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
 				t.Errorf("enqueued %q, want %q", got, tt.want)
 			}
@@ -110,7 +115,7 @@ func TestConfigHandlerEnqueuesConsumers(t *testing.T) {
 
 func TestSecretHandlerEnqueuesConsumers(t *testing.T) {
 	f, ctx := handlerFixture(t)
-	h := configHandler[*corev1.Secret](ctx, f.c, typeSecret)
+	h := configHandler[*corev1.Secret](ctx, f.c, plan.TypeSecret)
 	old, _ := TransformForCache(secret("s", map[string]string{"p": "1"}))
 	updated, _ := TransformForCache(secret("s", map[string]string{"p": "2"}))
 	h.OnUpdate(old.(*corev1.Secret), updated.(*corev1.Secret))
@@ -130,11 +135,11 @@ func TestWorkloadHandlerEnqueues(t *testing.T) {
 	specChange.Generation = 2
 	annotated := d.DeepCopy()
 	annotated.ResourceVersion = "11"
-	annotated.Annotations = map[string]string{AnnotationAuto: "true", AnnotationSecrets: "s"}
+	annotated.Annotations = map[string]string{plan.AnnotationAuto: "true", plan.AnnotationSecrets: "s"}
 	otherAnnotation := d.DeepCopy()
 	otherAnnotation.ResourceVersion = "11"
-	otherAnnotation.Annotations = map[string]string{AnnotationAuto: "true", "deployment.kubernetes.io/revision": "2"}
-	malformed := cachedCopy(deployment("bad", map[string]string{AnnotationAuto: "maybe"}, nil))
+	otherAnnotation.Annotations = map[string]string{plan.AnnotationAuto: "true", "deployment.kubernetes.io/revision": "2"}
+	malformed := cachedCopy(deployment("bad", map[string]string{plan.AnnotationAuto: "maybe"}, nil))
 	tests := []struct {
 		name  string
 		event func(h cache.ResourceEventHandler)
@@ -177,11 +182,11 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 	ctx := f.start()
 	d := f.adopted(deployment("all", auto(), func(p *corev1.PodSpec) {
 		envFromConfigMap("cfg")(p)
-		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
+		p.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("P", "s", "p", false)}
 	}))
 	f.seed(d)
-	cmHandler := configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap)
-	secretHandler := configHandler[*corev1.Secret](ctx, f.c, typeSecret)
+	cmHandler := configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap)
+	secretHandler := configHandler[*corev1.Secret](ctx, f.c, plan.TypeSecret)
 
 	// Three changes, spread over 900ms, to two objects.
 	cm2 := configMap("cfg", map[string]string{"a": "2"})

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 func TestParseExtraKinds(t *testing.T) {
@@ -126,7 +128,7 @@ func rollout(name string, annotations map[string]string) *unstructured.Unstructu
 
 func TestTemplateTransform(t *testing.T) {
 	transform := templateTransform([]string{"spec", "template"})
-	u := rollout("r", map[string]string{AnnotationAuto: "true", lastAppliedAnnotation: "{}"})
+	u := rollout("r", map[string]string{plan.AnnotationAuto: "true", lastAppliedAnnotation: "{}"})
 	out, err := transform(u)
 	if err != nil {
 		t.Fatal(err)
@@ -136,10 +138,10 @@ func TestTemplateTransform(t *testing.T) {
 	// annotations of the metadata.
 	want := &cachedWorkload{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "example.com/v1", Kind: "Rollout"},
-		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{AnnotationAuto: "true"}},
-		References: []podReference{{ref: configRef{typeConfigMap, "cfg"}, site: referenceSite{field: siteEnvFrom, owner: "app"}}},
+		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: testNamespace, ResourceVersion: "10", Annotations: map[string]string{plan.AnnotationAuto: "true"}},
+		References: []plan.PodReference{{Ref: plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"}, Site: plan.ReferenceSite{Field: plan.SiteEnvFrom, Owner: "app"}}},
 		// No status.observedGeneration: complete at once.
-		Status: rolloutStatus{observed: true, done: true},
+		Status: plan.RolloutStatus{Observed: true, Done: true},
 	}
 	if !reflect.DeepEqual(obj, want) {
 		t.Errorf("got  %+v\nwant %+v", obj, want)
@@ -261,7 +263,7 @@ func TestSyncCustomKind(t *testing.T) {
 	// A consumed change rolls it: the merge patch sets the template's hash.
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		w, err := getWorkload(k, key.name)
-		return err == nil && w.meta.GetAnnotations()[AnnotationConsumed] != "", nil
+		return err == nil && w.meta.GetAnnotations()[plan.AnnotationConsumed] != "", nil
 	}); err != nil {
 		t.Fatalf("the adoption never reached the cache: %v", err)
 	}

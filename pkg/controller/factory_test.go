@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The factory lists ConfigMaps and Secrets through --config-selector and
@@ -63,7 +65,7 @@ func TestNewInformerFactory(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if cached.Data["k"] != digestValue("value") || cached.ManagedFields != nil {
+	if cached.Data["k"] != plan.DigestValue("value") || cached.ManagedFields != nil {
 		t.Errorf("cached ConfigMap not transformed: %+v", cached)
 	}
 	if _, err := cms.Lister().ConfigMaps("team-a").Get("unselected"); err == nil {

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"bytes"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // testNamespace is where every fixture object lives.
@@ -50,7 +53,7 @@ type fixture struct {
 // newFixture returns a fixture with default options, a fake clock, and the
 // given objects.
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
-	return &fixture{t: t, objects: objects, opts: Options{HashKey: testKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry(),
+	return &fixture{t: t, objects: objects, opts: Options{HashKey: testHashKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry(),
 		Clock: testingclock.NewFakeClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))}}
 }
 
@@ -259,7 +262,7 @@ func deployment(name string, annotations map[string]string, mutate func(*corev1.
 }
 
 // auto is the annotation set of a workload that opts in to auto.
-func auto() map[string]string { return map[string]string{AnnotationAuto: "true"} }
+func auto() map[string]string { return map[string]string{plan.AnnotationAuto: "true"} }
 
 // configMap returns a ConfigMap in the test namespace.
 func configMap(name string, data map[string]string) *corev1.ConfigMap {
@@ -287,12 +290,12 @@ func envFromConfigMap(name string) func(*corev1.PodSpec) {
 // the fixture's key from the objects as they are in the caches.
 func (f *fixture) recordedState(d *appsv1.Deployment) string {
 	f.t.Helper()
-	o, _, err := parseOptIn(d.Annotations, optInSettings{autoAll: f.opts.AutoAll, reloader: f.opts.ReloaderAnnotations})
+	o, _, err := plan.ParseOptIn(d.Annotations, plan.OptInSettings{AutoAll: f.opts.AutoAll, Reloader: f.opts.ReloaderAnnotations})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	consumed := calculateConsumption(podReferences(&d.Spec.Template.Spec), o)
-	s, problems := calculateState(f.opts.HashKey, consumed, f.c.configLookup(d.Namespace, map[configRef]map[string]string{}), nil)
+	consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
+	s, problems := plan.CalculateState(f.opts.HashKey, consumed, f.c.configLookup(d.Namespace, map[plan.ConfigRef]map[string]string{}), nil)
 	if len(problems) > 0 {
 		f.t.Fatalf("problems: %+v", problems)
 	}
@@ -306,7 +309,7 @@ func (f *fixture) adopted(d *appsv1.Deployment) *appsv1.Deployment {
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}
 	}
-	d.Annotations[AnnotationConsumed] = f.recordedState(d)
+	d.Annotations[plan.AnnotationConsumed] = f.recordedState(d)
 	d.ResourceVersion = "11"
 	return d
 }
@@ -323,18 +326,18 @@ func (f *fixture) seedAdoptedWeb() *appsv1.Deployment {
 // rollout record of a roll at the fixture's clock's time.
 func (f *fixture) rollPatch(name, state string) patchAction {
 	f.t.Helper()
-	s, err := parseConsumedState(state)
+	s, err := plan.ParseConsumedState(state)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	p := f.patch(name, state, calculateConfigHash(f.opts.HashKey, s))
+	p := f.patch(name, state, plan.CalculateConfigHash(f.opts.HashKey, s))
 	return f.withRolloutRecord(p, f.expectedRecord(name, s))
 }
 
 // expectedRecord computes, from the cached workload named name and the
 // cached config objects, the rollout record of its roll into s: the changes
 // are the objects whose entries differ from the recorded state.
-func (f *fixture) expectedRecord(name string, s consumedState) string {
+func (f *fixture) expectedRecord(name string, s plan.ConsumedState) string {
 	f.t.Helper()
 	var cached *cachedWorkload
 	for _, inf := range []cache.SharedIndexInformer{f.factory.Apps().V1().Deployments().Informer(),
@@ -347,26 +350,26 @@ func (f *fixture) expectedRecord(name string, s consumedState) string {
 	if cached == nil {
 		f.t.Fatalf("%s is not cached", name)
 	}
-	old, _ := parseConsumedState(cached.Annotations[AnnotationConsumed])
+	old, _ := plan.ParseConsumedState(cached.Annotations[plan.AnnotationConsumed])
 	var changes []string
-	for id, fp := range s.entries {
-		if was, ok := old.entries[id]; !ok || was == fp {
+	for id, fp := range s.Entries {
+		if was, ok := old.Entries[id]; !ok || was == fp {
 			continue
 		}
 		object, _, _ := strings.Cut(id, "@")
 		typ, objName, _ := strings.Cut(object, "/")
-		ref := configRef{configType(typ), objName}
+		ref := plan.ConfigRef{Type: plan.ConfigType(typ), Name: objName}
 		var digests map[string]string
-		if obj, ok, _ := f.informerFor(map[configType]runtime.Object{typeConfigMap: &corev1.ConfigMap{}, typeSecret: &corev1.Secret{}}[ref.typ]).GetIndexer().GetByKey(testNamespace + "/" + objName); ok {
-			digests = cachedDigests(obj)
+		if obj, ok, _ := f.informerFor(map[plan.ConfigType]runtime.Object{plan.TypeConfigMap: &corev1.ConfigMap{}, plan.TypeSecret: &corev1.Secret{}}[ref.Type]).GetIndexer().GetByKey(testNamespace + "/" + objName); ok {
+			digests = plan.CachedDigests(obj)
 		}
-		if c := string(calculateChangeID(f.opts.HashKey, ref, digests)); !slices.Contains(changes, c) {
+		if c := string(plan.CalculateChangeID(f.opts.HashKey, ref, digests)); !slices.Contains(changes, c) {
 			changes = append(changes, c)
 		}
 	}
 	slices.Sort(changes)
 	from := "incomplete"
-	if cached.Status.observed && cached.Status.done {
+	if cached.Status.Observed && cached.Status.Done {
 		from = "complete"
 	}
 	return fmt.Sprintf("v1;at=%d;from=%s;changes=%s", f.opts.Clock.Now().Unix(), from, strings.Join(changes, ","))
@@ -433,4 +436,14 @@ func (f *fixture) patch(name, state, configHash string) patchAction {
 		f.t.Fatal(err)
 	}
 	return patchAction{resource: "deployments", name: name, patchType: types.StrategicMergePatchType, body: string(b)}
+}
+
+// testHashKey returns a hash key made of one repeated byte.
+func testHashKey(t testing.TB, b byte) plan.HashKey {
+	t.Helper()
+	k, err := plan.NewHashKey(bytes.Repeat([]byte{b}, plan.MinHashKeyBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // BenchmarkCacheFootprint reports the heap each cached object costs once it
@@ -108,7 +110,7 @@ func benchDeployment(m metav1.ObjectMeta) *appsv1.Deployment {
 	labels := map[string]string{"app": m.Name}
 	m.Labels = map[string]string{"reroll.dev/bench": "memory"}
 	m.Annotations = map[string]string{"reroll.dev/auto": "true", "deployment.kubernetes.io/revision": "1",
-		AnnotationConsumed: "v1;key=0123456789abcdef;entry=abcdefabcdefabcdefabcdef"}
+		plan.AnnotationConsumed: "v1;key=0123456789abcdef;entry=abcdefabcdefabcdefabcdef"}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: m,

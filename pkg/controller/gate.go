@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The rollout-safety policies: the step between plan and apply that may
@@ -59,14 +61,14 @@ type hold struct {
 	// failed is, for a halt, the consumer whose rollout failed, and change
 	// the change it halts.
 	failed workloadKey
-	change changeID
+	change plan.ChangeID
 }
 
 // changedObject is a consumed ConfigMap or Secret whose change a planned
 // roll carries.
 type changedObject struct {
-	ref         configRef
-	change      changeID
+	ref         plan.ConfigRef
+	change      plan.ChangeID
 	annotations map[string]string
 }
 
@@ -74,19 +76,19 @@ type changedObject struct {
 type gateResult struct {
 	hold hold
 	// record is what the roll writes in AnnotationRollout when not held.
-	record rolloutRecord
+	record plan.RolloutRecord
 }
 
 // gate decides whether a planned roll goes ahead now. Only rolls are gated:
 // adopting, re-baselining and recording references change no pod.
-func (c *Controller) gate(key workloadKey, w workload, p syncPlan, current map[configRef]map[string]string) gateResult {
+func (c *Controller) gate(key workloadKey, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) gateResult {
 	now := c.opts.Clock.Now()
 	changed := c.changedObjects(key.name.Namespace, p, current)
-	r := gateResult{record: rolloutRecord{started: now, fromComplete: c.rolloutState(w, now) == rolloutComplete}}
+	r := gateResult{record: plan.RolloutRecord{Started: now, FromComplete: c.rolloutState(w, now) == plan.RolloutComplete}}
 	for _, o := range changed {
-		r.record.changes = append(r.record.changes, o.change)
+		r.record.Changes = append(r.record.Changes, o.change)
 	}
-	slices.Sort(r.record.changes)
+	slices.Sort(r.record.Changes)
 	if h := pauseHold(w, c.namespaceAnnotations(key.name.Namespace), changed); h.reason != "" {
 		r.hold = h
 		return r
@@ -105,7 +107,7 @@ func (c *Controller) gate(key workloadKey, w workload, p syncPlan, current map[c
 	if wait := c.flaps.wait(key); wait > 0 {
 		r.hold = hold{reason: holdThrottled, wait: wait, message: fmt.Sprintf(
 			"rolled %d times within %v (--max-rolls-per-workload); rolling once more, to the content current then, in %v",
-			c.opts.MaxRollsPerWorkload.n, c.opts.MaxRollsPerWorkload.window, wait.Round(time.Millisecond))}
+			c.opts.MaxRollsPerWorkload.N, c.opts.MaxRollsPerWorkload.Window, wait.Round(time.Millisecond))}
 		return r
 	}
 	if c.opts.MaxInflightRollouts > 0 && !c.inflight.reserve(key, w.meta.GetGeneration(), c.opts.MaxInflightRollouts) {
@@ -131,29 +133,29 @@ func (c *Controller) namespaceAnnotations(name string) map[string]string {
 	return ns.Annotations
 }
 
-// rolloutState returns the state of a workload's current rollout.
-func (c *Controller) rolloutState(w workload, now time.Time) rolloutState {
+// RolloutState returns the state of a workload's current rollout.
+func (c *Controller) rolloutState(w workload, now time.Time) plan.RolloutState {
 	var started time.Time
-	if rec, err := parseRolloutRecord(w.meta.GetAnnotations()[AnnotationRollout]); err == nil {
-		started = rec.started
+	if rec, err := plan.ParseRolloutRecord(w.meta.GetAnnotations()[plan.AnnotationRollout]); err == nil {
+		started = rec.Started
 	}
-	return calculateRolloutState(w.status, started, now, c.opts.RolloutTimeout)
+	return plan.CalculateRolloutState(w.status, started, now, c.opts.RolloutTimeout)
 }
 
 // changedObjects returns the consumed objects whose change the planned
 // roll carries, with the change's ID and the object's annotations.
-func (c *Controller) changedObjects(namespace string, p syncPlan, current map[configRef]map[string]string) []changedObject {
-	byID := make(map[string]configRef, len(p.consumed))
-	for _, u := range p.consumed {
-		byID[entryID(u)] = u.ref
+func (c *Controller) changedObjects(namespace string, p plan.Plan, current map[plan.ConfigRef]map[string]string) []changedObject {
+	byID := make(map[string]plan.ConfigRef, len(p.Consumed))
+	for _, u := range p.Consumed {
+		byID[plan.EntryID(u)] = u.Ref
 	}
 	var out []changedObject
-	for _, id := range p.decision.changed {
+	for _, id := range p.Decision.Changed {
 		ref := byID[id]
 		if slices.ContainsFunc(out, func(o changedObject) bool { return o.ref == ref }) {
 			continue
 		}
-		o := changedObject{ref: ref, change: calculateChangeID(c.opts.HashKey, ref, current[ref])}
+		o := changedObject{ref: ref, change: plan.CalculateChangeID(c.opts.HashKey, ref, current[ref])}
 		if obj, ok := c.configObject(namespace, ref); ok {
 			o.annotations = obj.GetAnnotations()
 		}
@@ -167,13 +169,13 @@ func (c *Controller) changedObjects(namespace string, p syncPlan, current map[co
 // than "true" or "false" holds too, as malformed.
 func pauseHold(w workload, namespace map[string]string, changed []changedObject) hold {
 	check := func(annotations map[string]string, what string) hold {
-		switch v, ok := annotations[AnnotationPaused]; {
+		switch v, ok := annotations[plan.AnnotationPaused]; {
 		case !ok || v == "false":
 			return hold{}
 		case v == "true":
-			return hold{reason: holdPaused, message: what + " is paused (" + AnnotationPaused + "); rolling once it is not"}
+			return hold{reason: holdPaused, message: what + " is paused (" + plan.AnnotationPaused + "); rolling once it is not"}
 		default:
-			return hold{reason: holdInvalid, message: fmt.Sprintf("%s has %s=%q; only \"true\" or \"false\" are valid; not rolling until it is fixed", what, AnnotationPaused, v)}
+			return hold{reason: holdInvalid, message: fmt.Sprintf("%s has %s=%q; only \"true\" or \"false\" are valid; not rolling until it is fixed", what, plan.AnnotationPaused, v)}
 		}
 	}
 	if h := check(w.meta.GetAnnotations(), "the workload"); h.reason != "" {
@@ -197,9 +199,9 @@ func (c *Controller) failedConsumer(key workloadKey, o changedObject, now time.T
 		if m.key == key {
 			continue
 		}
-		rec, err := parseRolloutRecord(m.w.meta.GetAnnotations()[AnnotationRollout])
-		if err == nil && rec.fromComplete && rec.rolledFor(o.change) &&
-			calculateRolloutState(m.w.status, rec.started, now, c.opts.RolloutTimeout) == rolloutFailed {
+		rec, err := plan.ParseRolloutRecord(m.w.meta.GetAnnotations()[plan.AnnotationRollout])
+		if err == nil && rec.FromComplete && rec.RolledFor(o.change) &&
+			plan.CalculateRolloutState(m.w.status, rec.Started, now, c.opts.RolloutTimeout) == plan.RolloutFailed {
 			return m.key, true
 		}
 	}
@@ -212,13 +214,9 @@ func (c *Controller) failedConsumer(key workloadKey, o changedObject, now time.T
 func (c *Controller) waveHold(key workloadKey, changed []changedObject, now time.Time) hold {
 	var waiting []string
 	for _, o := range changed {
-		spec, ok := o.annotations[AnnotationWaves]
-		if !ok {
-			spec = c.opts.Waves
-		}
-		steps, err := parseWaves(spec)
+		steps, err := plan.WavesOf(o.annotations, c.opts.Waves)
 		if err != nil {
-			return hold{reason: holdInvalid, message: fmt.Sprintf("%s has %s: %v; not rolling until it is fixed", o.ref, AnnotationWaves, err)}
+			return hold{reason: holdInvalid, message: fmt.Sprintf("%s has %s: %v; not rolling until it is fixed", o.ref, plan.AnnotationWaves, err)}
 		}
 		if steps == nil {
 			return hold{} // this change rolls every consumer at once
@@ -227,8 +225,8 @@ func (c *Controller) waveHold(key workloadKey, changed []changedObject, now time
 		if err != nil {
 			return hold{reason: holdInvalid, message: err.Error() + "; not rolling until it is fixed"}
 		}
-		pending, ok := calculateWaveTurn(members, key, calculateWaveSizes(steps, len(members)), func(m waveMember) bool {
-			return m.rolled && calculateRolloutState(m.status, m.started, now, c.opts.RolloutTimeout) == rolloutComplete
+		pending, ok := calculateWaveTurn(members, key, plan.CalculateWaveSizes(steps, len(members)), func(m waveMember) bool {
+			return m.rolled && plan.CalculateRolloutState(m.status, m.started, now, c.opts.RolloutTimeout) == plan.RolloutComplete
 		})
 		if ok {
 			return hold{}
@@ -248,7 +246,7 @@ type waveMember struct {
 	// rolled: reroll rolled it for the change; started is when.
 	rolled  bool
 	started time.Time
-	status  rolloutStatus
+	status  plan.RolloutStatus
 }
 
 // waveMembers returns the consumers change o rolls, or has rolled, in wave
@@ -259,13 +257,13 @@ func (c *Controller) waveMembers(namespace string, o changedObject) ([]waveMembe
 	digests := c.currentDigests(namespace, o.ref)
 	var members []waveMember
 	for _, m := range c.consumersOf(namespace, o.ref) {
-		priority, err := parseWavePriority(m.w.meta.GetAnnotations())
+		priority, err := plan.ParseWavePriority(m.w.meta.GetAnnotations())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", m.key, err)
 		}
 		member := waveMember{key: m.key, priority: priority, status: m.w.status}
-		if rec, err := parseRolloutRecord(m.w.meta.GetAnnotations()[AnnotationRollout]); err == nil && rec.rolledFor(o.change) {
-			member.rolled, member.started = true, rec.started
+		if rec, err := plan.ParseRolloutRecord(m.w.meta.GetAnnotations()[plan.AnnotationRollout]); err == nil && rec.RolledFor(o.change) {
+			member.rolled, member.started = true, rec.Started
 		} else if !c.consumesChange(m, o.ref, digests) {
 			continue
 		}
@@ -280,17 +278,17 @@ func (c *Controller) waveMembers(namespace string, o changedObject) ([]waveMembe
 
 // consumesChange reports whether the content of ref that m consumes
 // differs from what m recorded.
-func (c *Controller) consumesChange(m consumer, ref configRef, digests map[string]string) bool {
-	recorded, err := parseConsumedState(m.w.meta.GetAnnotations()[AnnotationConsumed])
-	if err != nil || recorded.keyID != c.opts.HashKey.ID() {
+func (c *Controller) consumesChange(m consumer, ref plan.ConfigRef, digests map[string]string) bool {
+	recorded, err := plan.ParseConsumedState(m.w.meta.GetAnnotations()[plan.AnnotationConsumed])
+	if err != nil || recorded.KeyID != c.opts.HashKey.ID() {
 		return false // adopting or re-baselining rolls nothing
 	}
-	for _, u := range calculateConsumption(m.w.references, m.o) {
-		if u.ref != ref {
+	for _, u := range plan.CalculateConsumption(m.w.references, m.o) {
+		if u.Ref != ref {
 			continue
 		}
-		fp, _ := calculateFingerprint(c.opts.HashKey, u, digests)
-		old, ok := recorded.entries[entryID(u)]
+		fp, _ := plan.CalculateFingerprint(c.opts.HashKey, u, digests)
+		old, ok := recorded.Entries[plan.EntryID(u)]
 		return ok && old != fp
 	}
 	return false
@@ -303,7 +301,7 @@ func calculateWaveTurn(members []waveMember, key workloadKey, sizes []int, done 
 	if pos < 0 {
 		return 0, true // not a member: the change does not roll it
 	}
-	wave := waveOf(pos, sizes)
+	wave := plan.WaveOf(pos, sizes)
 	if wave == 0 {
 		return 0, true
 	}

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // policyFixture is a fixture for the rollout-safety policies: Deployments
@@ -67,7 +69,7 @@ func setProgressing(d *appsv1.Deployment) {
 // setFailed gives d the status of a rollout past its progress deadline.
 func setFailed(d *appsv1.Deployment) {
 	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, UpdatedReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: progressDeadlineExceeded}}}
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded"}}}
 }
 
 // server returns Deployment name as the fake API server holds it.
@@ -131,7 +133,7 @@ func (p *policyFixture) syncAll(names ...string) []string {
 	}
 	var rolled []string
 	for _, w := range p.writes() {
-		if strings.Contains(w.body, AnnotationConfigHash) {
+		if strings.Contains(w.body, plan.AnnotationConfigHash) {
 			rolled = append(rolled, w.name)
 		}
 	}
@@ -151,7 +153,7 @@ func (p *policyFixture) eventsOf(part string) []string {
 }
 
 func TestPolicyPause(t *testing.T) {
-	paused := map[string]string{AnnotationPaused: "true"}
+	paused := map[string]string{plan.AnnotationPaused: "true"}
 	tests := []struct {
 		name       string
 		workload   map[string]string
@@ -164,8 +166,8 @@ func TestPolicyPause(t *testing.T) {
 		{"workload paused", paused, nil, nil, false, "Normal RolloutHeld Roll held (paused): the workload is paused"},
 		{"ConfigMap paused", nil, paused, nil, false, "Normal RolloutHeld Roll held (paused): ConfigMap/cfg is paused"},
 		{"Namespace paused", nil, nil, paused, false, "Normal RolloutHeld Roll held (paused): its namespace is paused"},
-		{"pause off", map[string]string{AnnotationPaused: "false"}, nil, nil, true, "Normal Rolled"},
-		{"malformed pause", map[string]string{AnnotationPaused: "yes"}, nil, nil, false, `Warning InvalidAnnotation the workload has reroll.dev/paused="yes"`},
+		{"pause off", map[string]string{plan.AnnotationPaused: "false"}, nil, nil, true, "Normal Rolled"},
+		{"malformed pause", map[string]string{plan.AnnotationPaused: "yes"}, nil, nil, false, `Warning InvalidAnnotation the workload has reroll.dev/paused="yes"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +191,7 @@ func TestPolicyPause(t *testing.T) {
 				t.Errorf("a second look wrote %q or sent Events", rolled)
 			}
 			d := p.server("web")
-			delete(d.Annotations, AnnotationPaused)
+			delete(d.Annotations, plan.AnnotationPaused)
 			p.deliver(d)
 			p.change("2", nil)
 			if tt.namespace != nil {
@@ -214,7 +216,7 @@ func TestPolicyPause(t *testing.T) {
 // Rolled N times within the window, a workload is held, then rolls once,
 // to the latest content, when the window allows.
 func TestPolicyFlapBreaker(t *testing.T) {
-	p := newPolicyFixture(t, nil, []string{"web"}, nil, func(o *Options) { o.MaxRollsPerWorkload = RollLimit{n: 3, window: time.Minute} })
+	p := newPolicyFixture(t, nil, []string{"web"}, nil, func(o *Options) { o.MaxRollsPerWorkload = plan.RollLimit{N: 3, Window: time.Minute} })
 	for i := range 3 {
 		p.change(fmt.Sprint("v", i), nil)
 		if rolled := p.syncAll(); len(rolled) != 1 {
@@ -242,7 +244,7 @@ func TestPolicyFlapBreaker(t *testing.T) {
 	if rolled := p.syncAll(); len(rolled) != 1 {
 		t.Fatalf("after the window: rolled %q", rolled)
 	}
-	if got, want := p.server("web").Annotations[AnnotationConsumed], p.recordedState(p.server("web")); got != want {
+	if got, want := p.server("web").Annotations[plan.AnnotationConsumed], p.recordedState(p.server("web")); got != want {
 		t.Errorf("the roll after the window is not to the latest content")
 	}
 }
@@ -300,9 +302,9 @@ func TestPolicyInflightCap(t *testing.T) {
 // completed, ordered by wave-priority then name.
 func TestPolicyWaves(t *testing.T) {
 	names := []string{"a", "b", "c", "d", "e"}
-	waves := map[string]string{AnnotationWaves: "1,40%,100%"}
-	p := newPolicyFixture(t, waves, names, map[string]map[string]string{"e": {AnnotationWavePriority: "0"},
-		"a": {AnnotationWavePriority: "1"}, "b": {AnnotationWavePriority: "1"}, "c": {AnnotationWavePriority: "1"}, "d": {AnnotationWavePriority: "1"}}, nil)
+	waves := map[string]string{plan.AnnotationWaves: "1,40%,100%"}
+	p := newPolicyFixture(t, waves, names, map[string]map[string]string{"e": {plan.AnnotationWavePriority: "0"},
+		"a": {plan.AnnotationWavePriority: "1"}, "b": {plan.AnnotationWavePriority: "1"}, "c": {plan.AnnotationWavePriority: "1"}, "d": {plan.AnnotationWavePriority: "1"}}, nil)
 	p.change("2", waves)
 	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"e"}) {
 		t.Fatalf("wave 1 rolled %q, want e (priority 0)", rolled)
@@ -339,7 +341,7 @@ func TestPolicyWaves(t *testing.T) {
 // again, and the change goes on.
 func TestPolicyHalt(t *testing.T) {
 	names := []string{"a", "b", "c"}
-	waves := map[string]string{AnnotationWaves: "1,100%"}
+	waves := map[string]string{plan.AnnotationWaves: "1,100%"}
 	start := func(t *testing.T) *policyFixture {
 		p := newPolicyFixture(t, waves, names, nil, nil)
 		p.change("bad", waves)
@@ -419,8 +421,8 @@ func TestPolicyInvalidAnnotations(t *testing.T) {
 		workload map[string]string
 		want     string
 	}{
-		{"waves", map[string]string{AnnotationWaves: "0,abc"}, nil, `ConfigMap/cfg has reroll.dev/waves: item 1 "0" is not a count`},
-		{"priority", map[string]string{AnnotationWaves: "1,100%"}, map[string]string{AnnotationWavePriority: "-1"}, "reroll.dev/wave-priority must be an integer of at least 0"},
+		{"waves", map[string]string{plan.AnnotationWaves: "0,abc"}, nil, `ConfigMap/cfg has reroll.dev/waves: item 1 "0" is not a count`},
+		{"priority", map[string]string{plan.AnnotationWaves: "1,100%"}, map[string]string{plan.AnnotationWavePriority: "-1"}, "reroll.dev/wave-priority must be an integer of at least 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The informers' event handlers: they turn events into workload keys in the
@@ -127,14 +129,14 @@ type configObject interface {
 // configHandler returns the event handler of ConfigMaps or Secrets: it
 // enqueues the workloads consuming an object when the object's content or
 // ignore annotation changes, after the debounce delay.
-func configHandler[T configObject](ctx context.Context, c *Controller, typ configType) cache.TypedResourceEventHandler[T] {
+func configHandler[T configObject](ctx context.Context, c *Controller, typ plan.ConfigType) cache.TypedResourceEventHandler[T] {
 	return cache.TypedResourceEventHandlerDetailedFuncs[T]{
 		AddFunc: func(obj T, isInInitialList bool) {
 			// The initial list needs nothing: every workload is synced on its
 			// own initial add. Later adds are (re-)creations that can unblock
 			// a workload or change what it consumes.
 			if !isInInitialList {
-				c.enqueueConsumers(ctx, obj.GetNamespace(), configRef{typ, obj.GetName()}, nil)
+				c.enqueueConsumers(ctx, obj.GetNamespace(), plan.ConfigRef{Type: typ, Name: obj.GetName()}, nil)
 			}
 		},
 		UpdateFunc: func(oldObj, newObj T) {
@@ -143,12 +145,12 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ confi
 			case configIgnoredChange:
 				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
 			default:
-				c.enqueueConsumers(ctx, newObj.GetNamespace(), configRef{typ, newObj.GetName()}, oldObj)
+				c.enqueueConsumers(ctx, newObj.GetNamespace(), plan.ConfigRef{Type: typ, Name: newObj.GetName()}, oldObj)
 			}
 		},
 		DeleteFunc: func(d cache.DeletedObject[T]) {
 			name := d.GetObjectName()
-			c.enqueueConsumers(ctx, name.Namespace, configRef{typ, name.Name}, nil)
+			c.enqueueConsumers(ctx, name.Namespace, plan.ConfigRef{Type: typ, Name: name.Name}, nil)
 		},
 	}
 }
@@ -169,9 +171,9 @@ const (
 // whose change can matter to its consumers even when its content does not
 // change (reloader adds Reloader's).
 func configPolicyAnnotations(reloader bool) []string {
-	keys := []string{AnnotationIgnore, AnnotationPaused, AnnotationWaves}
+	keys := []string{plan.AnnotationIgnore, plan.AnnotationPaused, plan.AnnotationWaves}
 	if reloader {
-		keys = append(keys, reloaderIgnore, reloaderMatch)
+		keys = append(keys, plan.ReloaderIgnore, plan.ReloaderMatch)
 	}
 	return keys
 }
@@ -190,10 +192,10 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 			return configChanged
 		}
 	}
-	if maps.Equal(cachedDigests(oldObj), cachedDigests(newObj)) {
+	if maps.Equal(plan.CachedDigests(oldObj), plan.CachedDigests(newObj)) {
 		return configUnchanged
 	}
-	if ignored, _ := isIgnored(n.GetAnnotations(), reloader); ignored {
+	if ignored, _ := plan.IsIgnored(n.GetAnnotations(), reloader); ignored {
 		return configIgnoredChange
 	}
 	return configChanged
@@ -206,7 +208,7 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 // pending, which makes the consumer urgent in the queue and, for a consumer
 // not adopted yet, keeps old, the object before an update (nil for a
 // creation or deletion), as its baseline (see changes.go).
-func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref configRef, old metav1.Object) {
+func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref plan.ConfigRef, old metav1.Object) {
 	value := configIndexValue(namespace, ref)
 	for _, a := range c.adapterList() {
 		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, value)
@@ -222,13 +224,13 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			// A workload's own window (Reloader's pause period) replaces
 			// --debounce.
 			window := c.opts.Debounce
-			if o, _, _ := c.optInOf(w); o.window > 0 {
-				window = o.window
+			if o, _, _ := c.optInOf(w); o.Window > 0 {
+				window = o.Window
 			}
 			key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
 			c.bursts.changed(key, window)
 			var before metav1.Object
-			if _, adopted := w.meta.GetAnnotations()[AnnotationConsumed]; !adopted {
+			if _, adopted := w.meta.GetAnnotations()[plan.AnnotationConsumed]; !adopted {
 				before = old
 			}
 			c.changes.changed(key, ref, before)
@@ -246,7 +248,7 @@ func namespaceHandler(ctx context.Context, c *Controller) cache.TypedResourceEve
 	return cache.TypedResourceEventHandlerFuncs[*corev1.Namespace]{
 		UpdateFunc: func(oldObj, newObj *corev1.Namespace) {
 			selected := func(ns *corev1.Namespace) bool { return c.namespaceSelector.Matches(labels.Set(ns.Labels)) }
-			if oldObj.Annotations[AnnotationPaused] == newObj.Annotations[AnnotationPaused] && selected(oldObj) == selected(newObj) {
+			if oldObj.Annotations[plan.AnnotationPaused] == newObj.Annotations[plan.AnnotationPaused] && selected(oldObj) == selected(newObj) {
 				return
 			}
 			for _, a := range c.adapterList() {

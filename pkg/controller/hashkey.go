@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // hashKeyDataKey is the key of the hash key Secret that holds the key.
@@ -21,7 +23,7 @@ const hashKeyDataKey = "key"
 //
 // It reads through the API rather than an informer: it runs once, before
 // the informers start, and it needs the one value reroll must know in full.
-func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, namespace, name, fieldManager string, dryRun bool) (HashKey, error) {
+func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, namespace, name, fieldManager string, dryRun bool) (plan.HashKey, error) {
 	logger := klog.FromContext(ctx)
 	secrets := client.CoreV1().Secrets(namespace)
 	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
@@ -29,15 +31,15 @@ func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, names
 	case err == nil:
 		return hashKeyFromSecret(s)
 	case !apierrors.IsNotFound(err):
-		return HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
+		return plan.HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
 	}
-	secret := make([]byte, MinHashKeyBytes)
+	secret := make([]byte, plan.MinHashKeyBytes)
 	if _, err := rand.Read(secret); err != nil {
-		return HashKey{}, err
+		return plan.HashKey{}, err
 	}
 	if dryRun {
 		logger.Info("Hash key Secret does not exist; dry run uses a throwaway key, so every workload will look re-baselined", "secret", klog.KRef(namespace, name))
-		return NewHashKey(secret)
+		return plan.NewHashKey(secret)
 	}
 	s = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -45,7 +47,7 @@ func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, names
 			Namespace: namespace,
 			Labels:    map[string]string{"app.kubernetes.io/name": "reroll", "app.kubernetes.io/component": "hash-key"},
 			Annotations: map[string]string{
-				AnnotationIgnore: "true",
+				plan.AnnotationIgnore: "true",
 				"reroll.dev/description": "Key of the HMACs reroll writes in annotations. " +
 					"Deleting it makes reroll re-baseline every workload once, without rolling.",
 			},
@@ -62,27 +64,27 @@ func LoadOrCreateHashKey(ctx context.Context, client kubernetes.Interface, names
 		// Another replica created it first: use theirs.
 		s, err = secrets.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
+			return plan.HashKey{}, fmt.Errorf("reading hash key Secret %s/%s: %w", namespace, name, err)
 		}
 		return hashKeyFromSecret(s)
 	case apierrors.IsNotFound(err):
-		return HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: namespace %q does not exist (set POD_NAMESPACE or --controller-namespace)", namespace, name, namespace)
+		return plan.HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: namespace %q does not exist (set POD_NAMESPACE or --controller-namespace)", namespace, name, namespace)
 	default:
-		return HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: %w", namespace, name, err)
+		return plan.HashKey{}, fmt.Errorf("creating hash key Secret %s/%s: %w", namespace, name, err)
 	}
 }
 
 // hashKeyFromSecret extracts the key from the hash key Secret.
-func hashKeyFromSecret(s *corev1.Secret) (HashKey, error) {
-	k, err := NewHashKey(s.Data[hashKeyDataKey])
+func hashKeyFromSecret(s *corev1.Secret) (plan.HashKey, error) {
+	k, err := plan.NewHashKey(s.Data[hashKeyDataKey])
 	if err != nil {
-		return HashKey{}, fmt.Errorf("hash key Secret %s/%s, key %q: %w", s.Namespace, s.Name, hashKeyDataKey, err)
+		return plan.HashKey{}, fmt.Errorf("hash key Secret %s/%s, key %q: %w", s.Namespace, s.Name, hashKeyDataKey, err)
 	}
 	return k, nil
 }
 
 // HashKeyFromSecret returns the hash key a hash key Secret holds, for tools
 // that read the Secret themselves and must never create it.
-func HashKeyFromSecret(s *corev1.Secret) (HashKey, error) {
+func HashKeyFromSecret(s *corev1.Secret) (plan.HashKey, error) {
 	return hashKeyFromSecret(s)
 }

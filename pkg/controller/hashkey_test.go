@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // keySecret is a hash key Secret holding key.
@@ -31,7 +33,7 @@ func TestLoadOrCreateHashKeyLoadsExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := testKey(t, 3); k.ID() != want.ID() {
+	if want := testHashKey(t, 3); k.ID() != want.ID() {
 		t.Errorf("key id %s, want %s", k.ID(), want.ID())
 	}
 	for _, a := range client.Actions() {
@@ -57,7 +59,7 @@ func TestLoadOrCreateHashKeyCreatesMissing(t *testing.T) {
 			}
 		}
 	}
-	if created == nil || len(created.Data[hashKeyDataKey]) != MinHashKeyBytes || created.Annotations[AnnotationIgnore] != "true" {
+	if created == nil || len(created.Data[hashKeyDataKey]) != plan.MinHashKeyBytes || created.Annotations[plan.AnnotationIgnore] != "true" {
 		t.Fatalf("created %+v", created)
 	}
 	reloaded, err := LoadOrCreateHashKey(ctx, client, "reroll-system", "reroll-hash-key", "reroll", false)
@@ -78,7 +80,7 @@ func TestLoadOrCreateHashKeyLosesRace(t *testing.T) {
 		return true, nil, apierrors.NewAlreadyExists(corev1.Resource("secrets"), "reroll-hash-key")
 	})
 	k, err := LoadOrCreateHashKey(ctx, client, "reroll-system", "reroll-hash-key", "reroll", false)
-	if err != nil || k.ID() != testKey(t, 9).ID() {
+	if err != nil || k.ID() != testHashKey(t, 9).ID() {
 		t.Errorf("got %s, %v; want the other replica's key", k.ID(), err)
 	}
 }

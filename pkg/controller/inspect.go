@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The inspector answers, for tools such as kubectl-reroll, what reroll sees
@@ -27,12 +29,12 @@ import (
 type InspectSettings struct {
 	// HashKey is reroll's hash key; nil when it cannot be read, and then
 	// whether a workload is in sync is unknown.
-	HashKey *HashKey
+	HashKey *plan.HashKey
 	// AutoAll and ReloaderAnnotations are --auto-all and
 	// --reloader-annotations.
 	AutoAll, ReloaderAnnotations bool
-	// Waves is --waves.
-	Waves string
+	// Waves is --waves, parsed.
+	Waves []plan.WaveStep
 	// Unreadable says, per type ("ConfigMap", "Secret", and "HashKey" for
 	// the hash key), why objects of that type are missing from the
 	// snapshot (a read was forbidden): a workload that needs one is then in
@@ -83,9 +85,9 @@ func (i *Inspector) Add(obj runtime.Object) error {
 	defer i.mu.Unlock()
 	switch o := cached.(type) {
 	case *corev1.ConfigMap:
-		i.configs[configKey(o.Namespace, configRef{typeConfigMap, o.Name})] = o
+		i.configs[configKey(o.Namespace, plan.ConfigRef{Type: plan.TypeConfigMap, Name: o.Name})] = o
 	case *corev1.Secret:
-		i.configs[configKey(o.Namespace, configRef{typeSecret, o.Name})] = o
+		i.configs[configKey(o.Namespace, plan.ConfigRef{Type: plan.TypeSecret, Name: o.Name})] = o
 	case *corev1.Namespace:
 		i.namespaces[o.Name] = o.Annotations
 	case *cachedWorkload:
@@ -105,7 +107,7 @@ func (i *Inspector) AddCustom(u *unstructured.Unstructured, templatePath []strin
 }
 
 // configKey is where a config object is in the snapshot.
-func configKey(namespace string, ref configRef) string {
+func configKey(namespace string, ref plan.ConfigRef) string {
 	return namespace + "/" + ref.String()
 }
 
@@ -223,18 +225,18 @@ func view(w *cachedWorkload) workload {
 	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}
 }
 
-// optIn parses a workload's opt-in as the controller does.
-func (i *Inspector) optIn(w *cachedWorkload) (optIn, []string, error) {
+// OptIn parses a workload's opt-in as the controller does.
+func (i *Inspector) optIn(w *cachedWorkload) (plan.OptIn, []string, error) {
 	annotations := w.Annotations
 	if i.settings.ReloaderAnnotations {
-		annotations = withReloaderFallback(annotations, w.TemplateAnnotations)
+		annotations = plan.WithReloaderFallback(annotations, w.TemplateAnnotations)
 	}
-	return parseOptIn(annotations, optInSettings{autoAll: i.settings.AutoAll, reloader: i.settings.ReloaderAnnotations})
+	return plan.ParseOptIn(annotations, plan.OptInSettings{AutoAll: i.settings.AutoAll, Reloader: i.settings.ReloaderAnnotations})
 }
 
 // lookup returns the config lookup of a namespace over the snapshot.
-func (i *Inspector) lookup(namespace string, found map[configRef]map[string]string) configLookup {
-	return newConfigLookup(func(ref configRef) (metav1.Object, bool) {
+func (i *Inspector) lookup(namespace string, found map[plan.ConfigRef]map[string]string) plan.ConfigLookup {
+	return plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) {
 		obj, ok := i.configs[configKey(namespace, ref)]
 		return obj, ok
 	}, i.settings.ReloaderAnnotations, found)
@@ -245,17 +247,17 @@ func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
 	s := WorkloadStatus{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, OptedInBy: i.optedInBy(w)}
 	o, _, err := i.optIn(w)
 	if err != nil {
-		s.State, s.Reason = StateBlocked, ReasonInvalidAnnotation+": "+err.Error()
+		s.State, s.Reason = StateBlocked, plan.ReasonInvalidAnnotation+": "+err.Error()
 		return s
 	}
-	if !o.enabled() {
+	if !o.Enabled() {
 		s.State = StateNotOptedIn
 		return s
 	}
 	var unreadable string
-	for _, u := range calculateConsumption(w.References, o) {
-		s.Consumes = append(s.Consumes, Consumed{Object: u.ref.String(), Keys: consumedKeys(u), Required: u.required})
-		if why, ok := i.settings.Unreadable[string(u.ref.typ)]; ok && unreadable == "" {
+	for _, u := range plan.CalculateConsumption(w.References, o) {
+		s.Consumes = append(s.Consumes, Consumed{Object: u.Ref.String(), Keys: consumedKeys(u), Required: u.Required})
+		if why, ok := i.settings.Unreadable[string(u.Ref.Type)]; ok && unreadable == "" {
 			unreadable = why
 		}
 	}
@@ -269,38 +271,38 @@ func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
 	}
 	annotations := w.Annotations
 	if i.settings.ReloaderAnnotations {
-		annotations = withReloaderFallback(annotations, w.TemplateAnnotations)
+		annotations = plan.WithReloaderFallback(annotations, w.TemplateAnnotations)
 	}
-	in := planInput{annotations: annotations, references: w.References, templateError: w.TemplateError,
-		lookup: i.lookup(w.Namespace, map[configRef]map[string]string{})}
-	in.recorded, in.hasRecorded = w.Annotations[AnnotationConsumed]
-	p := planSync(in, planSettings{hashKey: *i.settings.HashKey, optIn: optInSettings{autoAll: i.settings.AutoAll, reloader: i.settings.ReloaderAnnotations}})
+	in := plan.Input{Annotations: annotations, References: w.References, TemplateError: w.TemplateError,
+		Lookup: i.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{})}
+	in.Recorded, in.HasRecorded = w.Annotations[plan.AnnotationConsumed]
+	p := plan.Compute(in, plan.Settings{HashKey: *i.settings.HashKey, OptIn: plan.OptInSettings{AutoAll: i.settings.AutoAll, Reloader: i.settings.ReloaderAnnotations}})
 	return i.describePlan(s, w, p)
 }
 
 // describePlan turns a plan into a state and its reason.
-func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p syncPlan) WorkloadStatus {
-	for _, pr := range p.problems {
-		if pr.blocking {
-			s.State, s.Reason = StateBlocked, pr.reason+": "+pr.message
+func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p plan.Plan) WorkloadStatus {
+	for _, pr := range p.Problems {
+		if pr.Blocking {
+			s.State, s.Reason = StateBlocked, pr.Reason+": "+pr.Message
 			return s
 		}
 	}
-	switch p.decision.action {
-	case actionNone, actionRecord:
+	switch p.Decision.Action {
+	case plan.ActionNone, plan.ActionRecord:
 		s.State = StateInSync
-	case actionAdopt:
+	case plan.ActionAdopt:
 		s.State = StateNotAdopted
-	case actionRebaseline:
-		s.State, s.Reason = StateRebaseline, p.decision.why
-	case actionRoll:
+	case plan.ActionRebaseline:
+		s.State, s.Reason = StateRebaseline, p.Decision.Why
+	case plan.ActionRoll:
 		s.State = StateWillRoll
-		byID := map[string]configRef{}
-		for _, u := range p.consumed {
-			byID[entryID(u)] = u.ref
+		byID := map[string]plan.ConfigRef{}
+		for _, u := range p.Consumed {
+			byID[plan.EntryID(u)] = u.Ref
 		}
 		var changed []changedObject
-		for _, id := range p.decision.changed {
+		for _, id := range p.Decision.Changed {
 			ref := byID[id]
 			if !slices.Contains(s.Changed, ref.String()) {
 				s.Changed = append(s.Changed, ref.String())
@@ -322,9 +324,9 @@ func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p syncPlan
 // optedInBy lists the annotations of w that opt it in.
 func (i *Inspector) optedInBy(w *cachedWorkload) []string {
 	var out []string
-	keys := []string{AnnotationAuto, AnnotationConfigMaps, AnnotationSecrets}
+	keys := []string{plan.AnnotationAuto, plan.AnnotationConfigMaps, plan.AnnotationSecrets}
 	if i.settings.ReloaderAnnotations {
-		keys = append(keys, reloaderOptInKeys...)
+		keys = append(keys, plan.ReloaderOptInKeys...)
 	}
 	for _, k := range keys {
 		if v, ok := w.Annotations[k]; ok {
@@ -333,7 +335,7 @@ func (i *Inspector) optedInBy(w *cachedWorkload) []string {
 			out = append(out, k+"="+v+" (pod template)")
 		}
 	}
-	if i.settings.AutoAll && w.Annotations[AnnotationAuto] == "" {
+	if i.settings.AutoAll && w.Annotations[plan.AnnotationAuto] == "" {
 		out = append(out, "--auto-all")
 	}
 	return out
@@ -346,18 +348,18 @@ func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
 	if err != nil || i.settings.HashKey == nil {
 		return nil, ""
 	}
-	recorded, recordedErr := parseConsumedState(w.Annotations[AnnotationConsumed])
-	var previous *consumedState
+	recorded, recordedErr := plan.ParseConsumedState(w.Annotations[plan.AnnotationConsumed])
+	var previous *plan.ConsumedState
 	if recordedErr == nil {
 		previous = &recorded
 	}
-	current, _ := calculateState(*i.settings.HashKey, calculateConsumption(w.References, o), i.lookup(w.Namespace, map[configRef]map[string]string{}), previous)
+	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous)
 	if recordedErr != nil {
 		return nil, current.String()
 	}
 	var out []Entry
-	for _, id := range slices.Sorted(maps.Keys(mergeKeys(recorded.entries, current.entries))) {
-		e := Entry{Object: id, Recorded: recorded.entries[id], Current: current.entries[id]}
+	for _, id := range slices.Sorted(maps.Keys(mergeKeys(recorded.Entries, current.Entries))) {
+		e := Entry{Object: id, Recorded: recorded.Entries[id], Current: current.Entries[id]}
 		e.Changed = e.Recorded != e.Current
 		out = append(out, e)
 	}
@@ -380,18 +382,18 @@ func mergeKeys(a, b map[string]string) map[string]bool {
 func references(w *cachedWorkload) []Reference {
 	var out []Reference
 	for _, r := range w.References {
-		ref := Reference{Object: r.ref.String(), Keys: r.keys, Optional: r.optional}
+		ref := Reference{Object: r.Ref.String(), Keys: r.Keys, Optional: r.Optional}
 		role := "container "
-		if r.site.initContainer {
+		if r.Site.InitContainer {
 			role = "initContainer "
 		}
-		switch r.site.field {
-		case siteEnv:
-			ref.Container, ref.Field = role+r.site.owner, "env["+r.site.envName+"]"
-		case siteEnvFrom:
-			ref.Container, ref.Field = role+r.site.owner, "envFrom"
+		switch r.Site.Field {
+		case plan.SiteEnv:
+			ref.Container, ref.Field = role+r.Site.Owner, "env["+r.Site.EnvName+"]"
+		case plan.SiteEnvFrom:
+			ref.Container, ref.Field = role+r.Site.Owner, "envFrom"
 		default:
-			ref.Field = "volume " + r.site.owner
+			ref.Field = "volume " + r.Site.Owner
 		}
 		out = append(out, ref)
 	}
@@ -399,11 +401,11 @@ func references(w *cachedWorkload) []Reference {
 }
 
 // consumedKeys returns the keys u consumes, sorted; nil for every key.
-func consumedKeys(u consumption) []string {
-	if u.allKeys {
+func consumedKeys(u plan.Consumption) []string {
+	if u.AllKeys {
 		return nil
 	}
-	return slices.Sorted(maps.Keys(u.keys))
+	return slices.Sorted(maps.Keys(u.Keys))
 }
 
 // ImpactRow says what a change of one object would do to one workload that
@@ -427,8 +429,8 @@ type ImpactRow struct {
 // the snapshot with next would roll: one row per workload that references
 // it. With next nil, the rows list what each consumer consumes.
 func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([]ImpactRow, error) {
-	ref := configRef{configType(kind), name}
-	if ref.typ != typeConfigMap && ref.typ != typeSecret {
+	ref := plan.ConfigRef{Type: plan.ConfigType(kind), Name: name}
+	if ref.Type != plan.TypeConfigMap && ref.Type != plan.TypeSecret {
 		return nil, fmt.Errorf("impact takes a ConfigMap or a Secret, not a %s", kind)
 	}
 	before := i.configs[configKey(namespace, ref)]
@@ -442,7 +444,7 @@ func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([
 	}
 	var rows []ImpactRow
 	for _, w := range i.sortedWorkloads() {
-		if w.Namespace != namespace || !slices.ContainsFunc(w.References, func(r podReference) bool { return r.ref == ref }) &&
+		if w.Namespace != namespace || !slices.ContainsFunc(w.References, func(r plan.PodReference) bool { return r.Ref == ref }) &&
 			!i.namesObject(w, ref) {
 			continue
 		}
@@ -453,35 +455,35 @@ func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([
 }
 
 // namesObject reports whether w consumes ref by name (an annotation).
-func (i *Inspector) namesObject(w *cachedWorkload, ref configRef) bool {
+func (i *Inspector) namesObject(w *cachedWorkload, ref plan.ConfigRef) bool {
 	o, _, err := i.optIn(w)
 	if err != nil {
 		return false
 	}
-	names := o.configMaps
-	if ref.typ == typeSecret {
-		names = o.secrets
+	names := o.ConfigMaps
+	if ref.Type == plan.TypeSecret {
+		names = o.Secrets
 	}
-	return slices.Contains(names, ref.name)
+	return slices.Contains(names, ref.Name)
 }
 
 // impactOn says what the change of ref from before to after does to w, by
 // the controller's rules: opt-in, consumption, ignore, key granularity,
 // pause.
-func (i *Inspector) impactOn(w *cachedWorkload, ref configRef, before, after metav1.Object) ImpactRow {
+func (i *Inspector) impactOn(w *cachedWorkload, ref plan.ConfigRef, before, after metav1.Object) ImpactRow {
 	row := ImpactRow{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Verdict: verdictNoRoll}
 	o, _, err := i.optIn(w)
 	if err != nil {
-		row.Reason = "blocked: " + ReasonInvalidAnnotation
+		row.Reason = "blocked: " + plan.ReasonInvalidAnnotation
 		return row
 	}
-	if !o.enabled() {
+	if !o.Enabled() {
 		row.Reason = "workload not opted in"
 		return row
 	}
-	var u *consumption
-	for _, c := range calculateConsumption(w.References, o) {
-		if c.ref == ref {
+	var u *plan.Consumption
+	for _, c := range plan.CalculateConsumption(w.References, o) {
+		if c.Ref == ref {
 			u = &c
 		}
 	}
@@ -492,19 +494,19 @@ func (i *Inspector) impactOn(w *cachedWorkload, ref configRef, before, after met
 	case after == nil:
 		row.Keys, row.Verdict = consumedKeys(*u), ""
 		return row
-	case u.needsMatch && after.GetAnnotations()[reloaderMatch] != "true":
-		row.Reason = "not consumed: no " + reloaderMatch + " annotation (search mode)"
+	case u.NeedsMatch && after.GetAnnotations()[plan.ReloaderMatch] != "true":
+		row.Reason = "not consumed: no " + plan.ReloaderMatch + " annotation (search mode)"
 		return row
 	}
-	if ignored, _ := isIgnored(after.GetAnnotations(), i.settings.ReloaderAnnotations); ignored {
+	if ignored, _ := plan.IsIgnored(after.GetAnnotations(), i.settings.ReloaderAnnotations); ignored {
 		row.Reason = "object ignored"
 		return row
 	}
 	var old map[string]string
 	if before != nil {
-		old = cachedDigests(before)
+		old = plan.CachedDigests(before)
 	}
-	row.Keys = changedKeys(*u, old, cachedDigests(after))
+	row.Keys = changedKeys(*u, old, plan.CachedDigests(after))
 	if len(row.Keys) == 0 {
 		row.Reason = "unconsumed keys only"
 		return row
@@ -524,11 +526,7 @@ func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
 	if after == nil {
 		return
 	}
-	spec, ok := after.GetAnnotations()[AnnotationWaves]
-	if !ok {
-		spec = i.settings.Waves
-	}
-	steps, err := parseWaves(spec)
+	steps, err := plan.WavesOf(after.GetAnnotations(), i.settings.Waves)
 	if err != nil || steps == nil {
 		return
 	}
@@ -541,7 +539,7 @@ func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
 	priority := func(n int) int {
 		for _, w := range i.workloads {
 			if w.Kind == rows[n].Kind && w.Namespace == rows[n].Namespace && w.Name == rows[n].Name {
-				p, _ := parseWavePriority(w.Annotations)
+				p, _ := plan.ParseWavePriority(w.Annotations)
 				return p
 			}
 		}
@@ -552,9 +550,9 @@ func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
 		return cmp.Or(cmp.Compare(priority(rolling[a]), priority(rolling[b])), cmp.Compare(ra.Namespace, rb.Namespace),
 			cmp.Compare(ra.Name, rb.Name), cmp.Compare(ra.Kind, rb.Kind)) < 0
 	})
-	sizes := calculateWaveSizes(steps, len(rolling))
+	sizes := plan.CalculateWaveSizes(steps, len(rolling))
 	for pos, n := range rolling {
-		rows[n].Wave = waveOf(pos, sizes) + 1
+		rows[n].Wave = plan.WaveOf(pos, sizes) + 1
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 // The inspector and the controller must never disagree: the same fixtures
@@ -15,17 +18,21 @@ import (
 // the change, before it is made) and status (after it), and the rolls must
 // be the same.
 func TestInspectorAgreesWithController(t *testing.T) {
-	paused := map[string]string{AnnotationAuto: "true", AnnotationPaused: "true"}
+	paused := map[string]string{plan.AnnotationAuto: "true", plan.AnnotationPaused: "true"}
 	workloads := []*appsv1.Deployment{
-		deployment("reads-a", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("A", "cfg", "a", false)} }),
-		deployment("reads-b", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("B", "cfg", "b", false)} }),
+		deployment("reads-a", auto(), func(s *corev1.PodSpec) {
+			s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("A", "cfg", "a", false)}
+		}),
+		deployment("reads-b", auto(), func(s *corev1.PodSpec) {
+			s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("B", "cfg", "b", false)}
+		}),
 		deployment("reads-all", auto(), envFromConfigMap("cfg")),
 		deployment("init-reads-a", auto(), func(s *corev1.PodSpec) {
-			s.InitContainers = []corev1.Container{{Name: "init", Env: []corev1.EnvVar{cmKeyEnv("A", "cfg", "a", false)}}}
+			s.InitContainers = []corev1.Container{{Name: "init", Env: []corev1.EnvVar{plantest.ConfigMapKeyEnv("A", "cfg", "a", false)}}}
 		}),
 		deployment("not-opted-in", nil, envFromConfigMap("cfg")),
 		deployment("paused", paused, envFromConfigMap("cfg")),
-		deployment("named", map[string]string{AnnotationConfigMaps: "cfg"}, nil),
+		deployment("named", map[string]string{plan.AnnotationConfigMaps: "cfg"}, nil),
 	}
 	changes := []struct {
 		name string
@@ -68,7 +75,7 @@ func TestInspectorAgreesWithController(t *testing.T) {
 			for _, d := range workloads {
 				f.sync(ctx, d.Name)
 				for _, w := range f.writes() {
-					if strings.Contains(w.body, AnnotationConfigHash) {
+					if strings.Contains(w.body, plan.AnnotationConfigHash) {
 						rolled = append(rolled, w.name)
 					}
 				}
@@ -110,25 +117,25 @@ func mustAdd(t *testing.T, in *Inspector, obj runtime.Object) {
 // A paused workload is held; the paused state and reasons read as the
 // controller's hold says; waves are numbered in the controller's order.
 func TestInspectorHoldsAndWaves(t *testing.T) {
-	key := testKey(t, 7)
+	key := testHashKey(t, 7)
 	cfg := configMap("cfg", map[string]string{"a": "1"})
 	in := NewInspector(InspectSettings{HashKey: &key})
 	mustAdd(t, in, cfg)
 	for i, n := range []string{"c", "a", "b", "first"} {
 		a := auto()
 		if n == "first" {
-			a[AnnotationWavePriority] = "0"
+			a[plan.AnnotationWavePriority] = "0"
 		} else {
-			a[AnnotationWavePriority] = "1"
+			a[plan.AnnotationWavePriority] = "1"
 		}
 		if i == 0 {
-			a[AnnotationPaused] = "true"
+			a[plan.AnnotationPaused] = "true"
 		}
 		d := deployment(n, a, envFromConfigMap("cfg"))
 		mustAdd(t, in, d)
 	}
 	next := configMap("cfg", map[string]string{"a": "2"})
-	next.Annotations = map[string]string{AnnotationWaves: "1,100%"}
+	next.Annotations = map[string]string{plan.AnnotationWaves: "1,100%"}
 	rows, err := in.Impact("ConfigMap", testNamespace, "cfg", next)
 	if err != nil {
 		t.Fatal(err)

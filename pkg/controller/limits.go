@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The stateful parts of the rollout-safety policies (gate.go): each is
@@ -73,40 +75,40 @@ func (p *pacer) forget(key workloadKey) {
 // that rolled limit.n times within limit.window (--max-rolls-per-workload).
 type flapBreaker struct {
 	clock clock.PassiveClock
-	limit RollLimit
+	limit plan.RollLimit
 
 	mu    sync.Mutex
 	rolls map[workloadKey][]time.Time
 }
 
 // newFlapBreaker returns a flapBreaker; a zero limit holds nothing.
-func newFlapBreaker(clk clock.PassiveClock, limit RollLimit) *flapBreaker {
+func newFlapBreaker(clk clock.PassiveClock, limit plan.RollLimit) *flapBreaker {
 	return &flapBreaker{clock: clk, limit: limit, rolls: map[workloadKey][]time.Time{}}
 }
 
 // wait returns how long key must wait before it may roll again: zero
 // while it rolled fewer than n times within the window.
 func (f *flapBreaker) wait(key workloadKey) time.Duration {
-	if f.limit.n == 0 {
+	if f.limit.N == 0 {
 		return 0
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.clock.Now()
 	recent := f.rolls[key]
-	for len(recent) > 0 && !recent[0].Add(f.limit.window).After(now) {
+	for len(recent) > 0 && !recent[0].Add(f.limit.Window).After(now) {
 		recent = recent[1:]
 	}
 	f.rolls[key] = recent
-	if len(recent) < f.limit.n {
+	if len(recent) < f.limit.N {
 		return 0
 	}
-	return recent[len(recent)-f.limit.n].Add(f.limit.window).Sub(now)
+	return recent[len(recent)-f.limit.N].Add(f.limit.Window).Sub(now)
 }
 
 // rolled records that key was rolled now.
 func (f *flapBreaker) rolled(key workloadKey) {
-	if f.limit.n == 0 {
+	if f.limit.N == 0 {
 		return
 	}
 	f.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // workloadMemory is what the controller remembers of workloads between
@@ -21,7 +23,7 @@ type workloadMemory struct {
 	// lastDigests holds, per workload, the cached digests of each object it
 	// consumed at its last sync, so Rolled Events can name changed keys.
 	// The maps are shared with the cache and never written.
-	lastDigests map[workloadKey]map[configRef]map[string]string
+	lastDigests map[workloadKey]map[plan.ConfigRef]map[string]string
 	// dryRunStates stands in for the consumed annotation under --dry-run, so
 	// that a dry run reports rolls after its first (would-be) baseline.
 	dryRunStates map[workloadKey]string
@@ -30,7 +32,7 @@ type workloadMemory struct {
 	holds map[workloadKey]holdReason
 	// haltsReported holds the failed rollouts already reported as halting
 	// a change, so the failed workload gets one Event per change.
-	haltsReported map[workloadKey]changeID
+	haltsReported map[workloadKey]plan.ChangeID
 }
 
 // newWorkloadMemory returns an empty workloadMemory.
@@ -38,10 +40,10 @@ func newWorkloadMemory() *workloadMemory {
 	return &workloadMemory{
 		inFlight:      map[workloadKey]time.Time{},
 		patchedFrom:   map[workloadKey]string{},
-		lastDigests:   map[workloadKey]map[configRef]map[string]string{},
+		lastDigests:   map[workloadKey]map[plan.ConfigRef]map[string]string{},
 		dryRunStates:  map[workloadKey]string{},
 		holds:         map[workloadKey]holdReason{},
-		haltsReported: map[workloadKey]changeID{},
+		haltsReported: map[workloadKey]plan.ChangeID{},
 	}
 }
 
@@ -99,14 +101,14 @@ func (m *workloadMemory) cacheBehindOwnWrite(key workloadKey, resourceVersion st
 
 // rememberDigests records the digests a workload consumed at this sync, for
 // the next Rolled message.
-func (m *workloadMemory) rememberDigests(key workloadKey, digests map[configRef]map[string]string) {
+func (m *workloadMemory) rememberDigests(key workloadKey, digests map[plan.ConfigRef]map[string]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lastDigests[key] = digests
 }
 
 // digestsAtLastSync returns what rememberDigests last recorded for key.
-func (m *workloadMemory) digestsAtLastSync(key workloadKey) map[configRef]map[string]string {
+func (m *workloadMemory) digestsAtLastSync(key workloadKey) map[plan.ConfigRef]map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.lastDigests[key]
@@ -174,7 +176,7 @@ func (m *workloadMemory) heldCounts() map[holdReason]int {
 
 // haltToReport reports whether the failed rollout of key halting change c
 // has not been reported yet, and marks it reported.
-func (m *workloadMemory) haltToReport(key workloadKey, c changeID) bool {
+func (m *workloadMemory) haltToReport(key workloadKey, c plan.ChangeID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.haltsReported[key] == c {

@@ -6,6 +6,8 @@ import (
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The informers' side of the rollout-safety policies: every workload event,
@@ -33,7 +35,7 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 	}
 	now := c.opts.Clock.Now()
 	state := c.rolloutState(w, now)
-	if c.inflight.observe(key, state != rolloutComplete, w.meta.GetGeneration()) {
+	if c.inflight.observe(key, state != plan.RolloutComplete, w.meta.GetGeneration()) {
 		c.wake(c.memory.heldFor(holdInflight))
 	}
 	if oldObj == nil {
@@ -43,18 +45,18 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 	if err != nil || c.rolloutState(old, now) == state {
 		return
 	}
-	rec, err := parseRolloutRecord(w.meta.GetAnnotations()[AnnotationRollout])
+	rec, err := plan.ParseRolloutRecord(w.meta.GetAnnotations()[plan.AnnotationRollout])
 	if err != nil {
 		return // reroll did not start this rollout: no policy waits on it
 	}
-	for _, change := range rec.changes {
+	for _, change := range rec.Changes {
 		c.wakeConsumers(w.meta.GetNamespace(), refOfChange(change))
 	}
 }
 
 // wakeConsumers syncs, at once, the consumers of ref held by a halt or a
 // wave: a rollout they wait on changed state.
-func (c *Controller) wakeConsumers(namespace string, ref configRef) {
+func (c *Controller) wakeConsumers(namespace string, ref plan.ConfigRef) {
 	held := c.memory.heldFor(holdHalted, holdWave)
 	if len(held) == 0 {
 		return
@@ -76,8 +78,8 @@ func (c *Controller) wake(keys []workloadKey) {
 }
 
 // refOfChange returns the object of a change ("ConfigMap/cfg:1a2b").
-func refOfChange(c changeID) configRef {
+func refOfChange(c plan.ChangeID) plan.ConfigRef {
 	object, _, _ := strings.Cut(string(c), ":")
 	typ, name, _ := strings.Cut(object, "/")
-	return configRef{typ: configType(typ), name: name}
+	return plan.ConfigRef{Type: plan.ConfigType(typ), Name: name}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Events beyond the burst are dropped and counted, never queued.
@@ -18,7 +19,7 @@ func TestRateLimitedRecorderDropsBeyondBurst(t *testing.T) {
 	rec := NewRateLimitedRecorder(fake, 1e-9, 2, reg)
 	d := deployment("web", nil, nil)
 	for range 5 {
-		rec.Eventf(d, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", "x")
+		rec.Eventf(d, nil, corev1.EventTypeNormal, plan.ReasonRolled, "Roll", "Rolled: %s", "x")
 	}
 	if got := len(fake.Events); got != 2 {
 		t.Errorf("%d Events passed, want the burst of 2", got)

@@ -7,6 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 // reloaderCase is one row of Reloader's annotation reference: annotations
@@ -47,38 +50,38 @@ func TestReloaderAnnotationConformance(t *testing.T) {
 		return m
 	}
 	tests := []reloaderCase{
-		{name: "auto: a consumed key changes", workload: on(reloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "auto: a key the pod does not read changes", workload: on(reloaderAuto, "true"), change: "cfg key b", reloader: true, reroll: false,
+		{name: "auto: a consumed key changes", workload: on(plan.ReloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "auto: a key the pod does not read changes", workload: on(plan.ReloaderAuto, "true"), change: "cfg key b", reloader: true, reroll: false,
 			differs: "reroll is key-granular: only the keys a pod reads roll it"},
-		{name: "auto: a referenced Secret changes", workload: on(reloaderAuto, "true"), change: "sec", reloader: true, reroll: true},
-		{name: "auto: an unreferenced ConfigMap changes", workload: on(reloaderAuto, "true"), change: "other", reloader: false, reroll: false},
-		{name: "auto in Go bool form", workload: on(reloaderAuto, "True"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "auto malformed", workload: on(reloaderAuto, "maybe"), change: "cfg key a", reloader: false, reroll: false, warning: ReasonInvalidAnnotation,
+		{name: "auto: a referenced Secret changes", workload: on(plan.ReloaderAuto, "true"), change: "sec", reloader: true, reroll: true},
+		{name: "auto: an unreferenced ConfigMap changes", workload: on(plan.ReloaderAuto, "true"), change: "other", reloader: false, reroll: false},
+		{name: "auto in Go bool form", workload: on(plan.ReloaderAuto, "True"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "auto malformed", workload: on(plan.ReloaderAuto, "maybe"), change: "cfg key a", reloader: false, reroll: false, warning: plan.ReasonInvalidAnnotation,
 			differs: "the same outcome, but reroll says why with a Warning"},
-		{name: "configmap auto: a ConfigMap changes", workload: on(reloaderConfigMapAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "configmap auto: a Secret changes", workload: on(reloaderConfigMapAuto, "true"), change: "sec", reloader: false, reroll: false},
-		{name: "secret auto: a Secret changes", workload: on(reloaderSecretAuto, "true"), change: "sec", reloader: true, reroll: true},
-		{name: "secret auto: a ConfigMap changes", workload: on(reloaderSecretAuto, "true"), change: "cfg key a", reloader: false, reroll: false},
-		{name: "typed auto wins over auto false", workload: on(reloaderAuto, "false", reloaderSecretAuto, "true"), change: "sec", reloader: true, reroll: true},
-		{name: "configmap reload: a named, unreferenced ConfigMap", workload: on(reloaderConfigMapReload, "other"), change: "other", reloader: true, reroll: true},
-		{name: "configmap reload, spaces after commas", workload: on(reloaderConfigMapReload, "cfg, other"), change: "other", reloader: true, reroll: true},
-		{name: "configmap reload, a regular expression", workload: on(reloaderConfigMapReload, "oth.*"), change: "other", reloader: true, reroll: false,
-			warning: ReasonInvalidAnnotation, differs: "reroll takes exact names (it indexes consumers by name); a pattern is a Warning, never a silent miss"},
-		{name: "secret reload: a named Secret", workload: on(reloaderSecretReload, "sec"), change: "sec", reloader: true, reroll: true},
-		{name: "search: a referenced ConfigMap with match", workload: on(reloaderSearch, "true"), cfg: on(reloaderMatch, "true"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "search: a referenced ConfigMap without match", workload: on(reloaderSearch, "true"), change: "cfg key a", reloader: false, reroll: false},
-		{name: "auto and search: auto wins", workload: on(reloaderAuto, "true", reloaderSearch, "true"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "exclude: an excluded ConfigMap", workload: on(reloaderAuto, "true", reloaderConfigMapExclude, "cfg"), change: "cfg key a", reloader: false, reroll: false},
-		{name: "exclude: another ConfigMap", workload: on(reloaderAuto, "true", reloaderSecretExclude, "cfg"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "ignore on the ConfigMap", workload: on(reloaderAuto, "true"), cfg: on(reloaderIgnore, "true"), change: "cfg key a", reloader: false, reroll: false},
-		{name: "annotations on the pod template only", template: on(reloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
-		{name: "pause period: one roll, after the period", workload: on(reloaderAuto, "true", reloaderPausePeriod, "5m"), change: "cfg key a", reloader: true, reroll: true,
+		{name: "configmap auto: a ConfigMap changes", workload: on(plan.ReloaderConfigMapAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "configmap auto: a Secret changes", workload: on(plan.ReloaderConfigMapAuto, "true"), change: "sec", reloader: false, reroll: false},
+		{name: "secret auto: a Secret changes", workload: on(plan.ReloaderSecretAuto, "true"), change: "sec", reloader: true, reroll: true},
+		{name: "secret auto: a ConfigMap changes", workload: on(plan.ReloaderSecretAuto, "true"), change: "cfg key a", reloader: false, reroll: false},
+		{name: "typed auto wins over auto false", workload: on(plan.ReloaderAuto, "false", plan.ReloaderSecretAuto, "true"), change: "sec", reloader: true, reroll: true},
+		{name: "configmap reload: a named, unreferenced ConfigMap", workload: on(plan.ReloaderConfigMapReload, "other"), change: "other", reloader: true, reroll: true},
+		{name: "configmap reload, spaces after commas", workload: on(plan.ReloaderConfigMapReload, "cfg, other"), change: "other", reloader: true, reroll: true},
+		{name: "configmap reload, a regular expression", workload: on(plan.ReloaderConfigMapReload, "oth.*"), change: "other", reloader: true, reroll: false,
+			warning: plan.ReasonInvalidAnnotation, differs: "reroll takes exact names (it indexes consumers by name); a pattern is a Warning, never a silent miss"},
+		{name: "secret reload: a named Secret", workload: on(plan.ReloaderSecretReload, "sec"), change: "sec", reloader: true, reroll: true},
+		{name: "search: a referenced ConfigMap with match", workload: on(plan.ReloaderSearch, "true"), cfg: on(plan.ReloaderMatch, "true"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "search: a referenced ConfigMap without match", workload: on(plan.ReloaderSearch, "true"), change: "cfg key a", reloader: false, reroll: false},
+		{name: "auto and search: auto wins", workload: on(plan.ReloaderAuto, "true", plan.ReloaderSearch, "true"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "exclude: an excluded ConfigMap", workload: on(plan.ReloaderAuto, "true", plan.ReloaderConfigMapExclude, "cfg"), change: "cfg key a", reloader: false, reroll: false},
+		{name: "exclude: another ConfigMap", workload: on(plan.ReloaderAuto, "true", plan.ReloaderSecretExclude, "cfg"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "ignore on the ConfigMap", workload: on(plan.ReloaderAuto, "true"), cfg: on(plan.ReloaderIgnore, "true"), change: "cfg key a", reloader: false, reroll: false},
+		{name: "annotations on the pod template only", template: on(plan.ReloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: true},
+		{name: "pause period: one roll, after the period", workload: on(plan.ReloaderAuto, "true", plan.ReloaderPausePeriod, "5m"), change: "cfg key a", reloader: true, reroll: true,
 			differs: "the period applies to every kind, not only Deployments, and waits without pausing the workload"},
-		{name: "pause period malformed", workload: on(reloaderAuto, "true", reloaderPausePeriod, "soon"), change: "cfg key a", reloader: true, reroll: false,
-			warning: ReasonInvalidAnnotation, differs: "Reloader ignores a bad period; reroll holds the roll with a Warning until it is fixed"},
-		{name: "reroll's auto false disagrees with Reloader's true", workload: on(AnnotationAuto, "false", reloaderAuto, "true"), change: "cfg key a",
-			reloader: true, reroll: false, warning: ReasonConflictingAnnotations, differs: "reroll's annotation wins, with a Warning"},
-		{name: "without --reloader-annotations", workload: on(reloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: false, noFlag: true,
+		{name: "pause period malformed", workload: on(plan.ReloaderAuto, "true", plan.ReloaderPausePeriod, "soon"), change: "cfg key a", reloader: true, reroll: false,
+			warning: plan.ReasonInvalidAnnotation, differs: "Reloader ignores a bad period; reroll holds the roll with a Warning until it is fixed"},
+		{name: "reroll's auto false disagrees with Reloader's true", workload: on(plan.AnnotationAuto, "false", plan.ReloaderAuto, "true"), change: "cfg key a",
+			reloader: true, reroll: false, warning: plan.ReasonConflictingAnnotations, differs: "reroll's annotation wins, with a Warning"},
+		{name: "without --reloader-annotations", workload: on(plan.ReloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: false, noFlag: true,
 			differs: "reroll reads Reloader's annotations only when asked to"},
 	}
 	for _, tt := range tests {
@@ -103,19 +106,19 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 	f.opts.Clock, f.opts.ReloaderAnnotations, f.opts.Debounce = clk, !tt.noFlag, time.Second
 	ctx := f.start()
 	d := deployment("web", tt.workload, func(s *corev1.PodSpec) {
-		s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("A", "cfg", "a", false)}
+		s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("A", "cfg", "a", false)}
 		s.Volumes = []corev1.Volume{{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec"}}}}
 	})
 	d.Spec.Template.Annotations = tt.template
-	if o, _, err := parseOptIn(withReloaderFallback(d.Annotations, reloaderOptInAnnotations(tt.template)), optInSettings{reloader: !tt.noFlag}); err == nil && o.enabled() {
+	if o, _, err := plan.ParseOptIn(plan.WithReloaderFallback(d.Annotations, reloaderOptInAnnotations(tt.template)), plan.OptInSettings{Reloader: !tt.noFlag}); err == nil && o.Enabled() {
 		// Adopted as reroll would leave it, from the same annotations.
 		d.Annotations = map[string]string{}
 		for k, v := range tt.workload {
 			d.Annotations[k] = v
 		}
-		consumed := calculateConsumption(podReferences(&d.Spec.Template.Spec), o)
-		s, _ := calculateState(f.opts.HashKey, consumed, f.c.configLookup(testNamespace, map[configRef]map[string]string{}), nil)
-		d.Annotations[AnnotationConsumed] = s.String()
+		consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
+		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.configLookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil)
+		d.Annotations[plan.AnnotationConsumed] = s.String()
 		d.ResourceVersion = "11"
 	}
 	f.seed(d)
@@ -125,22 +128,22 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 		next := cfg.DeepCopy()
 		next.Data[key] = "2"
 		f.seed(next)
-		configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap).OnUpdate(cachedCopy(cfg).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
+		configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(cachedCopy(cfg).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
 	case "sec":
 		next := sec.DeepCopy()
 		next.Data["p"] = []byte("2")
 		f.seed(next)
-		configHandler[*corev1.Secret](ctx, f.c, typeSecret).OnUpdate(cachedCopy(sec).(*corev1.Secret), cachedCopy(next).(*corev1.Secret))
+		configHandler[*corev1.Secret](ctx, f.c, plan.TypeSecret).OnUpdate(cachedCopy(sec).(*corev1.Secret), cachedCopy(next).(*corev1.Secret))
 	case "other":
 		next := other.DeepCopy()
 		next.Data["x"] = "2"
 		f.seed(next)
-		configHandler[*corev1.ConfigMap](ctx, f.c, typeConfigMap).OnUpdate(cachedCopy(other).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
+		configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(cachedCopy(other).(*corev1.ConfigMap), cachedCopy(next).(*corev1.ConfigMap))
 	}
 	f.writes()
 	f.events()
 	window := time.Second
-	if p := tt.workload[reloaderPausePeriod]; p == "5m" {
+	if p := tt.workload[plan.ReloaderPausePeriod]; p == "5m" {
 		window = 5 * time.Minute
 		f.sync(ctx, "web") // inside the period: held
 		if rolled := rolls(f.writes()); rolled != 0 {
@@ -170,7 +173,7 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 func rolls(writes []patchAction) int {
 	n := 0
 	for _, w := range writes {
-		if strings.Contains(w.body, AnnotationConfigHash) {
+		if strings.Contains(w.body, plan.AnnotationConfigHash) {
 			n++
 		}
 	}
@@ -181,8 +184,8 @@ func rolls(writes []patchAction) int {
 // its annotations strategy's last-reloaded-from) are adopted without a roll
 // and never touched: the adoption patch writes reroll's annotation only.
 func TestReloaderLeftoversAdoptedWithoutRoll(t *testing.T) {
-	d := deployment("web", map[string]string{reloaderAuto: "true"}, envFromConfigMap("cfg"))
-	d.Spec.Template.Annotations = map[string]string{reloaderLastReloadedFrom: `{"type":"CONFIGMAP","name":"cfg"}`}
+	d := deployment("web", map[string]string{plan.ReloaderAuto: "true"}, envFromConfigMap("cfg"))
+	d.Spec.Template.Annotations = map[string]string{plan.ReloaderLastReloadedFrom: `{"type":"CONFIGMAP","name":"cfg"}`}
 	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "STAKATER_CFG_CONFIGMAP", Value: "0a1b2c"}}
 	f := newFixture(t, d, configMap("cfg", map[string]string{"a": "1"}))
 	f.opts.ReloaderAnnotations = true

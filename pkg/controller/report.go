@@ -9,30 +9,32 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // report tells what a sync did (see sync.go): Events, metrics and a log
 // line, and updates what the controller remembers of the workload. current
 // holds the digests the plan read.
-func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p syncPlan, outcome applyOutcome, current map[configRef]map[string]string) {
+func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p plan.Plan, outcome applyOutcome, current map[plan.ConfigRef]map[string]string) {
 	logger := klog.FromContext(ctx)
-	for _, pr := range p.problems {
-		c.warn(ctx, w, pr.reason, "%s", pr.message)
+	for _, pr := range p.Problems {
+		c.warn(ctx, w, pr.Reason, "%s", pr.Message)
 	}
 	switch {
-	case p.optedOut || outcome.result == applyGone:
+	case p.OptedOut || outcome.result == applyGone:
 		c.forget(key)
 		return
-	case p.blocked:
+	case p.Blocked:
 		c.metrics.skipped.WithLabelValues(skipBlocked).Inc()
 		return
 	case outcome.result == applyRejected:
-		c.warn(ctx, w, ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
+		c.warn(ctx, w, plan.ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
 		return
 	case outcome.result == applyNotLeader:
 		logger.Info("No longer the leader: not writing; the next leader syncs this workload")
 		return
-	case p.decision.action == actionNone:
+	case p.Decision.Action == plan.ActionNone:
 		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
 		c.memory.rememberDigests(key, current)
 		return
@@ -41,30 +43,30 @@ func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p 
 	// remembering the current ones.
 	note := c.describe(key, p, current)
 	c.memory.rememberDigests(key, current)
-	d := p.decision
+	d := p.Decision
 	if outcome.result == applyDryRun {
 		c.metrics.skipped.WithLabelValues(skipDryRun).Inc()
-		logger.Info("Dry run: not writing", "action", d.action, "note", note)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.action, note)
+		logger.Info("Dry run: not writing", "action", d.Action, "note", note)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.Action, note)
 		return
 	}
-	switch d.action {
-	case actionRoll:
+	switch d.Action {
+	case plan.ActionRoll:
 		c.metrics.rollouts.WithLabelValues(key.groupKind, key.name.Namespace).Inc()
-		logger.Info("Rolled", "changed", d.changed)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolled, "Roll", "Rolled: %s", note)
-	case actionAdopt:
+		logger.Info("Rolled", "changed", d.Changed)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolled, "Roll", "Rolled: %s", note)
+	case plan.ActionAdopt:
 		// No Event: adopting is the quiet, common case (every workload when
 		// reroll is first installed), and an Event each would flood the API
 		// server, and reroll's memory with Events waiting for their rate
 		// limit. The consumed annotation and the metric show it.
 		c.metrics.skipped.WithLabelValues(skipAdopted).Inc()
-		logger.V(2).Info("Adopted", "consumed", len(p.consumed))
-	case actionRebaseline:
+		logger.V(2).Info("Adopted", "consumed", len(p.Consumed))
+	case plan.ActionRebaseline:
 		c.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
-		logger.Info("Re-baselined without rolling", "why", d.why)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRebaselined, "Rebaseline", "%s", note)
-	case actionRecord:
+		logger.Info("Re-baselined without rolling", "why", d.Why)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRebaselined, "Rebaseline", "%s", note)
+	case plan.ActionRecord:
 		c.metrics.skipped.WithLabelValues(skipReferences).Inc()
 		logger.V(2).Info("Recorded changed references without rolling")
 	}
@@ -73,30 +75,30 @@ func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p 
 // describe says what a plan's write does, naming objects and keys, never
 // values. The keys that changed come from comparing the digests the
 // workload's previous sync read with current.
-func (c *Controller) describe(key workloadKey, p syncPlan, current map[configRef]map[string]string) string {
-	d := p.decision
-	switch d.action {
-	case actionAdopt:
-		return fmt.Sprintf("recorded a baseline of %d consumed ConfigMaps and Secrets without rolling; changes to their content will roll this %s", len(p.consumed), key.groupKind)
-	case actionRebaseline:
-		return fmt.Sprintf("recorded a new baseline without rolling, because %s", d.why)
-	case actionRecord:
+func (c *Controller) describe(key workloadKey, p plan.Plan, current map[plan.ConfigRef]map[string]string) string {
+	d := p.Decision
+	switch d.Action {
+	case plan.ActionAdopt:
+		return fmt.Sprintf("recorded a baseline of %d consumed ConfigMaps and Secrets without rolling; changes to their content will roll this %s", len(p.Consumed), key.groupKind)
+	case plan.ActionRebaseline:
+		return fmt.Sprintf("recorded a new baseline without rolling, because %s", d.Why)
+	case plan.ActionRecord:
 		return "recorded changed references without rolling"
 	}
-	if len(d.changed) == 0 {
-		return fmt.Sprintf("rolled on first sight (--roll-on-adopt), consuming %d ConfigMaps and Secrets", len(p.consumed))
+	if len(d.Changed) == 0 {
+		return fmt.Sprintf("rolled on first sight (--roll-on-adopt), consuming %d ConfigMaps and Secrets", len(p.Consumed))
 	}
-	byID := make(map[string]consumption, len(p.consumed))
-	for _, u := range p.consumed {
-		byID[entryID(u)] = u
+	byID := make(map[string]plan.Consumption, len(p.Consumed))
+	for _, u := range p.Consumed {
+		byID[plan.EntryID(u)] = u
 	}
 	last := c.memory.digestsAtLastSync(key)
-	parts := make([]string, 0, len(d.changed))
-	for _, id := range d.changed {
+	parts := make([]string, 0, len(d.Changed))
+	for _, id := range d.Changed {
 		u := byID[id]
-		part := u.ref.String()
-		if before, ok := last[u.ref]; ok {
-			if keys := changedKeys(u, before, current[u.ref]); len(keys) > 0 {
+		part := u.Ref.String()
+		if before, ok := last[u.Ref]; ok {
+			if keys := changedKeys(u, before, current[u.Ref]); len(keys) > 0 {
 				part += " (keys " + strings.Join(keys, ", ") + ")"
 			}
 		}
@@ -107,9 +109,9 @@ func (c *Controller) describe(key workloadKey, p syncPlan, current map[configRef
 
 // changedKeys lists the keys u consumes whose digest differs between two
 // versions of an object, sorted.
-func changedKeys(u consumption, before, after map[string]string) []string {
+func changedKeys(u plan.Consumption, before, after map[string]string) []string {
 	var candidates []string
-	if u.allKeys {
+	if u.AllKeys {
 		candidates = slices.Collect(maps.Keys(before))
 		for k := range after {
 			if _, ok := before[k]; !ok {
@@ -117,7 +119,7 @@ func changedKeys(u consumption, before, after map[string]string) []string {
 			}
 		}
 	} else {
-		candidates = slices.Collect(maps.Keys(u.keys))
+		candidates = slices.Collect(maps.Keys(u.Keys))
 	}
 	var changed []string
 	for _, k := range candidates {
@@ -143,10 +145,10 @@ func (c *Controller) warn(ctx context.Context, w workload, reason, format string
 // starts or changes reason (a paced workload is looked at many times);
 // a halt also gets one Event on the failed workload. It queues the key
 // again when the hold has an end in time.
-func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p syncPlan, h hold) {
+func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p plan.Plan, h hold) {
 	logger := klog.FromContext(ctx)
-	for _, pr := range p.problems {
-		c.warn(ctx, w, pr.reason, "%s", pr.message)
+	for _, pr := range p.Problems {
+		c.warn(ctx, w, pr.Reason, "%s", pr.Message)
 	}
 	if h.wait > 0 {
 		c.queue.AddAfter(key, h.wait)
@@ -157,15 +159,15 @@ func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload
 	}
 	switch h.reason {
 	case holdInvalid:
-		c.warn(ctx, w, ReasonInvalidAnnotation, "%s", h.message)
+		c.warn(ctx, w, plan.ReasonInvalidAnnotation, "%s", h.message)
 		return
 	case holdHalted:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, ReasonRolloutHalted, "Hold", "Roll held: %s", h.message)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Hold", "Roll held: %s", h.message)
 		c.reportFailedRollout(ctx, h)
 	case holdThrottled:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, ReasonRolloutThrottled, "Hold", "Roll held: %s", h.message)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.message)
 	default:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.reason, h.message)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.reason, h.message)
 	}
 	logger.Info("Roll held", "reason", h.reason, "message", h.message)
 }
@@ -187,7 +189,7 @@ func (c *Controller) reportFailedRollout(ctx context.Context, h hold) {
 	object := refOfChange(h.change).String()
 	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed: reroll rolls no further consumer of that change until this workload recovers or %s changes again", object, object)
 	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", h.failed, "object", object)
-	c.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, ReasonRolloutHalted, "Halt", "%s", msg)
+	c.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Halt", "%s", msg)
 }
 
 // releaseHold notes that key's roll is no longer held, if it was, and

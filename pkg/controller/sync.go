@@ -19,6 +19,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // syncWorkload brings one workload's recorded state up to date with what it
@@ -57,10 +59,10 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		return nil
 	}
 
-	current := map[configRef]map[string]string{}
+	current := map[plan.ConfigRef]map[string]string{}
 	p := c.plan(c.planInput(key, w, current), key.name.Namespace, before)
-	var record *rolloutRecord
-	if !p.blocked && p.decision.action == actionRoll {
+	var record *plan.RolloutRecord
+	if !p.Blocked && p.Decision.Action == plan.ActionRoll {
 		g := c.gate(key, w, p, current)
 		if g.hold.reason != "" {
 			c.reportHold(ctx, key, w, p, g.hold)
@@ -75,7 +77,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		return err
 	}
 	c.report(ctx, key, w, p, outcome, current)
-	c.changes.settle(key, seq, before, p.decision.action == actionRoll)
+	c.changes.settle(key, seq, before, p.Decision.Action == plan.ActionRoll)
 	return nil
 }
 
@@ -102,13 +104,13 @@ func (c *Controller) deferToBurst(ctx context.Context, key workloadKey) bool {
 // state: an adoption that read the caches after the change reached them,
 // but before the change's event was handled, recorded the new content as
 // if the Pods ran it.
-func (c *Controller) plan(in planInput, namespace string, before map[configRef]metav1.Object) syncPlan {
-	p := planSync(in, c.planSettings())
-	if len(before) == 0 || p.blocked || p.optedOut {
+func (c *Controller) plan(in plan.Input, namespace string, before map[plan.ConfigRef]metav1.Object) plan.Plan {
+	p := plan.Compute(in, c.planSettings())
+	if len(before) == 0 || p.Blocked || p.OptedOut {
 		return p
 	}
-	switch p.decision.action {
-	case actionAdopt, actionNone, actionRecord:
+	switch p.Decision.Action {
+	case plan.ActionAdopt, plan.ActionNone, plan.ActionRecord:
 		if bp, ok := c.planAgainstBaseline(in, namespace, before); ok {
 			return bp
 		}
@@ -120,53 +122,53 @@ func (c *Controller) plan(in planInput, namespace string, before map[configRef]m
 // before, as they were before their changes, for the workload's recorded
 // state. ok is true only when that plan rolls: a key the workload consumes
 // changed since.
-func (c *Controller) planAgainstBaseline(in planInput, namespace string, before map[configRef]metav1.Object) (p syncPlan, ok bool) {
+func (c *Controller) planAgainstBaseline(in plan.Input, namespace string, before map[plan.ConfigRef]metav1.Object) (p plan.Plan, ok bool) {
 	s := c.planSettings()
 	then := in
-	then.hasRecorded = false
-	then.lookup = newConfigLookup(func(ref configRef) (metav1.Object, bool) {
+	then.HasRecorded = false
+	then.Lookup = plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) {
 		if obj, ok := before[ref]; ok {
 			return obj, true
 		}
 		return c.configObject(namespace, ref)
-	}, c.opts.ReloaderAnnotations, map[configRef]map[string]string{})
-	baseline := planSync(then, s)
-	if baseline.blocked || baseline.optedOut {
-		return syncPlan{}, false
+	}, c.opts.ReloaderAnnotations, map[plan.ConfigRef]map[string]string{})
+	baseline := plan.Compute(then, s)
+	if baseline.Blocked || baseline.OptedOut {
+		return plan.Plan{}, false
 	}
-	in.recorded, in.hasRecorded = baseline.desired.String(), true
-	p = planSync(in, s)
-	if p.blocked || p.decision.action != actionRoll {
-		return syncPlan{}, false
+	in.Recorded, in.HasRecorded = baseline.Desired.String(), true
+	p = plan.Compute(in, s)
+	if p.Blocked || p.Decision.Action != plan.ActionRoll {
+		return plan.Plan{}, false
 	}
 	return p, true
 }
 
-// planSettings returns the options every plan uses.
-func (c *Controller) planSettings() planSettings {
-	return planSettings{hashKey: c.opts.HashKey, optIn: c.optInSettings(), rollOnAdopt: c.opts.RollOnAdopt}
+// Settings returns the options every plan uses.
+func (c *Controller) planSettings() plan.Settings {
+	return plan.Settings{HashKey: c.opts.HashKey, OptIn: c.optInSettings(), RollOnAdopt: c.opts.RollOnAdopt}
 }
 
-// planInput gathers a workload's plan input from the caches. The lookup
+// Input gathers a workload's plan input from the caches. The lookup
 // records in current the digests of every object it reads, for messages.
-func (c *Controller) planInput(key workloadKey, w workload, current map[configRef]map[string]string) planInput {
+func (c *Controller) planInput(key workloadKey, w workload, current map[plan.ConfigRef]map[string]string) plan.Input {
 	annotations := w.meta.GetAnnotations()
 	if c.opts.ReloaderAnnotations {
-		annotations = withReloaderFallback(annotations, w.templateAnnotations)
+		annotations = plan.WithReloaderFallback(annotations, w.templateAnnotations)
 	}
-	in := planInput{
-		annotations:   annotations,
-		references:    w.references,
-		templateError: w.templateError,
-		lookup:        c.configLookup(key.name.Namespace, current),
+	in := plan.Input{
+		Annotations:   annotations,
+		References:    w.references,
+		TemplateError: w.templateError,
+		Lookup:        c.configLookup(key.name.Namespace, current),
 	}
-	in.recorded, in.hasRecorded = w.meta.GetAnnotations()[AnnotationConsumed]
+	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]
 	if c.opts.DryRun {
 		// Under --dry-run, what reroll would have written stands in for
 		// the annotation, so a dry run reports rolls after its first
 		// (would-be) baseline.
 		if v, ok := c.memory.dryRunState(key); ok {
-			in.recorded, in.hasRecorded = v, true
+			in.Recorded, in.HasRecorded = v, true
 		}
 	}
 	return in

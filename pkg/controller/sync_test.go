@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"k8s.io/utils/ptr"
+
 	"context"
 	"fmt"
 	"net"
@@ -24,6 +26,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/plan/plantest"
 )
 
 // Invariant 4: the first sight of an opted-in workload records a baseline
@@ -87,7 +92,7 @@ func TestSyncRollsOnceWhenConsumedContentChanges(t *testing.T) {
 
 	// The informer then delivers reroll's own write: nothing more happens.
 	rolled := d.DeepCopy()
-	rolled.Annotations[AnnotationConsumed] = want
+	rolled.Annotations[plan.AnnotationConsumed] = want
 	rolled.ResourceVersion = "12"
 	f.seed(rolled)
 	f.sync(ctx, "web")
@@ -110,9 +115,11 @@ func TestSyncEveryReferenceKind(t *testing.T) {
 		// everyKey is true when the reference consumes every key.
 		everyKey bool
 	}{
-		{name: "env configMapKeyRef", spec: func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("U", "obj", "used", false)} }},
+		{name: "env configMapKeyRef", spec: func(s *corev1.PodSpec) {
+			s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("U", "obj", "used", false)}
+		}},
 		{name: "env secretKeyRef", isSecret: true, spec: func(s *corev1.PodSpec) {
-			s.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("U", "obj", "used", false)}
+			s.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("U", "obj", "used", false)}
 		}},
 		{name: "envFrom configMapRef", everyKey: true, spec: envFromConfigMap("obj")},
 		{name: "envFrom secretRef", isSecret: true, everyKey: true, spec: func(s *corev1.PodSpec) {
@@ -127,10 +134,10 @@ func TestSyncEveryReferenceKind(t *testing.T) {
 		{name: "projected secret", isSecret: true, everyKey: true, spec: vol(corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
 			{Secret: &corev1.SecretProjection{LocalObjectReference: lor("obj")}}}}})},
 		{name: "initContainer env", spec: func(s *corev1.PodSpec) {
-			s.InitContainers = []corev1.Container{{Name: "init", Env: []corev1.EnvVar{cmKeyEnv("U", "obj", "used", false)}}}
+			s.InitContainers = []corev1.Container{{Name: "init", Env: []corev1.EnvVar{plantest.ConfigMapKeyEnv("U", "obj", "used", false)}}}
 		}},
 		{name: "native sidecar envFrom", isSecret: true, everyKey: true, spec: func(s *corev1.PodSpec) {
-			s.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptrTo(corev1.ContainerRestartPolicyAlways),
+			s.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: lor("obj")}}}}}
 		}},
 	}
@@ -217,7 +224,7 @@ func TestSyncDeletedConsumedObject(t *testing.T) {
 // deletion holds (no roll) and its creation with new content rolls.
 func TestSyncOptionalReference(t *testing.T) {
 	optionalSecret := func(s *corev1.PodSpec) {
-		s.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("TOKEN", "token", "t", true)}
+		s.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("TOKEN", "token", "t", true)}
 	}
 	f := newFixture(t)
 	ctx := f.start()
@@ -229,7 +236,7 @@ func TestSyncOptionalReference(t *testing.T) {
 	f.expectEvents() // adopting sends no Event
 
 	d = d.DeepCopy()
-	d.Annotations[AnnotationConsumed] = absent
+	d.Annotations[plan.AnnotationConsumed] = absent
 	d.ResourceVersion = "11"
 	f.seed(d)
 	s := secret("token", map[string]string{"t": "x"})
@@ -240,7 +247,7 @@ func TestSyncOptionalReference(t *testing.T) {
 	f.expectEvents("Normal Rolled Rolled: consumed content changed in Secret/token (keys t)")
 
 	d = d.DeepCopy()
-	d.Annotations[AnnotationConsumed] = present
+	d.Annotations[plan.AnnotationConsumed] = present
 	d.ResourceVersion = "12"
 	f.seed(d)
 	f.unseed(s)
@@ -254,7 +261,9 @@ func TestSyncOptionalReference(t *testing.T) {
 func TestSyncMissingKey(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
 	ctx := f.start()
-	f.seed(deployment("web", auto(), func(s *corev1.PodSpec) { s.Containers[0].Env = []corev1.EnvVar{cmKeyEnv("B", "cfg", "b", false)} }))
+	f.seed(deployment("web", auto(), func(s *corev1.PodSpec) {
+		s.Containers[0].Env = []corev1.EnvVar{plantest.ConfigMapKeyEnv("B", "cfg", "b", false)}
+	}))
 	f.sync(ctx, "web")
 	f.expectWrites()
 	f.expectEvents("Warning MissingKey ConfigMap/cfg has no key b (referenced by container app env B); not rolling until it does")
@@ -267,7 +276,7 @@ func TestSyncIgnoredObject(t *testing.T) {
 	ctx := f.start()
 	f.seedAdoptedWeb()
 	cm = cm.DeepCopy()
-	cm.Annotations = map[string]string{AnnotationIgnore: "true"}
+	cm.Annotations = map[string]string{plan.AnnotationIgnore: "true"}
 	cm.Data["a"] = "2"
 	f.seed(cm)
 	f.sync(ctx, "web")
@@ -281,7 +290,7 @@ func TestSyncByNameAnnotations(t *testing.T) {
 	cm := configMap("flags", map[string]string{"f": "on"})
 	f := newFixture(t, cm)
 	ctx := f.start()
-	d := f.adopted(deployment("web", map[string]string{AnnotationConfigMaps: "flags"}, nil))
+	d := f.adopted(deployment("web", map[string]string{plan.AnnotationConfigMaps: "flags"}, nil))
 	f.seed(d)
 	f.seed(configMap("flags", map[string]string{"f": "off"}))
 	f.sync(ctx, "web")
@@ -294,7 +303,7 @@ func TestSyncNotOptedIn(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
 	ctx := f.start()
 	f.seed(deployment("plain", nil, envFromConfigMap("cfg")))
-	f.seed(deployment("out", map[string]string{AnnotationAuto: "false"}, envFromConfigMap("cfg")))
+	f.seed(deployment("out", map[string]string{plan.AnnotationAuto: "false"}, envFromConfigMap("cfg")))
 	f.sync(ctx, "plain")
 	f.sync(ctx, "out")
 	f.expectWrites()
@@ -308,7 +317,7 @@ func TestSyncAutoAll(t *testing.T) {
 	ctx := f.start()
 	d := deployment("plain", nil, envFromConfigMap("cfg"))
 	f.seed(d)
-	f.seed(deployment("out", map[string]string{AnnotationAuto: "false"}, envFromConfigMap("cfg")))
+	f.seed(deployment("out", map[string]string{plan.AnnotationAuto: "false"}, envFromConfigMap("cfg")))
 	f.sync(ctx, "plain")
 	f.sync(ctx, "out")
 	f.expectWrites(f.baselinePatch("plain", f.recordedState(d)))
@@ -320,11 +329,11 @@ func TestSyncInvalidAnnotation(t *testing.T) {
 		annotations map[string]string
 		want        string
 	}{
-		"auto":         {map[string]string{AnnotationAuto: "yes"}, `Warning InvalidAnnotation reroll.dev/auto must be "true" or "false", not "yes"; not rolling until it is fixed`},
-		"empty item":   {map[string]string{AnnotationConfigMaps: "a,,b"}, "Warning InvalidAnnotation reroll.dev/configmaps: item 2 is empty; not rolling until it is fixed"},
-		"whitespace":   {map[string]string{AnnotationSecrets: "a, b"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 " b" contains whitespace; not rolling until it is fixed`},
-		"duplicate":    {map[string]string{AnnotationSecrets: "a,a"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 "a" is a duplicate; not rolling until it is fixed`},
-		"invalid name": {map[string]string{AnnotationConfigMaps: "Bad_Name"}, `Warning InvalidAnnotation reroll.dev/configmaps: item 1 "Bad_Name" is not a valid name`},
+		"auto":         {map[string]string{plan.AnnotationAuto: "yes"}, `Warning InvalidAnnotation reroll.dev/auto must be "true" or "false", not "yes"; not rolling until it is fixed`},
+		"empty item":   {map[string]string{plan.AnnotationConfigMaps: "a,,b"}, "Warning InvalidAnnotation reroll.dev/configmaps: item 2 is empty; not rolling until it is fixed"},
+		"whitespace":   {map[string]string{plan.AnnotationSecrets: "a, b"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 " b" contains whitespace; not rolling until it is fixed`},
+		"duplicate":    {map[string]string{plan.AnnotationSecrets: "a,a"}, `Warning InvalidAnnotation reroll.dev/secrets: item 2 "a" is a duplicate; not rolling until it is fixed`},
+		"invalid name": {map[string]string{plan.AnnotationConfigMaps: "Bad_Name"}, `Warning InvalidAnnotation reroll.dev/configmaps: item 1 "Bad_Name" is not a valid name`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -346,8 +355,8 @@ func TestSyncTooManyReferences(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.start()
 	f.seed(deployment("web", auto(), func(s *corev1.PodSpec) {
-		for i := range MaxReferences + 1 {
-			s.Containers[0].Env = append(s.Containers[0].Env, cmKeyEnv(fmt.Sprint("E", i), fmt.Sprint("cm-", i), "k", true))
+		for i := range plan.MaxReferences + 1 {
+			s.Containers[0].Env = append(s.Containers[0].Env, plantest.ConfigMapKeyEnv(fmt.Sprint("E", i), fmt.Sprint("cm-", i), "k", true))
 		}
 	}))
 	f.sync(ctx, "web")
@@ -361,8 +370,8 @@ func TestSyncKeyLossRebaselines(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
 	ctx := f.start()
 	d := deployment("web", auto(), envFromConfigMap("cfg"))
-	oldKey := testKey(t, 99)
-	d.Annotations[AnnotationConsumed] = consumedState{keyID: oldKey.ID(), entries: map[string]string{"ConfigMap/cfg": "0123"}}.String()
+	oldKey := testHashKey(t, 99)
+	d.Annotations[plan.AnnotationConsumed] = plan.ConsumedState{KeyID: oldKey.ID(), Entries: map[string]string{"ConfigMap/cfg": "0123"}}.String()
 	f.seed(d)
 	f.sync(ctx, "web")
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
@@ -375,7 +384,7 @@ func TestSyncUnreadableStateRebaselines(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}))
 	ctx := f.start()
 	d := deployment("web", auto(), envFromConfigMap("cfg"))
-	d.Annotations[AnnotationConsumed] = "garbage"
+	d.Annotations[plan.AnnotationConsumed] = "garbage"
 	f.seed(d)
 	f.sync(ctx, "web")
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
@@ -388,7 +397,7 @@ func TestSyncReferenceAddedRecordsWithoutRolling(t *testing.T) {
 	f := newFixture(t, configMap("cfg", map[string]string{"a": "1"}), secret("s", map[string]string{"p": "x"}))
 	ctx := f.start()
 	d := f.adopted(deployment("web", auto(), envFromConfigMap("cfg")))
-	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("P", "s", "p", false)}
+	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("P", "s", "p", false)}
 	f.seed(d)
 	f.sync(ctx, "web")
 	f.expectWrites(f.baselinePatch("web", f.recordedState(d)))
@@ -511,7 +520,7 @@ func TestSyncPatchRejected(t *testing.T) {
 func TestSyncDeletedWorkload(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.start()
-	f.c.memory.rememberDigests(deploymentKey("gone"), map[configRef]map[string]string{})
+	f.c.memory.rememberDigests(deploymentKey("gone"), map[plan.ConfigRef]map[string]string{})
 	f.sync(ctx, "gone")
 	if f.c.memory.digestsAtLastSync(deploymentKey("gone")) != nil {
 		t.Error("a deleted workload is still remembered")
@@ -526,7 +535,7 @@ func TestSyncNeverLeaksSecretValues(t *testing.T) {
 	f := newFixture(t, s)
 	ctx := f.start()
 	d := f.adopted(deployment("web", auto(), func(p *corev1.PodSpec) {
-		p.Containers[0].Env = []corev1.EnvVar{secretKeyEnv("PW", "db", "password", false)}
+		p.Containers[0].Env = []corev1.EnvVar{plantest.SecretKeyEnv("PW", "db", "password", false)}
 	}))
 	f.seed(d)
 	f.sync(ctx, "web")
@@ -537,7 +546,7 @@ func TestSyncNeverLeaksSecretValues(t *testing.T) {
 		t.Fatalf("writes = %+v, want one roll", writes)
 	}
 	evs := f.events()
-	for _, leak := range []string{value, digestValue(value), digestValue(value)[len(digestPrefix):], digestValue(value + "!")[len(digestPrefix):]} {
+	for _, leak := range []string{value, plan.DigestValue(value), plan.DigestValue(value)[len(plan.DigestPrefix):], plan.DigestValue(value + "!")[len(plan.DigestPrefix):]} {
 		for _, out := range append(evs, writes[0].body) {
 			if strings.Contains(out, leak) {
 				t.Errorf("%q leaks %q", out, leak)
@@ -587,7 +596,7 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 
 			adopted := tt.obj.DeepCopyObject()
 			am, _ := metaOf(adopted)
-			am.SetAnnotations(map[string]string{AnnotationAuto: "true", AnnotationConsumed: adoptState})
+			am.SetAnnotations(map[string]string{plan.AnnotationAuto: "true", plan.AnnotationConsumed: adoptState})
 			am.SetResourceVersion("11")
 			f.seed(adopted)
 			f.seed(configMap("cfg", map[string]string{"a": "2"}))
@@ -641,7 +650,7 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	f.expectEvents()
 
 	rolled := d.DeepCopy()
-	rolled.Annotations[AnnotationConsumed] = want
+	rolled.Annotations[plan.AnnotationConsumed] = want
 	rolled.ResourceVersion = "12"
 	f.seed(rolled)
 	f.sync(ctx, "web")
@@ -677,7 +686,7 @@ func TestSyncIgnoreRemovedRollsChangedContent(t *testing.T) {
 	ctx := f.start()
 	f.seedAdoptedWeb()
 	ignored := cm.DeepCopy()
-	ignored.Annotations = map[string]string{AnnotationIgnore: "true"}
+	ignored.Annotations = map[string]string{plan.AnnotationIgnore: "true"}
 	ignored.Data["a"] = "2"
 	f.seed(ignored)
 	f.sync(ctx, "web")
@@ -686,7 +695,7 @@ func TestSyncIgnoreRemovedRollsChangedContent(t *testing.T) {
 	f.seed(configMap("cfg", map[string]string{"a": "2"}))
 	f.sync(ctx, "web")
 	w := f.writes()
-	if len(w) != 1 || !strings.Contains(w[0].body, AnnotationConfigHash) {
+	if len(w) != 1 || !strings.Contains(w[0].body, plan.AnnotationConfigHash) {
 		t.Fatalf("removing the ignore annotation wrote %v, want one roll", w)
 	}
 	d, _ := f.client.Tracker().Get(gvrOf(&appsv1.Deployment{}), testNamespace, "web")

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // NewController returns a Controller that watches workloads, ConfigMaps
@@ -96,11 +97,11 @@ func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedIn
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
-	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, typeConfigMap), handlerOpts); err != nil {
+	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
 		return err
 	}
 	secretInformer := factory.Core().V1().Secrets().TypedInformer()
-	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, typeSecret), handlerOpts); err != nil {
+	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
 		return err
 	}
 	nsInformer := factory.Core().V1().Namespaces().TypedInformer()
@@ -117,8 +118,8 @@ func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedIn
 func registerCacheGauge(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
 		func(emit func(value float64, labelValues ...string)) {
-			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(typeConfigMap))
-			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(typeSecret))
+			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(plan.TypeConfigMap))
+			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(plan.TypeSecret))
 			for _, a := range c.adapterList() {
 				emit(float64(len(a.informer().GetStore().ListKeys())), a.groupKind())
 			}

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // workloadKey is a queue item: which workload to sync. It is a comparable
@@ -38,9 +40,9 @@ type workload struct {
 	// meta is the object's metadata.
 	meta metav1.Object
 	// references are the references of the workload's pod template.
-	references []podReference
+	references []plan.PodReference
 	// status is what its rollout state is derived from.
-	status rolloutStatus
+	status plan.RolloutStatus
 	// templateAnnotations are Reloader's opt-in annotations on its pod
 	// template.
 	templateAnnotations map[string]string

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Every built-in resource has an adapter with its Kind, resource and
@@ -108,7 +110,7 @@ func TestGetWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.meta.GetName() != "web" || len(w.references) != 1 || w.references[0].ref != (configRef{typeConfigMap, "cfg"}) {
+	if w.meta.GetName() != "web" || len(w.references) != 1 || w.references[0].Ref != (plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"}) {
 		t.Errorf("view = %+v", w)
 	}
 	if _, err := viewWorkload(a, &appsv1.Deployment{}); err == nil || !strings.Contains(err.Error(), "expected a cached Deployment") {

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 // The digests the caches hold in place of ConfigMap and Secret values
 // (see TransformForCache): pure functions of a value.
@@ -7,23 +7,25 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
-// digestPrefix starts every per-key digest that the cache holds in place of
+// DigestPrefix starts every per-key digest that the cache holds in place of
 // a ConfigMap or Secret value.
-const digestPrefix = "sha256:"
+const DigestPrefix = "sha256:"
 
-// digestValue returns "sha256:<hex>" of a ConfigMap or Secret value. A value
+// DigestValue returns "sha256:<hex>" of a ConfigMap or Secret value. A value
 // that already has that exact form is returned unchanged, which makes the
 // cache transform idempotent without a marker: re-digesting a digest would
 // need a SHA-256 preimage to collide with a real change. It never copies the
 // value: values can be large, and every one passes through here.
-func digestValue[T string | []byte](v T) string {
-	if isDigest(v) {
+func DigestValue[T string | []byte](v T) string {
+	if IsDigest(v) {
 		return string(v)
 	}
 	sum := sha256Of(v)
-	return digestPrefix + hex.EncodeToString(sum[:])
+	return DigestPrefix + hex.EncodeToString(sum[:])
 }
 
 // sha256Of hashes a string or byte slice without copying it.
@@ -39,21 +41,34 @@ func sha256Of[T string | []byte](v T) [sha256.Size]byte {
 	panic("unreachable")
 }
 
-// isDigest reports whether v has the form digestValue produces.
-func isDigest[T string | []byte](v T) bool {
-	if len(v) != len(digestPrefix)+2*sha256.Size {
+// IsDigest reports whether v has the form DigestValue produces.
+func IsDigest[T string | []byte](v T) bool {
+	if len(v) != len(DigestPrefix)+2*sha256.Size {
 		return false
 	}
-	for i := 0; i < len(digestPrefix); i++ {
-		if v[i] != digestPrefix[i] {
+	for i := 0; i < len(DigestPrefix); i++ {
+		if v[i] != DigestPrefix[i] {
 			return false
 		}
 	}
-	for i := len(digestPrefix); i < len(v); i++ {
+	for i := len(DigestPrefix); i < len(v); i++ {
 		c := v[i]
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}
 	return true
+}
+
+// CachedDigests returns the per-key digests of a ConfigMap or Secret that
+// went through TransformForCache. The map is shared with the cache: read it,
+// never write it.
+func CachedDigests(obj any) map[string]string {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return o.Data
+	case *corev1.Secret:
+		return o.StringData
+	}
+	return nil
 }

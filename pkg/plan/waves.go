@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -7,32 +7,26 @@ import (
 	"time"
 )
 
-// waveStep is one item of a waves annotation: the size of one wave, as a
+// WaveStep is one item of a waves annotation: the size of one wave, as a
 // count of consumers or a percentage of all of them.
-type waveStep struct {
+type WaveStep struct {
 	count   int
 	percent int
 }
 
-// ParseWaves checks a --waves value; see parseWaves.
-func ParseWaves(v string) error {
-	_, err := parseWaves(v)
-	return err
-}
-
-// parseWaves parses a waves annotation or --waves, such as "1,10%,100%":
+// ParseWaves parses a waves annotation or --waves, such as "1,10%,100%":
 // comma-separated wave sizes, each a count of at least 1 or a percentage
 // from 1% to 100% of all the change's consumers, ending with 100%, which is
 // every consumer left. "1,10%,100%" over 50 consumers rolls 1, then 5, then
 // the other 44. Empty means no waves (every consumer at once). Anything
 // else is an error, never a silent "all at once".
-func parseWaves(v string) ([]waveStep, error) {
+func ParseWaves(v string) ([]WaveStep, error) {
 	if v == "" {
 		return nil, nil
 	}
-	var steps []waveStep
+	var steps []WaveStep
 	for i, item := range strings.Split(v, ",") {
-		var s waveStep
+		var s WaveStep
 		var err error
 		if p, ok := strings.CutSuffix(item, "%"); ok {
 			s.percent, err = strconv.Atoi(p)
@@ -56,10 +50,10 @@ func parseWaves(v string) ([]waveStep, error) {
 	return steps, nil
 }
 
-// calculateWaveSizes returns, for n consumers, how many consumers the
+// CalculateWaveSizes returns, for n consumers, how many consumers the
 // waves up to each one hold together: each wave adds its own size (a
 // percentage rounds up), capped at n, and the last wave holds them all.
-func calculateWaveSizes(steps []waveStep, n int) []int {
+func CalculateWaveSizes(steps []WaveStep, n int) []int {
 	sizes := make([]int, len(steps))
 	total := 0
 	for i, s := range steps {
@@ -76,9 +70,9 @@ func calculateWaveSizes(steps []waveStep, n int) []int {
 	return sizes
 }
 
-// waveOf returns the wave of the consumer at position pos (0-based) in the
+// WaveOf returns the wave of the consumer at position pos (0-based) in the
 // order of a change's consumers.
-func waveOf(pos int, sizes []int) int {
+func WaveOf(pos int, sizes []int) int {
 	for i, size := range sizes {
 		if pos < size {
 			return i
@@ -87,9 +81,9 @@ func waveOf(pos int, sizes []int) int {
 	return len(sizes) - 1
 }
 
-// parseWavePriority parses AnnotationWavePriority: an integer of at least
+// ParseWavePriority parses AnnotationWavePriority: an integer of at least
 // 0; absent means 0.
-func parseWavePriority(annotations map[string]string) (int, error) {
+func ParseWavePriority(annotations map[string]string) (int, error) {
 	v, ok := annotations[AnnotationWavePriority]
 	if !ok {
 		return 0, nil
@@ -104,8 +98,8 @@ func parseWavePriority(annotations map[string]string) (int, error) {
 // RollLimit is --max-rolls-per-workload: at most n rolls of one workload
 // within window.
 type RollLimit struct {
-	n      int
-	window time.Duration
+	N      int
+	Window time.Duration
 }
 
 // ParseRollLimit parses --max-rolls-per-workload, "N/DURATION" such as
@@ -120,5 +114,16 @@ func ParseRollLimit(v string) (RollLimit, error) {
 	if !ok || err1 != nil || err2 != nil || count < 1 || window <= 0 {
 		return RollLimit{}, fmt.Errorf("--max-rolls-per-workload must be N/DURATION with N at least 1 and a positive duration, such as 3/1m, not %q", v)
 	}
-	return RollLimit{n: count, window: window}, nil
+	return RollLimit{N: count, Window: window}, nil
+}
+
+// WavesOf returns the waves of a change of an object with annotations: its
+// reroll.dev/waves annotation, parsed, or defaults (--waves) when it has
+// none. An unparsable annotation is an error, never "all at once".
+func WavesOf(annotations map[string]string, defaults []WaveStep) ([]WaveStep, error) {
+	spec, ok := annotations[AnnotationWaves]
+	if !ok {
+		return defaults, nil
+	}
+	return ParseWaves(spec)
 }

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -18,36 +18,36 @@ import (
 // workload of the rollout it started. The rollout-safety policies (gate.go)
 // wait on both.
 
-// rolloutStatus is what the cache keeps of a workload's status: the few
+// RolloutStatus is what the cache keeps of a workload's status: the few
 // facts its rollout state is derived from.
-type rolloutStatus struct {
+type RolloutStatus struct {
 	// observed: the workload's controller has seen its current spec
 	// (status.observedGeneration >= metadata.generation).
-	observed bool
+	Observed bool
 	// done: the rollout of the observed spec is complete, by the kind's rule.
-	done bool
+	Done bool
 	// deadlineExceeded: a Deployment's Progressing condition has reason
 	// ProgressDeadlineExceeded.
-	deadlineExceeded bool
+	DeadlineExceeded bool
 	// timed: the kind has no failure signal of its own, so a rollout fails
 	// when --rollout-timeout passes (StatefulSets and DaemonSets).
-	timed bool
+	Timed bool
 }
 
-// rolloutState is where a workload's current rollout stands.
-type rolloutState int
+// RolloutState is where a workload's current rollout stands.
+type RolloutState int
 
 const (
-	// rolloutComplete: the current spec is fully rolled out.
-	rolloutComplete rolloutState = iota
-	// rolloutProgressing: the rollout goes on.
-	rolloutProgressing
-	// rolloutFailed: the rollout cannot complete (deadline or timeout).
-	rolloutFailed
+	// RolloutComplete: the current spec is fully rolled out.
+	RolloutComplete RolloutState = iota
+	// RolloutProgressing: the rollout goes on.
+	RolloutProgressing
+	// RolloutFailed: the rollout cannot complete (deadline or timeout).
+	RolloutFailed
 )
 
 // String names the state for logs and messages.
-func (s rolloutState) String() string {
+func (s RolloutState) String() string {
 	return [...]string{"complete", "progressing", "failed"}[s]
 }
 
@@ -55,147 +55,147 @@ func (s rolloutState) String() string {
 // condition once its progressDeadlineSeconds passed without progress.
 const progressDeadlineExceeded = "ProgressDeadlineExceeded"
 
-// deploymentStatus is the rolloutStatus of a Deployment: complete when the
+// DeploymentStatus is the RolloutStatus of a Deployment: complete when the
 // controller observed the spec and updated, available and total replicas
 // all equal spec.replicas; failed on ProgressDeadlineExceeded.
-func deploymentStatus(d *appsv1.Deployment) rolloutStatus {
+func DeploymentStatus(d *appsv1.Deployment) RolloutStatus {
 	replicas := ptr.Deref(d.Spec.Replicas, 1)
-	s := rolloutStatus{
-		observed: d.Status.ObservedGeneration >= d.Generation,
-		done: d.Status.UpdatedReplicas == replicas && d.Status.AvailableReplicas == replicas &&
+	s := RolloutStatus{
+		Observed: d.Status.ObservedGeneration >= d.Generation,
+		Done: d.Status.UpdatedReplicas == replicas && d.Status.AvailableReplicas == replicas &&
 			d.Status.Replicas == replicas,
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == progressDeadlineExceeded {
-			s.deadlineExceeded = true
+			s.DeadlineExceeded = true
 		}
 	}
 	return s
 }
 
-// statefulSetStatus is the rolloutStatus of a StatefulSet: with the
+// StatefulSetStatus is the RolloutStatus of a StatefulSet: with the
 // RollingUpdate strategy, complete when the controller observed the spec,
 // the update revision is current and every replica is ready; with OnDelete,
 // complete at once (pods change only when someone deletes them).
-func statefulSetStatus(s *appsv1.StatefulSet) rolloutStatus {
+func StatefulSetStatus(s *appsv1.StatefulSet) RolloutStatus {
 	if s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-		return rolloutStatus{observed: true, done: true}
+		return RolloutStatus{Observed: true, Done: true}
 	}
-	return rolloutStatus{
-		observed: s.Status.ObservedGeneration >= s.Generation,
-		done:     s.Status.UpdateRevision == s.Status.CurrentRevision && s.Status.ReadyReplicas == ptr.Deref(s.Spec.Replicas, 1),
-		timed:    true,
+	return RolloutStatus{
+		Observed: s.Status.ObservedGeneration >= s.Generation,
+		Done:     s.Status.UpdateRevision == s.Status.CurrentRevision && s.Status.ReadyReplicas == ptr.Deref(s.Spec.Replicas, 1),
+		Timed:    true,
 	}
 }
 
-// daemonSetStatus is the rolloutStatus of a DaemonSet: complete when the
+// DaemonSetStatus is the RolloutStatus of a DaemonSet: complete when the
 // controller observed the spec and every node that should run a pod runs an
 // updated, available one.
-func daemonSetStatus(d *appsv1.DaemonSet) rolloutStatus {
-	return rolloutStatus{
-		observed: d.Status.ObservedGeneration >= d.Generation,
-		done: d.Status.UpdatedNumberScheduled == d.Status.DesiredNumberScheduled &&
+func DaemonSetStatus(d *appsv1.DaemonSet) RolloutStatus {
+	return RolloutStatus{
+		Observed: d.Status.ObservedGeneration >= d.Generation,
+		Done: d.Status.UpdatedNumberScheduled == d.Status.DesiredNumberScheduled &&
 			d.Status.NumberAvailable == d.Status.DesiredNumberScheduled,
-		timed: true,
+		Timed: true,
 	}
 }
 
-// customStatus is the rolloutStatus of a custom resource: complete once its
+// CustomStatus is the RolloutStatus of a custom resource: complete once its
 // status.observedGeneration reaches its generation (which includes reroll's
 // patch), or at once when it has no status.observedGeneration, since reroll
 // cannot know more of a kind it does not know.
-func customStatus(u *unstructured.Unstructured) rolloutStatus {
+func CustomStatus(u *unstructured.Unstructured) RolloutStatus {
 	og, found, err := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	if !found || err != nil {
-		return rolloutStatus{observed: true, done: true}
+		return RolloutStatus{Observed: true, Done: true}
 	}
-	return rolloutStatus{observed: og >= u.GetGeneration(), done: og >= u.GetGeneration()}
+	return RolloutStatus{Observed: og >= u.GetGeneration(), Done: og >= u.GetGeneration()}
 }
 
-// calculateRolloutState returns where a rollout stands: status is the
+// CalculateRolloutState returns where a rollout stands: status is the
 // cached status, started when reroll started the rollout (zero if unknown),
 // and timeout the --rollout-timeout of kinds without a failure signal.
-func calculateRolloutState(status rolloutStatus, started, now time.Time, timeout time.Duration) rolloutState {
+func CalculateRolloutState(status RolloutStatus, started, now time.Time, timeout time.Duration) RolloutState {
 	switch {
-	case status.observed && status.done:
-		return rolloutComplete
-	case status.observed && status.deadlineExceeded:
-		return rolloutFailed
-	case status.timed && !started.IsZero() && timeout > 0 && now.Sub(started) > timeout:
-		return rolloutFailed
+	case status.Observed && status.Done:
+		return RolloutComplete
+	case status.Observed && status.DeadlineExceeded:
+		return RolloutFailed
+	case status.Timed && !started.IsZero() && timeout > 0 && now.Sub(started) > timeout:
+		return RolloutFailed
 	}
-	return rolloutProgressing
+	return RolloutProgressing
 }
 
-// changeID identifies one change of a ConfigMap or Secret: the object and a
+// ChangeID identifies one change of a ConfigMap or Secret: the object and a
 // keyed digest of its whole content ("ConfigMap/cfg:1a2b...").
-type changeID string
+type ChangeID string
 
-// calculateChangeID returns the changeID of ref with content digests. It is
+// CalculateChangeID returns the ChangeID of ref with content digests. It is
 // keyed like every value reroll writes, so it says nothing about Secret
 // content to someone who can read workloads.
-func calculateChangeID(key HashKey, ref configRef, digests map[string]string) changeID {
+func CalculateChangeID(key HashKey, ref ConfigRef, digests map[string]string) ChangeID {
 	fields := [][]byte{[]byte("reroll.dev/change"), []byte(ref.String())}
 	for _, k := range slices.Sorted(maps.Keys(digests)) {
 		fields = append(fields, []byte(k), []byte(digests[k]))
 	}
-	return changeID(ref.String() + ":" + key.sum(8, fields...))
+	return ChangeID(ref.String() + ":" + key.sum(8, fields...))
 }
 
-// rolloutRecord is what reroll writes on a workload (AnnotationRollout)
+// RolloutRecord is what reroll writes on a workload (AnnotationRollout)
 // with each roll: when it rolled, whether the workload's previous rollout
 // had completed, and the changes it rolled for. The halt of a change is
 // derived from the records and statuses of the change's consumers, so it
 // survives restarts.
-type rolloutRecord struct {
+type RolloutRecord struct {
 	// started is when reroll rolled the workload.
-	started time.Time
+	Started time.Time
 	// fromComplete: the previous rollout had completed, so a failure of
 	// this one is this change's doing.
-	fromComplete bool
+	FromComplete bool
 	// changes are the changes the roll was for, sorted.
-	changes []changeID
+	Changes []ChangeID
 }
 
 // String formats the record as "v1;at=<unix>;from=complete|incomplete;
 // changes=<id>,<id>".
-func (r rolloutRecord) String() string {
+func (r RolloutRecord) String() string {
 	from := "incomplete"
-	if r.fromComplete {
+	if r.FromComplete {
 		from = "complete"
 	}
-	ids := make([]string, len(r.changes))
-	for i, c := range r.changes {
+	ids := make([]string, len(r.Changes))
+	for i, c := range r.Changes {
 		ids[i] = string(c)
 	}
-	return fmt.Sprintf("v1;at=%d;from=%s;changes=%s", r.started.Unix(), from, strings.Join(ids, ","))
+	return fmt.Sprintf("v1;at=%d;from=%s;changes=%s", r.Started.Unix(), from, strings.Join(ids, ","))
 }
 
-// parseRolloutRecord parses AnnotationRollout. An unreadable record is an
+// ParseRolloutRecord parses AnnotationRollout. An unreadable record is an
 // error: the caller then treats the rollout as not started by reroll, which
 // can halt nothing.
-func parseRolloutRecord(v string) (rolloutRecord, error) {
+func ParseRolloutRecord(v string) (RolloutRecord, error) {
 	parts := strings.Split(v, ";")
 	if len(parts) != 4 || parts[0] != "v1" {
-		return rolloutRecord{}, fmt.Errorf("unknown format %q", v)
+		return RolloutRecord{}, fmt.Errorf("unknown format %q", v)
 	}
 	at, ok1 := strings.CutPrefix(parts[1], "at=")
 	from, ok2 := strings.CutPrefix(parts[2], "from=")
 	changes, ok3 := strings.CutPrefix(parts[3], "changes=")
 	secs, err := strconv.ParseInt(at, 10, 64)
 	if !ok1 || !ok2 || !ok3 || err != nil || (from != "complete" && from != "incomplete") {
-		return rolloutRecord{}, fmt.Errorf("malformed %q", v)
+		return RolloutRecord{}, fmt.Errorf("malformed %q", v)
 	}
-	r := rolloutRecord{started: time.Unix(secs, 0), fromComplete: from == "complete"}
+	r := RolloutRecord{Started: time.Unix(secs, 0), FromComplete: from == "complete"}
 	if changes != "" {
 		for _, c := range strings.Split(changes, ",") {
-			r.changes = append(r.changes, changeID(c))
+			r.Changes = append(r.Changes, ChangeID(c))
 		}
 	}
 	return r, nil
 }
 
 // rolledFor reports whether the record's roll was for change c.
-func (r rolloutRecord) rolledFor(c changeID) bool {
-	return slices.Contains(r.changes, c)
+func (r RolloutRecord) RolledFor(c ChangeID) bool {
+	return slices.Contains(r.Changes, c)
 }

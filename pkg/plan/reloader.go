@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -14,64 +14,64 @@ import (
 // level-triggered), and where it is stricter than Reloader, docs/
 // migrating-from-reloader.md says so.
 const (
-	// reloaderAuto on a workload: = reroll.dev/auto. Reloader parses it as
+	// ReloaderAuto on a workload: = reroll.dev/auto. Reloader parses it as
 	// a Go bool ("true", "1", "t", ...).
-	reloaderAuto = "reloader.stakater.com/auto"
-	// reloaderConfigMapAuto and reloaderSecretAuto on a workload: auto for
+	ReloaderAuto = "reloader.stakater.com/auto"
+	// ReloaderConfigMapAuto and ReloaderSecretAuto on a workload: auto for
 	// ConfigMaps, or Secrets, only.
-	reloaderConfigMapAuto = "configmap.reloader.stakater.com/auto"
-	reloaderSecretAuto    = "secret.reloader.stakater.com/auto"
-	// reloaderConfigMapReload and reloaderSecretReload on a workload: =
+	ReloaderConfigMapAuto = "configmap.reloader.stakater.com/auto"
+	ReloaderSecretAuto    = "secret.reloader.stakater.com/auto"
+	// ReloaderConfigMapReload and ReloaderSecretReload on a workload: =
 	// reroll.dev/configmaps and reroll.dev/secrets.
-	reloaderConfigMapReload = "configmap.reloader.stakater.com/reload"
-	reloaderSecretReload    = "secret.reloader.stakater.com/reload"
-	// reloaderConfigMapExclude and reloaderSecretExclude on a workload: the
+	ReloaderConfigMapReload = "configmap.reloader.stakater.com/reload"
+	ReloaderSecretReload    = "secret.reloader.stakater.com/reload"
+	// ReloaderConfigMapExclude and ReloaderSecretExclude on a workload: the
 	// objects its auto modes skip.
-	reloaderConfigMapExclude = "configmaps.exclude.reloader.stakater.com/reload"
-	reloaderSecretExclude    = "secrets.exclude.reloader.stakater.com/reload"
-	// reloaderSearch on a workload: consume only the referenced objects
-	// that carry reloaderMatch: "true".
-	reloaderSearch = "reloader.stakater.com/search"
-	// reloaderPausePeriod on a workload: its own debounce window.
-	reloaderPausePeriod = "deployment.reloader.stakater.com/pause-period"
-	// reloaderMatch on a ConfigMap or Secret: consumed by search workloads.
-	reloaderMatch = "reloader.stakater.com/match"
-	// reloaderIgnore on a ConfigMap or Secret: = reroll.dev/ignore.
-	reloaderIgnore = "reloader.stakater.com/ignore"
-	// reloaderLastReloadedFrom is what Reloader's annotations strategy
+	ReloaderConfigMapExclude = "configmaps.exclude.reloader.stakater.com/reload"
+	ReloaderSecretExclude    = "secrets.exclude.reloader.stakater.com/reload"
+	// ReloaderSearch on a workload: consume only the referenced objects
+	// that carry ReloaderMatch: "true".
+	ReloaderSearch = "reloader.stakater.com/search"
+	// ReloaderPausePeriod on a workload: its own debounce window.
+	ReloaderPausePeriod = "deployment.reloader.stakater.com/pause-period"
+	// ReloaderMatch on a ConfigMap or Secret: consumed by search workloads.
+	ReloaderMatch = "reloader.stakater.com/match"
+	// ReloaderIgnore on a ConfigMap or Secret: = reroll.dev/ignore.
+	ReloaderIgnore = "reloader.stakater.com/ignore"
+	// ReloaderLastReloadedFrom is what Reloader's annotations strategy
 	// wrote on pod templates: a leftover reroll never touches.
-	reloaderLastReloadedFrom = "reloader.stakater.com/last-reloaded-from"
+	ReloaderLastReloadedFrom = "reloader.stakater.com/last-reloaded-from"
 )
 
-// reloaderOptInKeys are the workload annotations that opt in to Reloader.
+// ReloaderOptInKeys are the workload annotations that opt in to Reloader.
 // Like Reloader, reroll reads them from the pod template when the workload
 // itself has none of them.
-var reloaderOptInKeys = []string{reloaderAuto, reloaderConfigMapAuto, reloaderSecretAuto,
-	reloaderConfigMapReload, reloaderSecretReload, reloaderSearch}
+var ReloaderOptInKeys = []string{ReloaderAuto, ReloaderConfigMapAuto, ReloaderSecretAuto,
+	ReloaderConfigMapReload, ReloaderSecretReload, ReloaderSearch}
 
 // reloaderKeys are every Reloader annotation reroll reads, which the caches
 // keep.
-var reloaderKeys = append(slices.Clone(reloaderOptInKeys), reloaderConfigMapExclude, reloaderSecretExclude,
-	reloaderPausePeriod, reloaderMatch, reloaderIgnore)
+var reloaderKeys = append(slices.Clone(ReloaderOptInKeys), ReloaderConfigMapExclude, ReloaderSecretExclude,
+	ReloaderPausePeriod, ReloaderMatch, ReloaderIgnore)
 
-// isReloaderKey reports whether k is an annotation of Reloader's that reroll
+// IsReloaderKey reports whether k is an annotation of Reloader's that reroll
 // reads.
-func isReloaderKey(k string) bool {
+func IsReloaderKey(k string) bool {
 	return slices.Contains(reloaderKeys, k)
 }
 
-// withReloaderFallback returns a workload's annotations with, when its own
+// WithReloaderFallback returns a workload's annotations with, when its own
 // metadata has none of Reloader's opt-in annotations, those of its pod
 // template added, as Reloader reads them.
-func withReloaderFallback(meta, template map[string]string) map[string]string {
-	if len(template) == 0 || slices.ContainsFunc(reloaderOptInKeys, func(k string) bool { _, ok := meta[k]; return ok }) {
+func WithReloaderFallback(meta, template map[string]string) map[string]string {
+	if len(template) == 0 || slices.ContainsFunc(ReloaderOptInKeys, func(k string) bool { _, ok := meta[k]; return ok }) {
 		return meta
 	}
 	merged := make(map[string]string, len(meta)+len(template))
 	for k, v := range meta {
 		merged[k] = v
 	}
-	for _, k := range reloaderOptInKeys {
+	for _, k := range ReloaderOptInKeys {
 		if v, ok := template[k]; ok {
 			merged[k] = v
 		}
@@ -82,7 +82,7 @@ func withReloaderFallback(meta, template map[string]string) map[string]string {
 // reloaderOptIn is what Reloader's annotations on a workload say; a nil
 // list or a false "set" means the annotation is absent.
 type reloaderOptIn struct {
-	// autoSet says reloaderAuto is present; auto is its value.
+	// autoSet says ReloaderAuto is present; auto is its value.
 	autoSet, auto bool
 	// autoConfigMaps, autoSecrets and search are the typed autos and search.
 	autoConfigMaps, autoSecrets, search bool
@@ -97,15 +97,15 @@ type reloaderOptIn struct {
 // parseReloaderOptIn reads Reloader's workload annotations. Malformed values
 // are problems, reported like reroll's own; what parsed is still returned.
 func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string) {
-	if v, ok := a[reloaderAuto]; ok {
+	if v, ok := a[ReloaderAuto]; ok {
 		auto, err := strconv.ParseBool(v)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s must be a boolean such as \"true\" or \"false\", not %q", reloaderAuto, v))
+			problems = append(problems, fmt.Sprintf("%s must be a boolean such as \"true\" or \"false\", not %q", ReloaderAuto, v))
 		} else {
 			r.autoSet, r.auto = true, auto
 		}
 	}
-	for key, into := range map[string]*bool{reloaderConfigMapAuto: &r.autoConfigMaps, reloaderSecretAuto: &r.autoSecrets, reloaderSearch: &r.search} {
+	for key, into := range map[string]*bool{ReloaderConfigMapAuto: &r.autoConfigMaps, ReloaderSecretAuto: &r.autoSecrets, ReloaderSearch: &r.search} {
 		switch v, ok := a[key]; {
 		case !ok || v == "false":
 		case v == "true":
@@ -114,8 +114,8 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 			problems = append(problems, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", key, v))
 		}
 	}
-	for key, into := range map[string]*[]string{reloaderConfigMapReload: &r.configMaps, reloaderSecretReload: &r.secrets,
-		reloaderConfigMapExclude: &r.excludeConfigMaps, reloaderSecretExclude: &r.excludeSecrets} {
+	for key, into := range map[string]*[]string{ReloaderConfigMapReload: &r.configMaps, ReloaderSecretReload: &r.secrets,
+		ReloaderConfigMapExclude: &r.excludeConfigMaps, ReloaderSecretExclude: &r.excludeSecrets} {
 		if v, ok := a[key]; ok {
 			list, err := parseReloaderNameList(v)
 			if err != nil {
@@ -125,10 +125,10 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 			*into = list
 		}
 	}
-	if v, ok := a[reloaderPausePeriod]; ok {
+	if v, ok := a[ReloaderPausePeriod]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("%s must be a positive duration such as \"5m\", not %q", reloaderPausePeriod, v))
+			problems = append(problems, fmt.Sprintf("%s must be a positive duration such as \"5m\", not %q", ReloaderPausePeriod, v))
 		} else {
 			r.window = d
 		}
@@ -147,7 +147,7 @@ func parseReloaderNameList(v string) ([]string, error) {
 	for i := range items {
 		items[i] = strings.TrimSpace(items[i])
 	}
-	names, err := parseNameList(strings.Join(items, ","))
+	names, err := ParseNameList(strings.Join(items, ","))
 	if err != nil {
 		return names, fmt.Errorf("%v (reroll takes exact object names; Reloader's regular expressions are not supported)", err)
 	}

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 // The reasons of the Events reroll reports on workloads, all in one place:
 // users filter and alert on them, so they are part of reroll's API.

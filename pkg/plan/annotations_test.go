@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"slices"
@@ -28,7 +28,7 @@ func TestParseNameList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseNameList(tt.value)
+			got, err := ParseNameList(tt.value)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("names = %q, want %q", got, tt.want)
 			}
@@ -47,34 +47,34 @@ func TestParseOptIn(t *testing.T) {
 		name        string
 		annotations map[string]string
 		autoAll     bool
-		want        optIn
+		want        OptIn
 		wantEnabled bool
 		wantError   string
 	}{
 		{name: "nothing", annotations: nil},
-		{name: "auto", annotations: map[string]string{AnnotationAuto: "true"}, want: optIn{auto: true}, wantEnabled: true},
+		{name: "auto", annotations: map[string]string{AnnotationAuto: "true"}, want: OptIn{Auto: true}, wantEnabled: true},
 		{name: "auto false", annotations: map[string]string{AnnotationAuto: "false"}},
-		{name: "auto-all", autoAll: true, want: optIn{auto: true}, wantEnabled: true},
+		{name: "auto-all", autoAll: true, want: OptIn{Auto: true}, wantEnabled: true},
 		{name: "auto-all opted out", autoAll: true, annotations: map[string]string{AnnotationAuto: "false"}},
 		{name: "by name only", annotations: map[string]string{AnnotationConfigMaps: "a,b", AnnotationSecrets: "s"},
-			want: optIn{configMaps: []string{"a", "b"}, secrets: []string{"s"}}, wantEnabled: true},
+			want: OptIn{ConfigMaps: []string{"a", "b"}, Secrets: []string{"s"}}, wantEnabled: true},
 		{name: "by name with auto false", annotations: map[string]string{AnnotationAuto: "false", AnnotationSecrets: "s"},
-			want: optIn{secrets: []string{"s"}}, wantEnabled: true},
+			want: OptIn{Secrets: []string{"s"}}, wantEnabled: true},
 		{name: "bad auto", annotations: map[string]string{AnnotationAuto: "yes"}, wantError: `reroll.dev/auto must be "true" or "false", not "yes"`},
-		{name: "bad auto keeps auto-all", autoAll: true, annotations: map[string]string{AnnotationAuto: "True"}, want: optIn{auto: true}, wantEnabled: true, wantError: "not \"True\""},
+		{name: "bad auto keeps auto-all", autoAll: true, annotations: map[string]string{AnnotationAuto: "True"}, want: OptIn{Auto: true}, wantEnabled: true, wantError: "not \"True\""},
 		{name: "bad list keeps valid names", annotations: map[string]string{AnnotationConfigMaps: "a,,b"},
-			want: optIn{configMaps: []string{"a", "b"}}, wantEnabled: true, wantError: "reroll.dev/configmaps: item 2 is empty"},
+			want: OptIn{ConfigMaps: []string{"a", "b"}}, wantEnabled: true, wantError: "reroll.dev/configmaps: item 2 is empty"},
 		{name: "both lists bad", annotations: map[string]string{AnnotationConfigMaps: "A", AnnotationSecrets: " s"},
 			wantError: "reroll.dev/secrets: item 1 \" s\" contains whitespace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _, err := parseOptIn(tt.annotations, optInSettings{autoAll: tt.autoAll})
-			if got.auto != tt.want.auto || !slices.Equal(got.configMaps, tt.want.configMaps) || !slices.Equal(got.secrets, tt.want.secrets) {
+			got, _, err := ParseOptIn(tt.annotations, OptInSettings{AutoAll: tt.autoAll})
+			if got.Auto != tt.want.Auto || !slices.Equal(got.ConfigMaps, tt.want.ConfigMaps) || !slices.Equal(got.Secrets, tt.want.Secrets) {
 				t.Errorf("optIn = %+v, want %+v", got, tt.want)
 			}
-			if got.enabled() != tt.wantEnabled {
-				t.Errorf("enabled = %v, want %v", got.enabled(), tt.wantEnabled)
+			if got.Enabled() != tt.wantEnabled {
+				t.Errorf("enabled = %v, want %v", got.Enabled(), tt.wantEnabled)
 			}
 			switch {
 			case tt.wantError == "" && err != nil:
@@ -109,9 +109,9 @@ func TestIsIgnored(t *testing.T) {
 			a[AnnotationIgnore] = *tt.value
 		}
 		if tt.reloader != nil {
-			a[reloaderIgnore] = *tt.reloader
+			a[ReloaderIgnore] = *tt.reloader
 		}
-		ignored, malformed := isIgnored(a, tt.readReloader)
+		ignored, malformed := IsIgnored(a, tt.readReloader)
 		if ignored != tt.wantIgnored || malformed != tt.wantMalformed {
 			t.Errorf("isIgnored(%v, %v) = %v, %v; want %v, %v", a, tt.readReloader, ignored, malformed, tt.wantIgnored, tt.wantMalformed)
 		}
@@ -128,14 +128,14 @@ func FuzzParseNameList(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		names, err := parseNameList(value)
+		names, err := ParseNameList(value)
 		seen := map[string]bool{}
 		for _, n := range names {
 			if seen[n] {
 				t.Fatalf("duplicate %q in %q", n, names)
 			}
 			seen[n] = true
-			if again, err := parseNameList(n); err != nil || len(again) != 1 {
+			if again, err := ParseNameList(n); err != nil || len(again) != 1 {
 				t.Fatalf("returned name %q does not parse alone: %v", n, err)
 			}
 		}

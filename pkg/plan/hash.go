@@ -1,4 +1,4 @@
-package controller
+package plan
 
 // The key of reroll's hashes and the HMAC primitives over it.
 

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"slices"
@@ -30,7 +30,7 @@ func TestParseWavesAndSizes(t *testing.T) {
 		{" 1,100%", 10, nil, true},
 	}
 	for _, tt := range tests {
-		steps, err := parseWaves(tt.value)
+		steps, err := ParseWaves(tt.value)
 		if (err != nil) != tt.wantErr {
 			t.Errorf("parseWaves(%q) error = %v, want error %v", tt.value, err, tt.wantErr)
 			continue
@@ -38,7 +38,7 @@ func TestParseWavesAndSizes(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if got := calculateWaveSizes(steps, tt.n); !slices.Equal(got, tt.want) && !(len(got) == 0 && tt.want == nil) {
+		if got := CalculateWaveSizes(steps, tt.n); !slices.Equal(got, tt.want) && !(len(got) == 0 && tt.want == nil) {
 			t.Errorf("sizes of %q for %d = %v, want %v", tt.value, tt.n, got, tt.want)
 		}
 	}
@@ -47,7 +47,7 @@ func TestParseWavesAndSizes(t *testing.T) {
 func TestWaveOf(t *testing.T) {
 	sizes := []int{1, 6, 50}
 	for pos, want := range map[int]int{0: 0, 1: 1, 5: 1, 6: 2, 49: 2} {
-		if got := waveOf(pos, sizes); got != want {
+		if got := WaveOf(pos, sizes); got != want {
 			t.Errorf("waveOf(%d) = %d, want %d", pos, got, want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestParseWavePriority(t *testing.T) {
 		{map[string]string{AnnotationWavePriority: "high"}, 0, true},
 	}
 	for _, tt := range tests {
-		got, err := parseWavePriority(tt.annotations)
+		got, err := ParseWavePriority(tt.annotations)
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("parseWavePriority(%v) = %d, %v", tt.annotations, got, err)
 		}

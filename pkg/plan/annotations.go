@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// annotationPrefix starts every annotation reroll reads or writes.
-const annotationPrefix = "reroll.dev/"
+// AnnotationPrefix starts every annotation reroll reads or writes.
+const AnnotationPrefix = "reroll.dev/"
 
 // The annotations below are reroll's API: users write the first seven,
 // reroll writes the last three. Their names must never change.
@@ -30,7 +30,7 @@ const (
 	// happen once, to the content current then, when it is removed.
 	AnnotationPaused = "reroll.dev/paused"
 	// AnnotationWaves on a ConfigMap or Secret rolls its consumers in waves,
-	// such as "1,10%,100%" (see parseWaves).
+	// such as "1,10%,100%" (see ParseWaves).
 	AnnotationWaves = "reroll.dev/waves"
 	// AnnotationWavePriority on a workload orders it within waves: an
 	// integer, lower first (default 0), then namespace/name.
@@ -45,7 +45,7 @@ const (
 	// template, and can tell after a restart whether content changed.
 	AnnotationConsumed = "reroll.dev/consumed"
 	// AnnotationRollout is written on the workload's metadata with each
-	// roll: the rollout reroll started (see rolloutRecord).
+	// roll: the rollout reroll started (see RolloutRecord).
 	AnnotationRollout = "reroll.dev/rollout"
 )
 
@@ -53,12 +53,12 @@ const (
 // may consume. It keeps the consumed annotation and the work per sync small.
 const MaxReferences = 256
 
-// parseNameList parses a comma-separated list of object names, such as
+// ParseNameList parses a comma-separated list of object names, such as
 // "app-config,feature-flags". It is strict on purpose: whitespace, empty
 // items, duplicates and invalid names are errors rather than being guessed
 // at, because a silently dropped name means a silently missed roll. On error
 // it returns the valid names it found.
-func parseNameList(value string) ([]string, error) {
+func ParseNameList(value string) ([]string, error) {
 	var names []string
 	var problems []string
 	seen := sets.New[string]()
@@ -86,12 +86,12 @@ func parseNameList(value string) ([]string, error) {
 }
 
 // ParseNamespaceList parses a comma-separated list of namespace names, such
-// as --ignore-namespaces, as strictly as parseNameList; empty means none.
+// as --ignore-namespaces, as strictly as ParseNameList; empty means none.
 func ParseNamespaceList(value string) ([]string, error) {
 	if value == "" {
 		return nil, nil
 	}
-	names, err := parseNameList(value)
+	names, err := ParseNameList(value)
 	if err != nil {
 		return nil, err
 	}

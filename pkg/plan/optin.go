@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -10,63 +10,63 @@ import (
 // How a workload opts in: reroll's own annotations and, with
 // --reloader-annotations, Reloader's, merged.
 
-// optIn says how a workload takes part in reroll.
-type optIn struct {
+// OptIn says how a workload takes part in reroll.
+type OptIn struct {
 	// auto is true when every reference in the pod template is watched.
-	auto bool
+	Auto bool
 	// autoConfigMaps and autoSecrets watch every reference of one type
 	// (Reloader's typed auto annotations).
-	autoConfigMaps, autoSecrets bool
+	AutoConfigMaps, AutoSecrets bool
 	// search watches the references to objects that carry Reloader's match
 	// annotation (Reloader's search annotation).
-	search bool
+	Search bool
 	// configMaps and secrets are the names listed in the by-name annotations.
-	configMaps []string
-	secrets    []string
+	ConfigMaps []string
+	Secrets    []string
 	// excludeConfigMaps and excludeSecrets are objects the auto modes skip
 	// (Reloader's exclude annotations).
-	excludeConfigMaps, excludeSecrets []string
+	ExcludeConfigMaps, ExcludeSecrets []string
 	// window is the workload's own debounce window (Reloader's pause
 	// period); zero means --debounce.
-	window time.Duration
+	Window time.Duration
 }
 
 // enabled reports whether the workload consumes anything reroll watches.
-func (o optIn) enabled() bool {
-	return o.auto || o.autoConfigMaps || o.autoSecrets || o.search || len(o.configMaps) > 0 || len(o.secrets) > 0
+func (o OptIn) Enabled() bool {
+	return o.Auto || o.AutoConfigMaps || o.AutoSecrets || o.Search || len(o.ConfigMaps) > 0 || len(o.Secrets) > 0
 }
 
 // watchesAll reports whether the auto modes watch every reference of
 // objects of type t.
-func (o optIn) watchesAll(t configType) bool {
-	return o.auto || (t == typeConfigMap && o.autoConfigMaps) || (t == typeSecret && o.autoSecrets)
+func (o OptIn) WatchesAll(t ConfigType) bool {
+	return o.Auto || (t == TypeConfigMap && o.AutoConfigMaps) || (t == TypeSecret && o.AutoSecrets)
 }
 
 // excludes reports whether the auto modes skip ref.
-func (o optIn) excludes(ref configRef) bool {
-	if ref.typ == typeConfigMap {
-		return slices.Contains(o.excludeConfigMaps, ref.name)
+func (o OptIn) Excludes(ref ConfigRef) bool {
+	if ref.Type == TypeConfigMap {
+		return slices.Contains(o.ExcludeConfigMaps, ref.Name)
 	}
-	return slices.Contains(o.excludeSecrets, ref.name)
+	return slices.Contains(o.ExcludeSecrets, ref.Name)
 }
 
-// optInSettings are the flags that shape how opt-in annotations are read.
-type optInSettings struct {
+// OptInSettings are the flags that shape how opt-in annotations are read.
+type OptInSettings struct {
 	// autoAll is --auto-all.
-	autoAll bool
+	AutoAll bool
 	// reloader is --reloader-annotations: read Reloader's annotations too.
-	reloader bool
+	Reloader bool
 }
 
-// parseOptIn reads the opt-in annotations of a workload (with Reloader's,
+// ParseOptIn reads the opt-in annotations of a workload (with Reloader's,
 // as settings say). Every malformed annotation is reported in the error,
 // and the parts that did parse are still returned, so that indexing can
 // keep watching what is valid while the sync reports the problem.
 // conflicts lists where reroll's and Reloader's annotations disagree
 // (reroll's wins).
-func parseOptIn(annotations map[string]string, s optInSettings) (o optIn, conflicts []string, err error) {
-	o, err = parseRerollOptIn(annotations, s.autoAll)
-	if !s.reloader {
+func ParseOptIn(annotations map[string]string, s OptInSettings) (o OptIn, conflicts []string, err error) {
+	o, err = parseRerollOptIn(annotations, s.AutoAll)
+	if !s.Reloader {
 		return o, nil, err
 	}
 	r, problems := parseReloaderOptIn(annotations)
@@ -82,27 +82,27 @@ func parseOptIn(annotations map[string]string, s optInSettings) (o optIn, confli
 
 // parseRerollOptIn reads reroll's own opt-in annotations; autoAll is
 // --auto-all.
-func parseRerollOptIn(annotations map[string]string, autoAll bool) (optIn, error) {
+func parseRerollOptIn(annotations map[string]string, autoAll bool) (OptIn, error) {
 	var errs []string
-	o := optIn{auto: autoAll}
+	o := OptIn{Auto: autoAll}
 	if v, ok := annotations[AnnotationAuto]; ok {
 		switch v {
 		case "true":
-			o.auto = true
+			o.Auto = true
 		case "false":
-			o.auto = false
+			o.Auto = false
 		default:
 			errs = append(errs, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", AnnotationAuto, v))
 		}
 	}
 	var err error
 	if v, ok := annotations[AnnotationConfigMaps]; ok {
-		if o.configMaps, err = parseNameList(v); err != nil {
+		if o.ConfigMaps, err = ParseNameList(v); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationConfigMaps, err))
 		}
 	}
 	if v, ok := annotations[AnnotationSecrets]; ok {
-		if o.secrets, err = parseNameList(v); err != nil {
+		if o.Secrets, err = ParseNameList(v); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationSecrets, err))
 		}
 	}
@@ -116,13 +116,13 @@ func parseRerollOptIn(annotations map[string]string, autoAll bool) (optIn, error
 // holds what reroll's own said (annotations are the workload's). Where both
 // say the same thing and disagree, reroll's wins, and the returned
 // conflicts say so.
-func mergeReloaderOptIn(o *optIn, r reloaderOptIn, annotations map[string]string) (conflicts []string) {
+func mergeReloaderOptIn(o *OptIn, r reloaderOptIn, annotations map[string]string) (conflicts []string) {
 	if own, hasOwn := annotations[AnnotationAuto]; r.autoSet && hasOwn && (own == "true") != r.auto {
-		conflicts = append(conflicts, fmt.Sprintf("%s=%q and %s=%q disagree; %s wins", AnnotationAuto, own, reloaderAuto, annotations[reloaderAuto], AnnotationAuto))
+		conflicts = append(conflicts, fmt.Sprintf("%s=%q and %s=%q disagree; %s wins", AnnotationAuto, own, ReloaderAuto, annotations[ReloaderAuto], AnnotationAuto))
 	} else if r.autoSet && !hasOwn {
-		o.auto = r.auto
+		o.Auto = r.auto
 	}
-	o.autoConfigMaps, o.autoSecrets, o.search = r.autoConfigMaps, r.autoSecrets, r.search
+	o.AutoConfigMaps, o.AutoSecrets, o.Search = r.autoConfigMaps, r.autoSecrets, r.search
 	names := func(own, theirs string, list []string, into *[]string) {
 		if _, hasOwn := annotations[own]; list != nil && hasOwn && !sameNames(list, *into) {
 			conflicts = append(conflicts, fmt.Sprintf("%s and %s name different objects; %s wins", own, theirs, own))
@@ -130,9 +130,9 @@ func mergeReloaderOptIn(o *optIn, r reloaderOptIn, annotations map[string]string
 			*into = list
 		}
 	}
-	names(AnnotationConfigMaps, reloaderConfigMapReload, r.configMaps, &o.configMaps)
-	names(AnnotationSecrets, reloaderSecretReload, r.secrets, &o.secrets)
-	o.excludeConfigMaps, o.excludeSecrets, o.window = r.excludeConfigMaps, r.excludeSecrets, r.window
+	names(AnnotationConfigMaps, ReloaderConfigMapReload, r.configMaps, &o.ConfigMaps)
+	names(AnnotationSecrets, ReloaderSecretReload, r.secrets, &o.Secrets)
+	o.ExcludeConfigMaps, o.ExcludeSecrets, o.Window = r.excludeConfigMaps, r.excludeSecrets, r.window
 	return conflicts
 }
 
@@ -141,14 +141,14 @@ func sameNames(a, b []string) bool {
 	return len(a) == len(b) && !slices.ContainsFunc(a, func(n string) bool { return !slices.Contains(b, n) })
 }
 
-// isIgnored reports whether a ConfigMap or Secret opted out of rolling, and
+// IsIgnored reports whether a ConfigMap or Secret opted out of rolling, and
 // whether its ignore annotation holds a value other than "true" or "false".
 // With reloader, Reloader's ignore annotation counts when reroll's is
 // absent.
-func isIgnored(annotations map[string]string, reloader bool) (ignored bool, malformed bool) {
+func IsIgnored(annotations map[string]string, reloader bool) (ignored bool, malformed bool) {
 	v, ok := annotations[AnnotationIgnore]
 	if !ok {
-		return reloader && annotations[reloaderIgnore] == "true", false
+		return reloader && annotations[ReloaderIgnore] == "true", false
 	}
 	return v == "true", v != "true" && v != "false"
 }

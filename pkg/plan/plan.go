@@ -1,0 +1,94 @@
+package plan
+
+import "fmt"
+
+// Settings are the options that shape every plan.
+type Settings struct {
+	HashKey     HashKey
+	OptIn       OptInSettings
+	RollOnAdopt bool
+}
+
+// Input is what one workload's plan is made from, all read from the
+// caches (or, for recorded, reroll's dry-run memory).
+type Input struct {
+	// annotations are the workload's annotations reroll reads (with
+	// Reloader's from its pod template when it has none; see optInOf).
+	Annotations map[string]string
+	// references are its pod template's references (see WalkPodSpec).
+	References []PodReference
+	// templateError says why a custom workload has no usable template.
+	TemplateError string
+	// recorded is the workload's consumed annotation; hasRecorded is false
+	// when it has none.
+	Recorded    string
+	HasRecorded bool
+	// lookup reads the consumed ConfigMaps and Secrets.
+	Lookup ConfigLookup
+}
+
+// Plan is what one sync does to a workload, and why.
+type Plan struct {
+	// optedOut: the workload is not opted in (any more): forget it.
+	OptedOut bool
+	// problems is the bad input found; each is reported as a Warning.
+	Problems []Problem
+	// blocked: a problem stops the sync from writing anything.
+	Blocked bool
+	// consumed is what the workload consumes.
+	Consumed []Consumption
+	// desired is the consumed state it should record now.
+	Desired ConsumedState
+	// Decision is what to write, if anything (not set when blocked).
+	Decision Decision
+}
+
+// Compute decides, from cached state alone and with no client, what a sync
+// of one workload does: nothing, warn and stop, or which write (adopt,
+// rebaseline, record, roll) to make. It is the decision the controller and
+// the explanations share.
+func Compute(in Input, s Settings) Plan {
+	o, conflicts, err := ParseOptIn(in.Annotations, s.OptIn)
+	if err != nil {
+		return blockedPlan(Problem{ReasonInvalidAnnotation, fmt.Sprintf("%v; not rolling until it is fixed", err), true})
+	}
+	var notes []Problem
+	for _, c := range conflicts {
+		notes = append(notes, Problem{ReasonConflictingAnnotations, c, false})
+	}
+	if !o.Enabled() {
+		return Plan{OptedOut: true, Problems: notes}
+	}
+	if in.TemplateError != "" {
+		return blockedPlan(Problem{ReasonInvalidTemplate, in.TemplateError + "; not rolling until it is fixed", true})
+	}
+	p := Plan{Consumed: CalculateConsumption(in.References, o)}
+	if len(p.Consumed) > MaxReferences {
+		return blockedPlan(Problem{ReasonTooManyReferences, fmt.Sprintf(
+			"consumes %d ConfigMaps and Secrets, more than the %d reroll handles; not rolling", len(p.Consumed), MaxReferences), true})
+	}
+	var stored ConsumedState
+	var storedErr error
+	var previous *ConsumedState
+	if in.HasRecorded {
+		stored, storedErr = ParseConsumedState(in.Recorded)
+		if storedErr == nil && stored.KeyID == s.HashKey.ID() {
+			previous = &stored
+		}
+	}
+	p.Desired, p.Problems = CalculateState(s.HashKey, p.Consumed, in.Lookup, previous)
+	p.Problems = append(notes, p.Problems...)
+	for _, pr := range p.Problems {
+		p.Blocked = p.Blocked || pr.Blocking
+	}
+	if !p.Blocked {
+		p.Decision = Decide(in.HasRecorded, stored, storedErr, p.Desired, s.RollOnAdopt)
+	}
+	return p
+}
+
+// blockedPlan is the plan of a workload that bad input stops before its
+// state can be computed.
+func blockedPlan(p Problem) Plan {
+	return Plan{Problems: []Problem{p}, Blocked: true}
+}

@@ -1,0 +1,72 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// Compute decides from cached state alone: one case per way a sync ends.
+func TestPlanSync(t *testing.T) {
+	key := testKey(t, 7)
+	settings := Settings{HashKey: key}
+	cfgRefs := []PodReference{{Ref: ConfigRef{TypeConfigMap, "cfg"}, Site: ReferenceSite{Field: SiteEnvFrom, Owner: "app"}}}
+	lookup := func(objects map[ConfigRef]CachedConfig) ConfigLookup {
+		return func(ref ConfigRef) (CachedConfig, bool) {
+			c, ok := objects[ref]
+			return c, ok
+		}
+	}
+	v1 := map[ConfigRef]CachedConfig{{TypeConfigMap, "cfg"}: {Digests: map[string]string{"a": DigestValue("1")}}}
+	v2 := map[ConfigRef]CachedConfig{{TypeConfigMap, "cfg"}: {Digests: map[string]string{"a": DigestValue("2")}}}
+	state := func(objects map[ConfigRef]CachedConfig) string {
+		s, _ := CalculateState(key, CalculateConsumption(cfgRefs, OptIn{Auto: true}), lookup(objects), nil)
+		return s.String()
+	}
+	manyRefs := make([]PodReference, MaxReferences+1)
+	for i := range manyRefs {
+		manyRefs[i] = PodReference{Ref: ConfigRef{TypeSecret, fmt.Sprint("s-", i)}}
+	}
+	auto := map[string]string{AnnotationAuto: "true"}
+	tests := []struct {
+		name         string
+		in           Input
+		wantOptedOut bool
+		wantBlocked  bool
+		wantProblems []string
+		wantAction   SyncAction
+	}{
+		{name: "not opted in", in: Input{References: cfgRefs}, wantOptedOut: true},
+		{name: "malformed annotation", in: Input{Annotations: map[string]string{AnnotationAuto: "yes"}, References: cfgRefs},
+			wantBlocked: true, wantProblems: []string{ReasonInvalidAnnotation}},
+		{name: "unusable template", in: Input{Annotations: auto, TemplateError: "no pod template at spec.template"},
+			wantBlocked: true, wantProblems: []string{ReasonInvalidTemplate}},
+		{name: "too many references", in: Input{Annotations: auto, References: manyRefs, Lookup: lookup(nil)},
+			wantBlocked: true, wantProblems: []string{ReasonTooManyReferences}},
+		{name: "missing object", in: Input{Annotations: auto, References: cfgRefs, Lookup: lookup(nil)},
+			wantBlocked: true, wantProblems: []string{ReasonMissingReference}},
+		{name: "first sight adopts", in: Input{Annotations: auto, References: cfgRefs, Lookup: lookup(v1)}, wantAction: ActionAdopt},
+		{name: "unchanged", in: Input{Annotations: auto, References: cfgRefs, Lookup: lookup(v1), Recorded: state(v1), HasRecorded: true},
+			wantAction: ActionNone},
+		{name: "changed content rolls", in: Input{Annotations: auto, References: cfgRefs, Lookup: lookup(v2), Recorded: state(v1), HasRecorded: true},
+			wantAction: ActionRoll},
+		{name: "malformed ignore warns and still decides", in: Input{Annotations: auto, References: cfgRefs, Recorded: state(v1), HasRecorded: true,
+			Lookup: lookup(map[ConfigRef]CachedConfig{{TypeConfigMap, "cfg"}: {Digests: v2[ConfigRef{TypeConfigMap, "cfg"}].Digests, MalformedIgnore: "yes"}})},
+			wantProblems: []string{ReasonInvalidAnnotation}, wantAction: ActionRoll},
+		{name: "unreadable state rebaselines", in: Input{Annotations: auto, References: cfgRefs, Lookup: lookup(v1), Recorded: "garbage", HasRecorded: true},
+			wantAction: ActionRebaseline},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Compute(tt.in, settings)
+			var reasons []string
+			for _, pr := range p.Problems {
+				reasons = append(reasons, pr.Reason)
+			}
+			if p.OptedOut != tt.wantOptedOut || p.Blocked != tt.wantBlocked || !slices.Equal(reasons, tt.wantProblems) || p.Decision.Action != tt.wantAction {
+				t.Errorf("plan = optedOut %v, blocked %v, problems %q, action %v; want %v, %v, %q, %v",
+					p.OptedOut, p.Blocked, reasons, p.Decision.Action, tt.wantOptedOut, tt.wantBlocked, tt.wantProblems, tt.wantAction)
+			}
+		})
+	}
+}
