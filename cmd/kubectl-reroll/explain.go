@@ -103,7 +103,7 @@ func printExplanation(out io.Writer, x explanation, now time.Time) error {
 	}
 	tw := newTable(&b)
 	for _, r := range x.Rolls {
-		fmt.Fprintf(tw, "  %s ago\t%s\n", controller.RolloutAge(r.Time, now), r.Note)
+		fmt.Fprintf(tw, "  %s ago\t%s\n", age(r.Time, now), r.Note)
 	}
 	tw.Flush()
 	_, err := io.WriteString(out, b.String())

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // newTable returns a writer that aligns tab-separated columns as kubectl's
@@ -156,4 +157,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// age formats how long ago t was at now, as kubectl's AGE column does
+// (e.g. "5m").
+func age(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

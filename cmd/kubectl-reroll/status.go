@@ -76,7 +76,7 @@ func printStatusTable(out io.Writer, rows []statusRow, allNamespaces bool, event
 		case r.LastRolled != nil:
 			// When, and why: the Rolled Event's note names the objects
 			// and keys.
-			last = controller.RolloutAge(*r.LastRolled, now) + " ago: " + shorten(strings.TrimPrefix(r.LastRollReason, "Rolled: "), 80)
+			last = age(*r.LastRolled, now) + " ago: " + shorten(strings.TrimPrefix(r.LastRollReason, "Rolled: "), 80)
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", strings.ToLower(r.Kind), r.Name, shorten(consumesText(r.Consumes), 40),
 			r.State, orDash(r.Reason), last)

@@ -41,12 +41,13 @@ const (
 // apply makes a plan's write: under --dry-run it only remembers the state
 // it would write; otherwise it patches the workload, with record, the
 // rollout a roll starts. It returns an error only when a retry can help.
+// The caller releases a claimed roll that did not write (writeSkipped).
 func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadKey, w workload, p plan.Plan, record *plan.RolloutRecord) (applyOutcome, error) {
 	if p.OptedOut || p.Blocked || p.Decision.Action == plan.ActionNone {
 		return applyOutcome{result: applyNothing}, nil
 	}
 	if c.opts.DryRun {
-		c.memory.rememberDryRunState(key, p.Desired.String())
+		c.dryRunStates.set(key, p.Desired.String())
 		return applyOutcome{result: applyDryRun}, nil
 	}
 	configHash, rollout := "", ""
@@ -61,7 +62,6 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		return applyOutcome{}, err
 	}
 	if c.opts.MayWrite != nil && !c.opts.MayWrite(ctx) {
-		c.inflight.release(key)
 		return applyOutcome{result: applyNotLeader}, nil
 	}
 	// The patch is not conditional on the resourceVersion: it only sets
@@ -71,19 +71,23 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 	newRV, err := a.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
 	switch {
 	case apierrors.IsNotFound(err):
-		c.inflight.release(key)
 		return applyOutcome{result: applyGone}, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-		c.inflight.release(key)
 		return applyOutcome{result: applyRejected, rejection: err}, nil
 	case err != nil:
 		return applyOutcome{}, fmt.Errorf("patching %s: %w", key, err)
 	}
-	c.memory.patched(key, w.meta.GetResourceVersion(), newRV)
+	c.writes.patched(key, w.meta.GetResourceVersion(), newRV)
 	if p.Decision.Action == plan.ActionRoll {
 		c.flaps.rolled(key)
 	}
 	return applyOutcome{result: applyWritten}, nil
+}
+
+// writeSkipped reports whether apply meant to write but did not: the
+// workload was gone, the patch rejected, or this replica no longer leads.
+func (o applyOutcome) writeSkipped() bool {
+	return o.result == applyGone || o.result == applyRejected || o.result == applyNotLeader
 }
 
 // annotationPatch returns the patch reroll writes: the consumed state and,

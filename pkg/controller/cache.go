@@ -257,7 +257,7 @@ func keepConfigMetadata(m *metav1.ObjectMeta) {
 }
 
 // keptAnnotations returns the annotations of a that reroll reads, or nil if
-// there are none: its own (reroll.dev/), and Reloader's (see reloaderKeys),
+// there are none: its own (reroll.dev/), and Reloader's (see plan.IsReloaderKey),
 // on workloads, config objects and Namespaces alike.
 func keptAnnotations(a map[string]string) map[string]string {
 	var own map[string]string
@@ -276,7 +276,7 @@ func keptAnnotations(a map[string]string) map[string]string {
 // template, or nil if it has none.
 func reloaderOptInAnnotations(a map[string]string) map[string]string {
 	var kept map[string]string
-	for _, k := range plan.ReloaderOptInKeys {
+	for _, k := range plan.ReloaderOptInKeys() {
 		if v, ok := a[k]; ok {
 			if kept == nil {
 				kept = map[string]string{}

@@ -1,14 +1,13 @@
 package controller
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
 
 // Who consumes what, read from the caches: the index from each ConfigMap
-// and Secret to its opted-in consumers, and the cached config objects.
+// and Secret to its opted-in consumers.
 
 // consumersIndex indexes workloads by the ConfigMaps and Secrets they
 // consume, so a config event finds its consumers without a scan.
@@ -25,7 +24,7 @@ func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
 		}
 		// A malformed annotation still indexes what parsed: the sync reports
 		// the problem, and fixing it must not depend on another event.
-		o, _, _ := c.optInOf(w)
+		o, _, _ := c.inputs.optInOf(w)
 		if !o.Enabled() {
 			return nil, nil
 		}
@@ -47,24 +46,8 @@ func configIndexValue(namespace string, ref plan.ConfigRef) string {
 // annotations so malformed, or so at odds with each other, that the user
 // must be told.
 func (c *Controller) wantsSync(w workload) bool {
-	o, conflicts, err := c.optInOf(w)
+	o, conflicts, err := c.inputs.optInOf(w)
 	return err != nil || len(conflicts) > 0 || o.Enabled()
-}
-
-// OptInSettings returns the flags that shape how opt-in annotations are
-// read.
-func (c *Controller) optInSettings() plan.OptInSettings {
-	return plan.OptInSettings{AutoAll: c.opts.AutoAll, Reloader: c.opts.ReloaderAnnotations}
-}
-
-// optInOf reads how a cached workload opts in (see ParseOptIn), with
-// Reloader's annotations of its pod template when it has none of its own.
-func (c *Controller) optInOf(w workload) (plan.OptIn, []string, error) {
-	annotations := w.meta.GetAnnotations()
-	if c.opts.ReloaderAnnotations {
-		annotations = plan.WithReloaderFallback(annotations, w.templateAnnotations)
-	}
-	return plan.ParseOptIn(annotations, c.optInSettings())
 }
 
 // consumer is an opted-in workload that consumes a given object.
@@ -88,7 +71,7 @@ func (c *Controller) consumersOf(namespace string, ref plan.ConfigRef) []consume
 			if err != nil {
 				continue
 			}
-			o, _, err := c.optInOf(w)
+			o, _, err := c.inputs.optInOf(w)
 			if err != nil || !o.Enabled() {
 				continue
 			}
@@ -96,34 +79,4 @@ func (c *Controller) consumersOf(namespace string, ref plan.ConfigRef) []consume
 		}
 	}
 	return out
-}
-
-// configObject returns the cached ConfigMap or Secret ref of namespace.
-func (c *Controller) configObject(namespace string, ref plan.ConfigRef) (metav1.Object, bool) {
-	var obj metav1.Object
-	var err error
-	switch ref.Type {
-	case plan.TypeConfigMap:
-		obj, err = c.configMaps.ConfigMaps(namespace).Get(ref.Name)
-	case plan.TypeSecret:
-		obj, err = c.secrets.Secrets(namespace).Get(ref.Name)
-	}
-	// The listers fail only with NotFound.
-	return obj, err == nil && obj != nil
-}
-
-// ConfigLookup returns a lookup of the cached ConfigMaps and Secrets of a
-// namespace that also records, in found, the digests of what it looks up.
-func (c *Controller) configLookup(namespace string, found map[plan.ConfigRef]map[string]string) plan.ConfigLookup {
-	return plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) { return c.configObject(namespace, ref) },
-		c.opts.ReloaderAnnotations, found)
-}
-
-// currentDigests returns the cached digests of a config object, or nil.
-func (c *Controller) currentDigests(namespace string, ref plan.ConfigRef) map[string]string {
-	obj, ok := c.configObject(namespace, ref)
-	if !ok {
-		return nil
-	}
-	return plan.CachedDigests(obj)
 }

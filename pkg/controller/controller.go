@@ -4,16 +4,19 @@
 //
 // Data flows one way: an informer event becomes a workload key in a
 // rate-limited queue (handlers.go); a worker (run.go) syncs the key
-// (sync.go: plan, apply, report) by reading current state from the
+// (sync.go: plan, judge, apply, report) by reading current state from the
 // informers' caches, and makes at most one write (a patch of reroll's
-// annotations); between its plan and its write, the rollout-safety policies
-// (gate.go) may hold a roll. The caches hold digests of ConfigMap and Secret values,
-// never the values (cache.go). NewController (wiring.go) puts it together.
+// annotations). The decisions are pkg/plan's pure functions: this package
+// gathers their inputs (input.go, gather.go), asks, and carries out the
+// answer. The caches hold digests of ConfigMap and Secret values, never the
+// values (cache.go). NewController (wiring.go) puts it together.
 //
-// The pure logic has files of its own, each with table-driven tests: what a
-// pod template consumes (references.go), the opt-in annotations
-// (annotations.go), the recorded state and the roll decision (state.go,
-// plan.go), the keyed hashes (hash.go) and the digests (digest.go).
+// Its files depend on each other one way too, lowest layer first: options,
+// the cache and the workload kinds; the per-workload memories (burst.go,
+// changes.go, limits.go, inflight.go, memory.go); the Controller itself;
+// then the steps of a sync and the handlers that start them. `make lint`
+// fails on any cycle, and `cd hack/tools && go run ./cmd/filedeps -graph
+// -dir=$PWD/../.. ./pkg/controller` prints the layers.
 package controller
 
 import (
@@ -28,87 +31,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/clock"
 
-	"github.com/reroll/reroll/pkg/metrics"
 	"github.com/reroll/reroll/pkg/plan"
 )
-
-// Options configure a Controller and its informers. Each setting is carried
-// here once, from the flags to every part that uses it.
-type Options struct {
-	// HashKey is the key of every hash reroll writes.
-	HashKey plan.HashKey
-	// FieldManager names reroll in the managedFields of what it writes.
-	FieldManager string
-	// Debounce delays syncs caused by config changes, so that a burst of
-	// changes within it rolls a workload once. Zero syncs at once.
-	Debounce time.Duration
-	// AutoAll treats every workload as annotated reroll.dev/auto: "true".
-	AutoAll bool
-	// ReloaderAnnotations reads stakater/Reloader's annotations too (see
-	// reloader.go).
-	ReloaderAnnotations bool
-	// RollOnAdopt rolls a workload the first time it is seen, instead of
-	// recording a baseline.
-	RollOnAdopt bool
-	// DryRun computes, logs and reports what would be written, and writes
-	// nothing but Events.
-	DryRun bool
-	// Clock drives the queue's delays and the debounce; nil means the real
-	// clock. Tests inject a fake one to step through the debounce.
-	Clock clock.WithTicker
-	// Metrics is where the controller and its queue register their
-	// metrics; nil keeps them private.
-	Metrics *metrics.Registry
-
-	// Namespace limits every informer to one namespace; empty means all.
-	Namespace string
-	// ConfigSelector is a label selector that narrows, server-side, which
-	// ConfigMaps and Secrets are watched. Empty means all.
-	ConfigSelector string
-	// NamespaceSelector is a label selector on Namespaces: workloads in
-	// Namespaces that do not match are never synced. Namespaces that start
-	// or stop matching are picked up at run time. Empty means all.
-	NamespaceSelector string
-	// IgnoreNamespaces are never watched: every informer excludes them
-	// server-side, so nothing of theirs is cached.
-	IgnoreNamespaces []string
-	// ResyncPeriod makes the workload informers replay their caches, so
-	// every workload is re-checked that often. Zero disables it.
-	ResyncPeriod time.Duration
-	// BuiltinResources are the built-in workload resources watched (see
-	// BuiltinResources); nil means all of them.
-	BuiltinResources []string
-	// ExtraKinds are the custom kinds to roll (see RunExtraKinds).
-	ExtraKinds []ExtraKind
-	// DiscoveryRecheckPeriod is how often RunExtraKinds re-checks discovery
-	// for extra kinds whose CRDs come or go.
-	DiscoveryRecheckPeriod time.Duration
-
-	// The rollout-safety policies (see gate.go).
-
-	// Waves are the waves of every change whose object has no
-	// reroll.dev/waves annotation (--waves, parsed by plan.ParseWaves); nil
-	// rolls every consumer at once.
-	Waves []plan.WaveStep
-	// RolloutTimeout is how long a rollout of a StatefulSet or DaemonSet may
-	// take before it counts as failed.
-	RolloutTimeout time.Duration
-	// MaxRolloutsPerSecond spaces rolls over all workloads; 0: no limit.
-	MaxRolloutsPerSecond float64
-	// MaxInflightRollouts caps the opted-in workloads whose rollout is
-	// incomplete, whoever started it; 0: no cap.
-	MaxInflightRollouts int
-	// MaxRollsPerWorkload holds a workload that rolled N times within a
-	// window (ParseRollLimit); zero: no limit.
-	MaxRollsPerWorkload plan.RollLimit
-
-	// MayWrite, when set, is asked right before each write, with the
-	// sync's context; false skips the write (leader election: the Lease was
-	// taken, and the next leader syncs the workload anyway).
-	MayWrite func(ctx context.Context) bool
-}
 
 // Controller rolls workloads whose consumed ConfigMap and Secret content
 // changed.
@@ -119,9 +44,9 @@ type Controller struct {
 	// are added and removed while running, hence the lock.
 	adaptersMu sync.RWMutex
 	adapters   map[string]workloadAdapter
-	// configMaps and secrets read the digested config objects.
-	configMaps         corelisters.ConfigMapLister
-	secrets            corelisters.SecretLister
+	// inputs builds the inputs of the plan and of the rules from the
+	// caches, reading the digested config objects through the listers.
+	inputs             inputBuilder
 	configMapsInformer cache.SharedIndexInformer
 	secretsInformer    cache.SharedIndexInformer
 	// namespaces reads the Namespaces' labels, for the namespace selector,
@@ -141,8 +66,16 @@ type Controller struct {
 	recorder events.EventRecorder
 	metrics  *controllerMetrics
 
-	// memory is what the controller remembers of workloads between syncs.
-	memory *workloadMemory
+	// What the controller remembers of workloads between syncs (memory.go):
+	// when each running sync started, for health checks; reroll's own
+	// writes not yet in the cache; the digests each workload read at its
+	// last sync, so Rolled Events can name changed keys; under --dry-run,
+	// the consumed state reroll would have written; and the holds.
+	syncStarts   *keyedMemory[time.Time]
+	writes       ownWrites
+	lastDigests  *keyedMemory[map[plan.ConfigRef]map[string]string]
+	dryRunStates *keyedMemory[string]
+	holds        holdBook
 	// bursts holds each workload's pending burst of config changes, so a
 	// sync queued early by anything else cannot cut the burst short.
 	bursts *burstTracker
@@ -150,11 +83,11 @@ type Controller struct {
 	// workload urgent in the queue, and keeps a baseline for one not
 	// adopted yet (changes.go).
 	changes *changeTracker
-	// pacer, flaps and inflight keep the state of the pacing, flap and
-	// in-flight policies (limits.go).
-	pacer    *pacer
-	flaps    *flapBreaker
-	inflight *inflightSet
+	// flaps remembers the rolls of each workload, for the flap breaker;
+	// slots are the in-flight places and pacing slots rolls claim
+	// (limits.go, inflight.go).
+	flaps *flapBreaker
+	slots rollSlots
 
 	// syncHandler syncs one key; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key workloadKey) error
@@ -192,9 +125,12 @@ func (c *Controller) adapterList() []workloadAdapter {
 // forget drops what the controller remembers of a workload that is gone or
 // no longer opted in.
 func (c *Controller) forget(key workloadKey) {
-	c.memory.forget(key)
+	c.writes.from.forget(key)
+	c.lastDigests.forget(key)
+	c.dryRunStates.forget(key)
+	c.holds.forget(key)
 	c.bursts.forget(key)
 	c.changes.forget(key)
-	c.pacer.forget(key)
+	c.slots.pacer.forget(key)
 	c.flaps.forget(key)
 }

@@ -311,11 +311,11 @@ func TestHasSyncedAndHealthy(t *testing.T) {
 	if err := f.c.Healthy(); err != nil {
 		t.Errorf("healthy controller: %v", err)
 	}
-	f.c.memory.syncStarted(deploymentKey("slow"), time.Now().Add(-3*syncTimeout))
+	f.c.syncStarts.set(deploymentKey("slow"), time.Now().Add(-3*syncTimeout))
 	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "sync of Deployment team-a/slow has run for") {
 		t.Errorf("stuck sync: %v", err)
 	}
-	f.c.memory.syncEnded(deploymentKey("slow"))
+	f.c.syncStarts.forget(deploymentKey("slow"))
 	inf := f.factory.Core().V1().ConfigMaps().Informer()
 	stopped, stop := context.WithCancel(context.Background())
 	stop()

@@ -66,9 +66,7 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 			if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
 				key := workloadKey{groupKind: a.groupKind(), name: name}
 				c.queue.Add(key)
-				if c.inflight.forget(key) {
-					c.wake(c.memory.heldFor(holdInflight))
-				}
+				c.slots.forget(key)
 			}
 		},
 	}
@@ -224,7 +222,7 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 			// A workload's own window (Reloader's pause period) replaces
 			// --debounce.
 			window := c.opts.Debounce
-			if o, _, _ := c.optInOf(w); o.Window > 0 {
+			if o, _, _ := c.inputs.optInOf(w); o.Window > 0 {
 				window = o.Window
 			}
 			key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}

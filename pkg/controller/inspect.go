@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"time"
+
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -47,9 +48,12 @@ type InspectSettings struct {
 // MarkUnreadable are safe for concurrent use, so that a snapshot can be read
 // in parallel; the questions are asked once it is complete.
 type Inspector struct {
-	mu        sync.Mutex
-	settings  InspectSettings
-	configs   map[string]metav1.Object
+	mu       sync.Mutex
+	settings InspectSettings
+	// inputs builds the plan's inputs as the controller's sync does, from
+	// listers over the snapshot's ConfigMaps and Secrets.
+	inputs    inputBuilder
+	configs   map[plan.ConfigType]cache.Indexer
 	workloads []*cachedWorkload
 	// namespaces holds each Namespace's annotations.
 	namespaces map[string]map[string]string
@@ -61,7 +65,19 @@ func NewInspector(s InspectSettings) *Inspector {
 	if s.Unreadable == nil {
 		s.Unreadable = map[string]string{}
 	}
-	return &Inspector{settings: s, configs: map[string]metav1.Object{}, namespaces: map[string]map[string]string{}}
+	indexer := func() cache.Indexer {
+		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}
+	configs := map[plan.ConfigType]cache.Indexer{plan.TypeConfigMap: indexer(), plan.TypeSecret: indexer()}
+	inputs := inputBuilder{
+		optIn:      plan.OptInSettings{AutoAll: s.AutoAll, Reloader: s.ReloaderAnnotations},
+		configMaps: corelisters.NewConfigMapLister(configs[plan.TypeConfigMap]),
+		secrets:    corelisters.NewSecretLister(configs[plan.TypeSecret]),
+	}
+	if s.HashKey != nil {
+		inputs.hashKey = *s.HashKey
+	}
+	return &Inspector{settings: s, inputs: inputs, configs: configs, namespaces: map[string]map[string]string{}}
 }
 
 // MarkUnreadable records why objects of a type ("ConfigMap", "Secret") are
@@ -81,13 +97,15 @@ func (i *Inspector) Add(obj runtime.Object) error {
 	if err != nil {
 		return err
 	}
+	switch o := cached.(type) {
+	case *corev1.ConfigMap:
+		return i.configs[plan.TypeConfigMap].Add(o)
+	case *corev1.Secret:
+		return i.configs[plan.TypeSecret].Add(o)
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	switch o := cached.(type) {
-	case *corev1.ConfigMap:
-		i.configs[configKey(o.Namespace, plan.ConfigRef{Type: plan.TypeConfigMap, Name: o.Name})] = o
-	case *corev1.Secret:
-		i.configs[configKey(o.Namespace, plan.ConfigRef{Type: plan.TypeSecret, Name: o.Name})] = o
 	case *corev1.Namespace:
 		i.namespaces[o.Name] = o.Annotations
 	case *cachedWorkload:
@@ -104,11 +122,6 @@ func (i *Inspector) AddCustom(u *unstructured.Unstructured, templatePath []strin
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.workloads = append(i.workloads, w.(*cachedWorkload))
-}
-
-// configKey is where a config object is in the snapshot.
-func configKey(namespace string, ref plan.ConfigRef) string {
-	return namespace + "/" + ref.String()
 }
 
 // Reference is one place a workload's pod template references a ConfigMap
@@ -220,32 +233,11 @@ func (i *Inspector) sortedWorkloads() []*cachedWorkload {
 	return ws
 }
 
-// view returns the controller's view of a cached workload.
-func view(w *cachedWorkload) workload {
-	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}
-}
-
-// OptIn parses a workload's opt-in as the controller does.
-func (i *Inspector) optIn(w *cachedWorkload) (plan.OptIn, []string, error) {
-	annotations := w.Annotations
-	if i.settings.ReloaderAnnotations {
-		annotations = plan.WithReloaderFallback(annotations, w.TemplateAnnotations)
-	}
-	return plan.ParseOptIn(annotations, plan.OptInSettings{AutoAll: i.settings.AutoAll, Reloader: i.settings.ReloaderAnnotations})
-}
-
-// lookup returns the config lookup of a namespace over the snapshot.
-func (i *Inspector) lookup(namespace string, found map[plan.ConfigRef]map[string]string) plan.ConfigLookup {
-	return plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) {
-		obj, ok := i.configs[configKey(namespace, ref)]
-		return obj, ok
-	}, i.settings.ReloaderAnnotations, found)
-}
-
-// status decides, with the controller's plan, what reroll would do with w.
-func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
-	s := WorkloadStatus{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, OptedInBy: i.optedInBy(w)}
-	o, _, err := i.optIn(w)
+// status decides, with the controller's plan, what reroll would do with cw.
+func (i *Inspector) status(cw *cachedWorkload) WorkloadStatus {
+	w := workloadOf(cw)
+	s := WorkloadStatus{Kind: cw.Kind, Namespace: cw.Namespace, Name: cw.Name, OptedInBy: i.optedInBy(cw)}
+	o, _, err := i.inputs.optInOf(w)
 	if err != nil {
 		s.State, s.Reason = StateBlocked, plan.ReasonInvalidAnnotation+": "+err.Error()
 		return s
@@ -255,7 +247,7 @@ func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
 		return s
 	}
 	var unreadable string
-	for _, u := range plan.CalculateConsumption(w.References, o) {
+	for _, u := range plan.CalculateConsumption(cw.References, o) {
 		s.Consumes = append(s.Consumes, Consumed{Object: u.Ref.String(), Keys: consumedKeys(u), Required: u.Required})
 		if why, ok := i.settings.Unreadable[string(u.Ref.Type)]; ok && unreadable == "" {
 			unreadable = why
@@ -269,19 +261,14 @@ func (i *Inspector) status(w *cachedWorkload) WorkloadStatus {
 		s.State, s.Reason = StateUnknown, unreadable
 		return s
 	}
-	annotations := w.Annotations
-	if i.settings.ReloaderAnnotations {
-		annotations = plan.WithReloaderFallback(annotations, w.TemplateAnnotations)
-	}
-	in := plan.Input{Annotations: annotations, References: w.References, TemplateError: w.TemplateError,
-		Lookup: i.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{})}
-	in.Recorded, in.HasRecorded = w.Annotations[plan.AnnotationConsumed]
-	p := plan.Compute(in, plan.Settings{HashKey: *i.settings.HashKey, OptIn: plan.OptInSettings{AutoAll: i.settings.AutoAll, Reloader: i.settings.ReloaderAnnotations}})
-	return i.describePlan(s, w, p)
+	current := map[plan.ConfigRef]map[string]string{}
+	p := plan.Compute(i.inputs.planInput(w, current), i.inputs.settings())
+	return i.describePlan(s, w, p, current)
 }
 
-// describePlan turns a plan into a state and its reason.
-func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p plan.Plan) WorkloadStatus {
+// describePlan turns a plan of w, made on the digests current, into a state
+// and its reason.
+func (i *Inspector) describePlan(s WorkloadStatus, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) WorkloadStatus {
 	for _, pr := range p.Problems {
 		if pr.Blocking {
 			s.State, s.Reason = StateBlocked, pr.Reason+": "+pr.Message
@@ -297,28 +284,23 @@ func (i *Inspector) describePlan(s WorkloadStatus, w *cachedWorkload, p plan.Pla
 		s.State, s.Reason = StateRebaseline, p.Decision.Why
 	case plan.ActionRoll:
 		s.State = StateWillRoll
-		byID := map[string]plan.ConfigRef{}
-		for _, u := range p.Consumed {
-			byID[plan.EntryID(u)] = u.Ref
-		}
-		var changed []changedObject
-		for _, id := range p.Decision.Changed {
-			ref := byID[id]
-			if !slices.Contains(s.Changed, ref.String()) {
-				s.Changed = append(s.Changed, ref.String())
-				o := changedObject{ref: ref}
-				if obj, ok := i.configs[configKey(w.Namespace, ref)]; ok {
-					o.annotations = obj.GetAnnotations()
-				}
-				changed = append(changed, o)
-			}
+		changed := i.inputs.changedObjects(s.Namespace, p, current)
+		for _, o := range changed {
+			s.Changed = append(s.Changed, o.Ref.String())
 		}
 		s.Reason = "consumed content changed in " + strings.Join(s.Changed, ", ")
-		if h := pauseHold(view(w), i.namespaces[w.Namespace], changed); h.reason != "" {
-			s.State, s.Reason = StateHeld, string(h.reason)+": "+h.message
+		if h := i.pauseHold(w, changed); h.Reason != "" {
+			s.State, s.Reason = StateHeld, string(h.Reason)+": "+h.Message
 		}
 	}
 	return s
+}
+
+// pauseHold is the pause the controller's rule finds on w, its Namespace
+// or the changed objects.
+func (i *Inspector) pauseHold(w workload, changed []plan.ChangedObject) plan.Hold {
+	return plan.PauseRule(plan.PolicyInput{WorkloadAnnotations: w.meta.GetAnnotations(),
+		NamespaceAnnotations: i.namespaces[w.meta.GetNamespace()], Changed: changed})
 }
 
 // optedInBy lists the annotations of w that opt it in.
@@ -326,7 +308,7 @@ func (i *Inspector) optedInBy(w *cachedWorkload) []string {
 	var out []string
 	keys := []string{plan.AnnotationAuto, plan.AnnotationConfigMaps, plan.AnnotationSecrets}
 	if i.settings.ReloaderAnnotations {
-		keys = append(keys, plan.ReloaderOptInKeys...)
+		keys = append(keys, plan.ReloaderOptInKeys()...)
 	}
 	for _, k := range keys {
 		if v, ok := w.Annotations[k]; ok {
@@ -344,7 +326,7 @@ func (i *Inspector) optedInBy(w *cachedWorkload) []string {
 // entries compares w's recorded state with the one it would record now,
 // and returns that one too.
 func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
-	o, _, err := i.optIn(w)
+	o, _, err := i.inputs.optInOf(workloadOf(w))
 	if err != nil || i.settings.HashKey == nil {
 		return nil, ""
 	}
@@ -353,7 +335,7 @@ func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
 	if recordedErr == nil {
 		previous = &recorded
 	}
-	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous)
+	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.inputs.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous)
 	if recordedErr != nil {
 		return nil, current.String()
 	}
@@ -433,8 +415,10 @@ func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([
 	if ref.Type != plan.TypeConfigMap && ref.Type != plan.TypeSecret {
 		return nil, fmt.Errorf("impact takes a ConfigMap or a Secret, not a %s", kind)
 	}
-	before := i.configs[configKey(namespace, ref)]
-	var after metav1.Object
+	var before, after metav1.Object
+	if obj, ok := i.inputs.configObject(namespace, ref); ok {
+		before = obj
+	}
 	if next != nil {
 		cached, err := TransformForCache(next.DeepCopyObject())
 		if err != nil {
@@ -456,7 +440,7 @@ func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([
 
 // namesObject reports whether w consumes ref by name (an annotation).
 func (i *Inspector) namesObject(w *cachedWorkload, ref plan.ConfigRef) bool {
-	o, _, err := i.optIn(w)
+	o, _, err := i.inputs.optInOf(workloadOf(w))
 	if err != nil {
 		return false
 	}
@@ -472,7 +456,7 @@ func (i *Inspector) namesObject(w *cachedWorkload, ref plan.ConfigRef) bool {
 // pause.
 func (i *Inspector) impactOn(w *cachedWorkload, ref plan.ConfigRef, before, after metav1.Object) ImpactRow {
 	row := ImpactRow{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Verdict: verdictNoRoll}
-	o, _, err := i.optIn(w)
+	o, _, err := i.inputs.optInOf(workloadOf(w))
 	if err != nil {
 		row.Reason = "blocked: " + plan.ReasonInvalidAnnotation
 		return row
@@ -506,13 +490,13 @@ func (i *Inspector) impactOn(w *cachedWorkload, ref plan.ConfigRef, before, afte
 	if before != nil {
 		old = plan.CachedDigests(before)
 	}
-	row.Keys = changedKeys(*u, old, plan.CachedDigests(after))
+	row.Keys = plan.ChangedKeys(*u, old, plan.CachedDigests(after))
 	if len(row.Keys) == 0 {
 		row.Reason = "unconsumed keys only"
 		return row
 	}
-	if h := pauseHold(view(w), i.namespaces[w.Namespace], []changedObject{{ref: ref, annotations: after.GetAnnotations()}}); h.reason != "" {
-		row.Reason = "held (" + string(h.reason) + "): " + h.message
+	if h := i.pauseHold(workloadOf(w), []plan.ChangedObject{{Ref: ref, Annotations: after.GetAnnotations()}}); h.Reason != "" {
+		row.Reason = "held (" + string(h.Reason) + "): " + h.Message
 		return row
 	}
 	row.Verdict = verdictWouldRoll
@@ -545,27 +529,11 @@ func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
 		}
 		return 0
 	}
-	sort.SliceStable(rolling, func(a, b int) bool {
-		ra, rb := rows[rolling[a]], rows[rolling[b]]
-		return cmp.Or(cmp.Compare(priority(rolling[a]), priority(rolling[b])), cmp.Compare(ra.Namespace, rb.Namespace),
-			cmp.Compare(ra.Name, rb.Name), cmp.Compare(ra.Kind, rb.Kind)) < 0
+	plan.SortWaveMembers(rolling, func(n int) (plan.WorkloadID, int) {
+		return plan.WorkloadID{Kind: rows[n].Kind, Namespace: rows[n].Namespace, Name: rows[n].Name}, priority(n)
 	})
 	sizes := plan.CalculateWaveSizes(steps, len(rolling))
 	for pos, n := range rolling {
 		rows[n].Wave = plan.WaveOf(pos, sizes) + 1
 	}
-}
-
-// RolloutAge formats how long ago a time was, as kubectl does (e.g. "5m").
-func RolloutAge(t, now time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -9,10 +10,11 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// The stateful parts of the rollout-safety policies (gate.go): each is
-// kept in memory only, and a restart resets it. That loses no safety that
-// matters: the halt and the waves are derived from the cluster's state, and
-// these only spread rolls over time.
+// The memory behind two rollout-safety rules (plan.PacingRule and
+// plan.FlapRule): each is kept in memory only, and a restart resets it. That
+// loses no safety that matters: the halt and the waves are derived from the
+// cluster's state, and these only spread rolls over time. The gatherer
+// (gather.go) reads them; rollSlots.claim (inflight.go) takes a pacing slot.
 
 // pacer spaces rolls over all workloads at most qps per second
 // (--max-rollouts-per-second). Unlike a token bucket polled by every
@@ -64,6 +66,23 @@ func (p *pacer) wait(key workloadKey) time.Duration {
 	return 0
 }
 
+// peek returns the earliest time key may roll: its own slot, or else the
+// slot it would be given now, without reserving it; zero without pacing.
+func (p *pacer) peek(key workloadKey) time.Time {
+	if p.interval == 0 {
+		return time.Time{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if slot, ok := p.slots[key]; ok {
+		return slot
+	}
+	if now := p.clock.Now(); p.next.Before(now) {
+		return now
+	}
+	return p.next
+}
+
 // forget drops the slot of a workload that no longer needs one.
 func (p *pacer) forget(key workloadKey) {
 	p.mu.Lock()
@@ -86,11 +105,11 @@ func newFlapBreaker(clk clock.PassiveClock, limit plan.RollLimit) *flapBreaker {
 	return &flapBreaker{clock: clk, limit: limit, rolls: map[workloadKey][]time.Time{}}
 }
 
-// wait returns how long key must wait before it may roll again: zero
-// while it rolled fewer than n times within the window.
-func (f *flapBreaker) wait(key workloadKey) time.Duration {
+// history returns when key rolled within the window, oldest first, and
+// forgets the older rolls.
+func (f *flapBreaker) history(key workloadKey) []time.Time {
 	if f.limit.N == 0 {
-		return 0
+		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -100,10 +119,7 @@ func (f *flapBreaker) wait(key workloadKey) time.Duration {
 		recent = recent[1:]
 	}
 	f.rolls[key] = recent
-	if len(recent) < f.limit.N {
-		return 0
-	}
-	return recent[len(recent)-f.limit.N].Add(f.limit.Window).Sub(now)
+	return slices.Clone(recent)
 }
 
 // rolled records that key was rolled now.
@@ -121,95 +137,4 @@ func (f *flapBreaker) forget(key workloadKey) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.rolls, key)
-}
-
-// inflightSet tracks the opted-in workloads whose rollout has not completed,
-// whoever started it (--max-inflight-rollouts): the informers' handlers
-// keep it current from the cached statuses, and a roll reserves its place
-// at once, until the cache shows the generation its write made.
-type inflightSet struct {
-	mu sync.Mutex
-	// observed holds the workloads the cache shows in flight.
-	observed map[workloadKey]bool
-	// reserved holds, per workload reroll is rolling, the generation the
-	// cache showed when it decided to: until a newer one shows, its write
-	// has not reached the cache, and the workload counts as in flight.
-	reserved map[workloadKey]int64
-}
-
-// newInflightSet returns an empty inflightSet.
-func newInflightSet() *inflightSet {
-	return &inflightSet{observed: map[workloadKey]bool{}, reserved: map[workloadKey]int64{}}
-}
-
-// observe records a workload's state as the cache shows it at generation.
-// It reports whether the workload stopped being in flight.
-func (s *inflightSet) observe(key workloadKey, inflight bool, generation int64) (completed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	was := s.in(key)
-	if g, ok := s.reserved[key]; ok && generation > g {
-		delete(s.reserved, key)
-	}
-	if inflight {
-		s.observed[key] = true
-	} else {
-		delete(s.observed, key)
-	}
-	return was && !s.in(key)
-}
-
-// in reports whether key is in flight; the caller holds the lock.
-func (s *inflightSet) in(key workloadKey) bool {
-	_, reserved := s.reserved[key]
-	return reserved || s.observed[key]
-}
-
-// reserve puts key in flight, as of the cached generation, if fewer than
-// limit workloads are or if it already is; it reports whether it did. A
-// limit of 0 always reserves.
-func (s *inflightSet) reserve(key workloadKey, generation int64, limit int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if limit > 0 && !s.in(key) && s.countLocked() >= limit {
-		return false
-	}
-	s.reserved[key] = generation
-	return true
-}
-
-// release drops a reservation whose write did not happen.
-func (s *inflightSet) release(key workloadKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.reserved, key)
-}
-
-// forget drops a workload that is gone or no longer opted in. It reports
-// whether it was in flight.
-func (s *inflightSet) forget(key workloadKey) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	was := s.in(key)
-	delete(s.reserved, key)
-	delete(s.observed, key)
-	return was
-}
-
-// count returns how many workloads are in flight.
-func (s *inflightSet) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.countLocked()
-}
-
-// countLocked is count for a caller that holds the lock.
-func (s *inflightSet) countLocked() int {
-	n := len(s.observed)
-	for key := range s.reserved {
-		if !s.observed[key] {
-			n++
-		}
-	}
-	return n
 }

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"strings"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
@@ -28,16 +27,12 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 	}
 	key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
 	if !c.wantsSync(w) {
-		if c.inflight.forget(key) {
-			c.wake(c.memory.heldFor(holdInflight))
-		}
+		c.slots.forget(key)
 		return
 	}
 	now := c.opts.Clock.Now()
 	state := c.rolloutState(w, now)
-	if c.inflight.observe(key, state != plan.RolloutComplete, w.meta.GetGeneration()) {
-		c.wake(c.memory.heldFor(holdInflight))
-	}
+	c.slots.observe(key, state != plan.RolloutComplete, w.meta.GetGeneration())
 	if oldObj == nil {
 		return
 	}
@@ -50,14 +45,14 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 		return // reroll did not start this rollout: no policy waits on it
 	}
 	for _, change := range rec.Changes {
-		c.wakeConsumers(w.meta.GetNamespace(), refOfChange(change))
+		c.wakeConsumers(w.meta.GetNamespace(), plan.RefOfChange(change))
 	}
 }
 
 // wakeConsumers syncs, at once, the consumers of ref held by a halt or a
 // wave: a rollout they wait on changed state.
 func (c *Controller) wakeConsumers(namespace string, ref plan.ConfigRef) {
-	held := c.memory.heldFor(holdHalted, holdWave)
+	held := c.holds.heldFor(plan.HoldHalted, plan.HoldWave)
 	if len(held) == 0 {
 		return
 	}
@@ -68,18 +63,4 @@ func (c *Controller) wakeConsumers(namespace string, ref plan.ConfigRef) {
 			}
 		}
 	}
-}
-
-// wake syncs keys at once.
-func (c *Controller) wake(keys []workloadKey) {
-	for _, k := range keys {
-		c.queue.Add(k)
-	}
-}
-
-// refOfChange returns the object of a change ("ConfigMap/cfg:1a2b").
-func refOfChange(c plan.ChangeID) plan.ConfigRef {
-	object, _, _ := strings.Cut(string(c), ":")
-	typ, name, _ := strings.Cut(object, "/")
-	return plan.ConfigRef{Type: plan.ConfigType(typ), Name: name}
 }

@@ -117,7 +117,7 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 			d.Annotations[k] = v
 		}
 		consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
-		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.configLookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil)
+		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil)
 		d.Annotations[plan.AnnotationConsumed] = s.String()
 		d.ResourceVersion = "11"
 	}

@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,13 +34,13 @@ func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p 
 		return
 	case p.Decision.Action == plan.ActionNone:
 		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
-		c.memory.rememberDigests(key, current)
+		c.lastDigests.set(key, current)
 		return
 	}
 	// The note reads the digests of the previous sync: describe before
 	// remembering the current ones.
 	note := c.describe(key, p, current)
-	c.memory.rememberDigests(key, current)
+	c.lastDigests.set(key, current)
 	d := p.Decision
 	if outcome.result == applyDryRun {
 		c.metrics.skipped.WithLabelValues(skipDryRun).Inc()
@@ -92,45 +90,19 @@ func (c *Controller) describe(key workloadKey, p plan.Plan, current map[plan.Con
 	for _, u := range p.Consumed {
 		byID[plan.EntryID(u)] = u
 	}
-	last := c.memory.digestsAtLastSync(key)
+	last, _ := c.lastDigests.get(key)
 	parts := make([]string, 0, len(d.Changed))
 	for _, id := range d.Changed {
 		u := byID[id]
 		part := u.Ref.String()
 		if before, ok := last[u.Ref]; ok {
-			if keys := changedKeys(u, before, current[u.Ref]); len(keys) > 0 {
+			if keys := plan.ChangedKeys(u, before, current[u.Ref]); len(keys) > 0 {
 				part += " (keys " + strings.Join(keys, ", ") + ")"
 			}
 		}
 		parts = append(parts, part)
 	}
 	return "consumed content changed in " + strings.Join(parts, ", ")
-}
-
-// changedKeys lists the keys u consumes whose digest differs between two
-// versions of an object, sorted.
-func changedKeys(u plan.Consumption, before, after map[string]string) []string {
-	var candidates []string
-	if u.AllKeys {
-		candidates = slices.Collect(maps.Keys(before))
-		for k := range after {
-			if _, ok := before[k]; !ok {
-				candidates = append(candidates, k)
-			}
-		}
-	} else {
-		candidates = slices.Collect(maps.Keys(u.Keys))
-	}
-	var changed []string
-	for _, k := range candidates {
-		b, inBefore := before[k]
-		a, inAfter := after[k]
-		if inBefore != inAfter || a != b {
-			changed = append(changed, k)
-		}
-	}
-	slices.Sort(changed)
-	return changed
 }
 
 // warn reports bad input on a workload: a Warning Event and a log line.
@@ -145,58 +117,59 @@ func (c *Controller) warn(ctx context.Context, w workload, reason, format string
 // starts or changes reason (a paced workload is looked at many times);
 // a halt also gets one Event on the failed workload. It queues the key
 // again when the hold has an end in time.
-func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p plan.Plan, h hold) {
+func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p plan.Plan, h plan.Hold) {
 	logger := klog.FromContext(ctx)
 	for _, pr := range p.Problems {
 		c.warn(ctx, w, pr.Reason, "%s", pr.Message)
 	}
-	if h.wait > 0 {
-		c.queue.AddAfter(key, h.wait)
+	if h.Wait > 0 {
+		c.queue.AddAfter(key, h.Wait)
 	}
-	if !c.memory.held(key, h.reason) {
-		logger.V(4).Info("Roll still held", "reason", h.reason, "recheckAfter", h.wait)
+	if !c.holds.held(key, h.Reason) {
+		logger.V(4).Info("Roll still held", "reason", h.Reason, "recheckAfter", h.Wait)
 		return
 	}
-	switch h.reason {
-	case holdInvalid:
-		c.warn(ctx, w, plan.ReasonInvalidAnnotation, "%s", h.message)
+	switch h.Reason {
+	case plan.HoldInvalid:
+		c.warn(ctx, w, plan.ReasonInvalidAnnotation, "%s", h.Message)
 		return
-	case holdHalted:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Hold", "Roll held: %s", h.message)
+	case plan.HoldHalted:
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Hold", "Roll held: %s", h.Message)
 		c.reportFailedRollout(ctx, h)
-	case holdThrottled:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.message)
+	case plan.HoldThrottled:
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.Message)
 	default:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.reason, h.message)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.Reason, h.Message)
 	}
-	logger.Info("Roll held", "reason", h.reason, "message", h.message)
+	logger.Info("Roll held", "reason", h.Reason, "message", h.Message)
 }
 
 // reportFailedRollout gives the consumer whose failed rollout halts a
 // change one Warning Event per change.
-func (c *Controller) reportFailedRollout(ctx context.Context, h hold) {
-	if !c.memory.haltToReport(h.failed, h.change) {
+func (c *Controller) reportFailedRollout(ctx context.Context, h plan.Hold) {
+	failedKey := keyOf(h.Failed)
+	if !c.holds.haltToReport(failedKey, h.Change) {
 		return
 	}
-	a, ok := c.adapterFor(h.failed.groupKind)
+	a, ok := c.adapterFor(failedKey.groupKind)
 	if !ok {
 		return
 	}
-	failed, err := getWorkload(a, h.failed.name)
+	failed, err := getWorkload(a, failedKey.name)
 	if err != nil {
 		return
 	}
-	object := refOfChange(h.change).String()
+	object := plan.RefOfChange(h.Change).String()
 	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed: reroll rolls no further consumer of that change until this workload recovers or %s changes again", object, object)
-	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", h.failed, "object", object)
+	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", failedKey, "object", object)
 	c.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Halt", "%s", msg)
 }
 
 // releaseHold notes that key's roll is no longer held, if it was, and
 // drops a pacing slot it no longer needs.
 func (c *Controller) releaseHold(ctx context.Context, key workloadKey) {
-	c.pacer.forget(key)
-	if reason, ok := c.memory.released(key); ok {
+	c.slots.pacer.forget(key)
+	if reason, ok := c.holds.released(key); ok {
 		klog.FromContext(ctx).V(2).Info("Hold ended", "reason", reason)
 	}
 }

@@ -83,12 +83,12 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	start := time.Now()
-	c.memory.syncStarted(key, start)
+	c.syncStarts.set(key, start)
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 	err := c.syncHandler(syncCtx, key)
 	cancel()
 	c.metrics.observeSync(key, start, err)
-	c.memory.syncEnded(key)
+	c.syncStarts.forget(key)
 	klog.FromContext(ctx).V(4).Info("Synced", "workload", key, "duration", time.Since(start), "err", err)
 	c.handleErr(ctx, err, key)
 	return true
@@ -112,7 +112,7 @@ func (c *Controller) Healthy() error {
 			return errors.New("an informer has stopped")
 		}
 	}
-	if key, start, ok := c.memory.longestSync(); ok {
+	if key, start, ok := longestSync(c.syncStarts); ok {
 		if d := time.Since(start); d > 2*syncTimeout {
 			return fmt.Errorf("sync of %s has run for %v", key, d.Round(time.Second))
 		}

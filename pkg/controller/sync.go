@@ -3,8 +3,10 @@ package controller
 // One sync of one workload, in three steps, in the style of the kube
 // Deployment controller:
 //
-//  1. plan (plan.go): what to do and why, decided from the caches alone;
-//     then, for a roll, the rollout-safety policies (gate.go) may hold it;
+//  1. plan (pkg/plan): what to do and why, decided from the caches alone;
+//     then, for a roll, the rollout-safety rules (plan.Rules, on facts
+//     gather.go reads) may hold it, and rollSlots.claim (inflight.go) takes its
+//     in-flight place and pacing slot;
 //  2. apply (apply.go): the one write, a patch of reroll's annotations, or under
 //     --dry-run nothing but remembering what would have been written;
 //  3. report (report.go): Events, metrics and a log line.
@@ -52,7 +54,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 	logger := klog.FromContext(ctx).WithValues("kind", key.groupKind, "workload", klog.KObj(w.meta))
 	ctx = klog.NewContext(ctx, logger)
-	if c.memory.cacheBehindOwnWrite(key, w.meta.GetResourceVersion()) {
+	if c.writes.cacheBehindOwnWrite(key, w.meta.GetResourceVersion()) {
 		// The informer delivers reroll's last write soon and enqueues the
 		// key again; deciding now on the older object could write twice.
 		logger.V(4).Info("Cache is behind reroll's last write; waiting for it")
@@ -60,25 +62,42 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 
 	current := map[plan.ConfigRef]map[string]string{}
-	p := c.plan(c.planInput(key, w, current), key.name.Namespace, before)
+	p := c.planSync(c.planInput(key, w, current), key.name.Namespace, before)
 	var record *plan.RolloutRecord
 	if !p.Blocked && p.Decision.Action == plan.ActionRoll {
-		g := c.gate(key, w, p, current)
-		if g.hold.reason != "" {
-			c.reportHold(ctx, key, w, p, g.hold)
+		rec, h := c.judgeRoll(key, w, p, current)
+		if h.Reason != "" {
+			c.reportHold(ctx, key, w, p, h)
 			return nil
 		}
-		record = &g.record
+		record = &rec
 	}
 	c.releaseHold(ctx, key)
 	outcome, err := c.apply(ctx, a, key, w, p, record)
+	if err != nil || outcome.writeSkipped() {
+		c.slots.release(key)
+	}
 	if err != nil {
-		c.inflight.release(key)
 		return err
 	}
 	c.report(ctx, key, w, p, outcome, current)
 	c.changes.settle(key, seq, before, p.Decision.Action == plan.ActionRoll)
 	return nil
+}
+
+// judgeRoll decides whether a planned roll goes ahead now: the rules judge
+// the facts gathered once (see gather.go), and a roll they let go claims
+// its in-flight place and pacing slot (see rollSlots.claim), which can still hold
+// it. Only rolls are judged: adopting, re-baselining and recording
+// references change no pod. It returns the record the roll writes.
+func (c *Controller) judgeRoll(key workloadKey, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) (plan.RolloutRecord, plan.Hold) {
+	in, record := c.gatherPolicyInput(key, w, p, current)
+	h := plan.Judge(in, plan.Rules())
+	if h.Reason == "" || h.Reason == plan.HoldPaced {
+		// A paced hold claims too: that reserves the workload's own slot.
+		h = c.slots.claim(key, w.meta.GetGeneration())
+	}
+	return record, h
 }
 
 // deferToBurst reports whether a sync of key must wait for the burst of
@@ -96,7 +115,7 @@ func (c *Controller) deferToBurst(ctx context.Context, key workloadKey) bool {
 	return true
 }
 
-// plan returns a workload's plan, from the caches as usual, unless a
+// planSync returns a workload's plan, from the caches as usual, unless a
 // consumed object changed while the workload was not adopted yet (before
 // holds those objects as they were) and that plan would not roll: then it
 // compares against the content before the change, and rolls when a key the
@@ -104,8 +123,8 @@ func (c *Controller) deferToBurst(ctx context.Context, key workloadKey) bool {
 // state: an adoption that read the caches after the change reached them,
 // but before the change's event was handled, recorded the new content as
 // if the Pods ran it.
-func (c *Controller) plan(in plan.Input, namespace string, before map[plan.ConfigRef]metav1.Object) plan.Plan {
-	p := plan.Compute(in, c.planSettings())
+func (c *Controller) planSync(in plan.Input, namespace string, before map[plan.ConfigRef]metav1.Object) plan.Plan {
+	p := plan.Compute(in, c.inputs.settings())
 	if len(before) == 0 || p.Blocked || p.OptedOut {
 		return p
 	}
@@ -123,14 +142,14 @@ func (c *Controller) plan(in plan.Input, namespace string, before map[plan.Confi
 // state. ok is true only when that plan rolls: a key the workload consumes
 // changed since.
 func (c *Controller) planAgainstBaseline(in plan.Input, namespace string, before map[plan.ConfigRef]metav1.Object) (p plan.Plan, ok bool) {
-	s := c.planSettings()
+	s := c.inputs.settings()
 	then := in
 	then.HasRecorded = false
 	then.Lookup = plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) {
 		if obj, ok := before[ref]; ok {
 			return obj, true
 		}
-		return c.configObject(namespace, ref)
+		return c.inputs.configObject(namespace, ref)
 	}, c.opts.ReloaderAnnotations, map[plan.ConfigRef]map[string]string{})
 	baseline := plan.Compute(then, s)
 	if baseline.Blocked || baseline.OptedOut {
@@ -144,30 +163,15 @@ func (c *Controller) planAgainstBaseline(in plan.Input, namespace string, before
 	return p, true
 }
 
-// Settings returns the options every plan uses.
-func (c *Controller) planSettings() plan.Settings {
-	return plan.Settings{HashKey: c.opts.HashKey, OptIn: c.optInSettings(), RollOnAdopt: c.opts.RollOnAdopt}
-}
-
-// Input gathers a workload's plan input from the caches. The lookup
-// records in current the digests of every object it reads, for messages.
+// planInput gathers a workload's plan input from the caches (see
+// inputBuilder.planInput). The lookup records in current the digests of
+// every object it reads, for messages. Under --dry-run, what reroll would
+// have written stands in for the consumed annotation, so a dry run reports
+// rolls after its first (would-be) baseline.
 func (c *Controller) planInput(key workloadKey, w workload, current map[plan.ConfigRef]map[string]string) plan.Input {
-	annotations := w.meta.GetAnnotations()
-	if c.opts.ReloaderAnnotations {
-		annotations = plan.WithReloaderFallback(annotations, w.templateAnnotations)
-	}
-	in := plan.Input{
-		Annotations:   annotations,
-		References:    w.references,
-		TemplateError: w.templateError,
-		Lookup:        c.configLookup(key.name.Namespace, current),
-	}
-	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]
+	in := c.inputs.planInput(w, current)
 	if c.opts.DryRun {
-		// Under --dry-run, what reroll would have written stands in for
-		// the annotation, so a dry run reports rolls after its first
-		// (would-be) baseline.
-		if v, ok := c.memory.dryRunState(key); ok {
+		if v, ok := c.dryRunStates.get(key); ok {
 			in.Recorded, in.HasRecorded = v, true
 		}
 	}

@@ -520,9 +520,9 @@ func TestSyncPatchRejected(t *testing.T) {
 func TestSyncDeletedWorkload(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.start()
-	f.c.memory.rememberDigests(deploymentKey("gone"), map[plan.ConfigRef]map[string]string{})
+	f.c.lastDigests.set(deploymentKey("gone"), map[plan.ConfigRef]map[string]string{})
 	f.sync(ctx, "gone")
-	if f.c.memory.digestsAtLastSync(deploymentKey("gone")) != nil {
+	if _, ok := f.c.lastDigests.get(deploymentKey("gone")); ok {
 		t.Error("a deleted workload is still remembered")
 	}
 	f.expectWrites()
@@ -655,7 +655,7 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	f.seed(rolled)
 	f.sync(ctx, "web")
 	f.expectWrites()
-	if f.c.memory.cacheBehindOwnWrite(deploymentKey("web"), "11") {
+	if f.c.writes.cacheBehindOwnWrite(deploymentKey("web"), "11") {
 		t.Error("the guard outlived the write reaching the cache")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -42,22 +43,30 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	}
 	changes := newChangeTracker()
 	c := &Controller{
-		queue:             newWorkqueue(opts.Clock, reg, changes.urgent),
-		opts:              opts,
-		metrics:           newControllerMetrics(reg),
-		adapters:          map[string]workloadAdapter{},
-		configMaps:        factory.Core().V1().ConfigMaps().Lister(),
-		secrets:           factory.Core().V1().Secrets().Lister(),
+		queue:    newWorkqueue(opts.Clock, reg, changes.urgent),
+		opts:     opts,
+		metrics:  newControllerMetrics(reg),
+		adapters: map[string]workloadAdapter{},
+		inputs: inputBuilder{
+			hashKey: opts.HashKey, rollOnAdopt: opts.RollOnAdopt,
+			optIn:      plan.OptInSettings{AutoAll: opts.AutoAll, Reloader: opts.ReloaderAnnotations},
+			configMaps: factory.Core().V1().ConfigMaps().Lister(), secrets: factory.Core().V1().Secrets().Lister(),
+		},
 		namespaces:        factory.Core().V1().Namespaces().Lister(),
 		namespaceSelector: nsSelector,
 		recorder:          recorder,
 		changes:           changes,
-		memory:            newWorkloadMemory(),
+		syncStarts:        newKeyedMemory[time.Time](),
+		writes:            ownWrites{from: newKeyedMemory[string]()},
+		lastDigests:       newKeyedMemory[map[plan.ConfigRef]map[string]string](),
+		dryRunStates:      newKeyedMemory[string](),
+		holds:             newHoldBook(),
 		bursts:            newBurstTracker(opts.Clock),
-		pacer:             newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		flaps:             newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
-		inflight:          newInflightSet(),
 	}
+	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
+		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,
+		wakeHeld: func() { c.wake(c.holds.heldFor(plan.HoldInflight)) }}
 	c.syncHandler = c.syncWorkload
 	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
 		return nil, err
@@ -131,14 +140,14 @@ func registerCacheGauge(reg *metrics.Registry, c *Controller) {
 func registerPolicyGauges(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_rollouts_held", "Workloads whose planned roll is held, by reason.", []string{"reason"},
 		func(emit func(value float64, labelValues ...string)) {
-			counts := c.memory.heldCounts()
-			for _, r := range holdReasons {
+			counts := c.holds.counts()
+			for _, r := range plan.HoldReasons() {
 				emit(float64(counts[r]), string(r))
 			}
 		})
 	reg.NewGaugeVecFunc("reroll_rollouts_inflight", "Opted-in workloads whose rollout has not completed, whoever started it.", nil,
 		func(emit func(value float64, labelValues ...string)) {
-			emit(float64(c.inflight.count()))
+			emit(float64(c.slots.inflight.count()))
 		})
 }
 
@@ -156,4 +165,11 @@ func newWorkqueue(clk clock.WithTicker, reg *metrics.Registry, isUrgent func(wor
 		workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 		workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: name, Clock: clk, DelayingQueue: delaying},
 	)
+}
+
+// wake syncs keys at once.
+func (c *Controller) wake(keys []workloadKey) {
+	for _, k := range keys {
+		c.queue.Add(k)
+	}
 }

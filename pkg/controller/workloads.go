@@ -32,6 +32,16 @@ func (k workloadKey) String() string {
 	return k.groupKind + " " + k.name.String()
 }
 
+// id returns the name the rollout-safety rules know the workload by.
+func (k workloadKey) id() plan.WorkloadID {
+	return plan.WorkloadID{Kind: k.groupKind, Namespace: k.name.Namespace, Name: k.name.Name}
+}
+
+// keyOf returns the key of the workload the rules name id.
+func keyOf(id plan.WorkloadID) workloadKey {
+	return workloadKey{groupKind: id.Kind, name: cache.ObjectName{Namespace: id.Namespace, Name: id.Name}}
+}
+
 // workload is what the sync needs of a cached workload of any kind. Its
 // fields point into the cache: read them, never write them.
 type workload struct {
@@ -99,7 +109,12 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 	if !ok {
 		return workload{}, fmt.Errorf("expected a cached %s, got %T", a.groupKind(), obj)
 	}
-	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}, nil
+	return workloadOf(w), nil
+}
+
+// workloadOf returns the workload view of a cached workload.
+func workloadOf(w *cachedWorkload) workload {
+	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the

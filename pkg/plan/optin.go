@@ -31,18 +31,18 @@ type OptIn struct {
 	Window time.Duration
 }
 
-// enabled reports whether the workload consumes anything reroll watches.
+// Enabled reports whether the workload consumes anything reroll watches.
 func (o OptIn) Enabled() bool {
 	return o.Auto || o.AutoConfigMaps || o.AutoSecrets || o.Search || len(o.ConfigMaps) > 0 || len(o.Secrets) > 0
 }
 
-// watchesAll reports whether the auto modes watch every reference of
+// WatchesAll reports whether the auto modes watch every reference of
 // objects of type t.
 func (o OptIn) WatchesAll(t ConfigType) bool {
 	return o.Auto || (t == TypeConfigMap && o.AutoConfigMaps) || (t == TypeSecret && o.AutoSecrets)
 }
 
-// excludes reports whether the auto modes skip ref.
+// Excludes reports whether the auto modes skip ref.
 func (o OptIn) Excludes(ref ConfigRef) bool {
 	if ref.Type == TypeConfigMap {
 		return slices.Contains(o.ExcludeConfigMaps, ref.Name)

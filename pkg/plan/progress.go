@@ -195,7 +195,14 @@ func ParseRolloutRecord(v string) (RolloutRecord, error) {
 	return r, nil
 }
 
-// rolledFor reports whether the record's roll was for change c.
+// RolledFor reports whether the record's roll was for change c.
 func (r RolloutRecord) RolledFor(c ChangeID) bool {
 	return slices.Contains(r.Changes, c)
+}
+
+// RefOfChange returns the object of a change ("ConfigMap/cfg:1a2b").
+func RefOfChange(c ChangeID) ConfigRef {
+	object, _, _ := strings.Cut(string(c), ":")
+	typ, name, _ := strings.Cut(object, "/")
+	return ConfigRef{Type: ConfigType(typ), Name: name}
 }

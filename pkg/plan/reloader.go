@@ -43,35 +43,36 @@ const (
 	ReloaderLastReloadedFrom = "reloader.stakater.com/last-reloaded-from"
 )
 
-// ReloaderOptInKeys are the workload annotations that opt in to Reloader.
-// Like Reloader, reroll reads them from the pod template when the workload
-// itself has none of them.
-var ReloaderOptInKeys = []string{ReloaderAuto, ReloaderConfigMapAuto, ReloaderSecretAuto,
-	ReloaderConfigMapReload, ReloaderSecretReload, ReloaderSearch}
-
-// reloaderKeys are every Reloader annotation reroll reads, which the caches
-// keep.
-var reloaderKeys = append(slices.Clone(ReloaderOptInKeys), ReloaderConfigMapExclude, ReloaderSecretExclude,
-	ReloaderPausePeriod, ReloaderMatch, ReloaderIgnore)
+// ReloaderOptInKeys returns the workload annotations that opt in to
+// Reloader. Like Reloader, reroll reads them from the pod template when the
+// workload itself has none of them.
+func ReloaderOptInKeys() []string {
+	return []string{ReloaderAuto, ReloaderConfigMapAuto, ReloaderSecretAuto,
+		ReloaderConfigMapReload, ReloaderSecretReload, ReloaderSearch}
+}
 
 // IsReloaderKey reports whether k is an annotation of Reloader's that reroll
-// reads.
+// reads, which the caches keep: the opt-in ones and those below.
 func IsReloaderKey(k string) bool {
-	return slices.Contains(reloaderKeys, k)
+	switch k {
+	case ReloaderConfigMapExclude, ReloaderSecretExclude, ReloaderPausePeriod, ReloaderMatch, ReloaderIgnore:
+		return true
+	}
+	return slices.Contains(ReloaderOptInKeys(), k)
 }
 
 // WithReloaderFallback returns a workload's annotations with, when its own
 // metadata has none of Reloader's opt-in annotations, those of its pod
 // template added, as Reloader reads them.
 func WithReloaderFallback(meta, template map[string]string) map[string]string {
-	if len(template) == 0 || slices.ContainsFunc(ReloaderOptInKeys, func(k string) bool { _, ok := meta[k]; return ok }) {
+	if len(template) == 0 || slices.ContainsFunc(ReloaderOptInKeys(), func(k string) bool { _, ok := meta[k]; return ok }) {
 		return meta
 	}
 	merged := make(map[string]string, len(meta)+len(template))
 	for k, v := range meta {
 		merged[k] = v
 	}
-	for _, k := range ReloaderOptInKeys {
+	for _, k := range ReloaderOptInKeys() {
 		if v, ok := template[k]; ok {
 			merged[k] = v
 		}

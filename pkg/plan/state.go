@@ -280,3 +280,50 @@ func Decide(recorded bool, stored ConsumedState, storedErr error, desired Consum
 	slices.Sort(changed)
 	return Decision{Action: ActionRoll, Changed: changed}
 }
+
+// ConsumesChange reports whether the content of ref that a workload consumes
+// (consumed, from CalculateConsumption) under the cached per-key digests
+// differs from what its consumed annotation (recorded) holds under key. A
+// workload whose annotation is missing, unreadable or made under another key
+// does not: adopting or re-baselining it rolls nothing.
+func ConsumesChange(key HashKey, recorded string, consumed []Consumption, ref ConfigRef, digests map[string]string) bool {
+	state, err := ParseConsumedState(recorded)
+	if err != nil || state.KeyID != key.ID() {
+		return false
+	}
+	for _, u := range consumed {
+		if u.Ref != ref {
+			continue
+		}
+		fp, _ := CalculateFingerprint(key, u, digests)
+		old, ok := state.Entries[EntryID(u)]
+		return ok && old != fp
+	}
+	return false
+}
+
+// ChangedKeys lists the keys u consumes whose digest differs between two
+// versions of an object, sorted.
+func ChangedKeys(u Consumption, before, after map[string]string) []string {
+	var candidates []string
+	if u.AllKeys {
+		candidates = slices.Collect(maps.Keys(before))
+		for k := range after {
+			if _, ok := before[k]; !ok {
+				candidates = append(candidates, k)
+			}
+		}
+	} else {
+		candidates = slices.Collect(maps.Keys(u.Keys))
+	}
+	var changed []string
+	for _, k := range candidates {
+		b, inBefore := before[k]
+		a, inAfter := after[k]
+		if inBefore != inAfter || a != b {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}

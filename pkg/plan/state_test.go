@@ -301,3 +301,56 @@ func TestCalculateConfigHash(t *testing.T) {
 		t.Error("hash does not depend on the key")
 	}
 }
+
+func TestConsumesChange(t *testing.T) {
+	key := testKey(t, 4)
+	cfg := ConfigRef{Type: TypeConfigMap, Name: "cfg"}
+	onlyA := Consumption{Ref: cfg, Keys: map[string]bool{"a": true}, Required: true}
+	before := map[string]string{"a": DigestValue("1"), "b": DigestValue("1")}
+	recorded := ConsumedState{KeyID: key.ID(), Entries: map[string]string{}}
+	fp, _ := CalculateFingerprint(key, onlyA, before)
+	recorded.Entries[EntryID(onlyA)] = fp
+	tests := []struct {
+		name     string
+		key      HashKey
+		recorded string
+		digests  map[string]string
+		ref      ConfigRef
+		want     bool
+	}{
+		{name: "unchanged", key: key, recorded: recorded.String(), digests: before, ref: cfg},
+		{name: "its key changed", key: key, recorded: recorded.String(), digests: map[string]string{"a": DigestValue("2"), "b": DigestValue("1")}, ref: cfg, want: true},
+		{name: "another key changed", key: key, recorded: recorded.String(), digests: map[string]string{"a": DigestValue("1"), "b": DigestValue("2")}, ref: cfg},
+		{name: "another object", key: key, recorded: recorded.String(), digests: map[string]string{"a": DigestValue("2")}, ref: ConfigRef{Type: TypeSecret, Name: "cfg"}},
+		{name: "not adopted", key: key, recorded: "", digests: map[string]string{"a": DigestValue("2")}, ref: cfg},
+		{name: "recorded under another hash key", key: testKey(t, 5), recorded: recorded.String(), digests: map[string]string{"a": DigestValue("2")}, ref: cfg},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ConsumesChange(tt.key, tt.recorded, []Consumption{onlyA}, tt.ref, tt.digests); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChangedKeys(t *testing.T) {
+	before := map[string]string{"a": "1", "b": "1", "gone": "1"}
+	after := map[string]string{"a": "2", "b": "1", "new": "1"}
+	tests := []struct {
+		name string
+		u    Consumption
+		want string
+	}{
+		{name: "every key", u: Consumption{AllKeys: true}, want: "a,gone,new"},
+		{name: "named keys only", u: Consumption{Keys: map[string]bool{"b": true, "new": false}}, want: "new"},
+		{name: "unchanged named key", u: Consumption{Keys: map[string]bool{"b": true}}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(ChangedKeys(tt.u, before, after), ","); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

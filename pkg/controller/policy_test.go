@@ -374,7 +374,8 @@ func TestPolicyHalt(t *testing.T) {
 			t.Errorf("held halted = %q", got)
 		}
 		// A restart forgets everything in memory: the halt is derived again.
-		p.c.memory = newWorkloadMemory()
+		p.c.holds, p.c.lastDigests = newHoldBook(), newKeyedMemory[map[plan.ConfigRef]map[string]string]()
+		p.c.writes, p.c.dryRunStates = ownWrites{from: newKeyedMemory[string]()}, newKeyedMemory[string]()
 		if rolled := p.syncAll("b", "c"); len(rolled) != 0 {
 			t.Fatalf("rolled %q after a restart during the halt", rolled)
 		}

@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+
+	"github.com/reroll/reroll/pkg/plan"
+)
+
+// inputBuilder builds the inputs of reroll's decisions (pkg/plan) from
+// cached objects. The controller's sync builds them from its informers'
+// listers; the kubectl plugin (Inspector) from listers over the pages of a
+// LIST. Both ask the same questions through the same builder, so they
+// cannot disagree on how a workload opts in, which objects it reads or what
+// a change carries.
+type inputBuilder struct {
+	// hashKey, optIn and rollOnAdopt are the settings every plan uses. The
+	// plugin leaves hashKey zero when it cannot read the key, and then asks
+	// nothing that needs it.
+	hashKey     plan.HashKey
+	optIn       plan.OptInSettings
+	rollOnAdopt bool
+	// configMaps and secrets read the cached config objects, as
+	// TransformForCache leaves them.
+	configMaps corelisters.ConfigMapLister
+	secrets    corelisters.SecretLister
+}
+
+// settings returns the settings of every plan.
+func (b inputBuilder) settings() plan.Settings {
+	return plan.Settings{HashKey: b.hashKey, OptIn: b.optIn, RollOnAdopt: b.rollOnAdopt}
+}
+
+// configObject returns the cached ConfigMap or Secret ref of namespace.
+func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1.Object, bool) {
+	var obj metav1.Object
+	var err error
+	switch ref.Type {
+	case plan.TypeConfigMap:
+		obj, err = b.configMaps.ConfigMaps(namespace).Get(ref.Name)
+	case plan.TypeSecret:
+		obj, err = b.secrets.Secrets(namespace).Get(ref.Name)
+	}
+	// The listers fail only with NotFound.
+	return obj, err == nil && obj != nil
+}
+
+// annotationsOf returns the annotations a workload opts in with: its own,
+// and with --reloader-annotations Reloader's of its pod template when it
+// has none of its own.
+func (b inputBuilder) annotationsOf(w workload) map[string]string {
+	if b.optIn.Reloader {
+		return plan.WithReloaderFallback(w.meta.GetAnnotations(), w.templateAnnotations)
+	}
+	return w.meta.GetAnnotations()
+}
+
+// optInOf reads how a cached workload opts in (see plan.ParseOptIn).
+func (b inputBuilder) optInOf(w workload) (plan.OptIn, []string, error) {
+	return plan.ParseOptIn(b.annotationsOf(w), b.optIn)
+}
+
+// lookup returns a lookup of the cached ConfigMaps and Secrets of a
+// namespace that also records, in found, the digests of what it looks up.
+func (b inputBuilder) lookup(namespace string, found map[plan.ConfigRef]map[string]string) plan.ConfigLookup {
+	return plan.NewConfigLookup(func(ref plan.ConfigRef) (metav1.Object, bool) { return b.configObject(namespace, ref) },
+		b.optIn.Reloader, found)
+}
+
+// planInput returns a workload's plan input, its recorded state read from
+// its consumed annotation. The lookup records in found the digests of every
+// object it reads.
+func (b inputBuilder) planInput(w workload, found map[plan.ConfigRef]map[string]string) plan.Input {
+	in := plan.Input{
+		Annotations:   b.annotationsOf(w),
+		References:    w.references,
+		TemplateError: w.templateError,
+		Lookup:        b.lookup(w.meta.GetNamespace(), found),
+	}
+	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]
+	return in
+}
+
+// changedObjects returns the consumed objects whose change a planned roll
+// p of a workload in namespace carries, with the change's ID (from current,
+// the digests its plan read) and the object's annotations.
+func (b inputBuilder) changedObjects(namespace string, p plan.Plan, current map[plan.ConfigRef]map[string]string) []plan.ChangedObject {
+	byID := make(map[string]plan.ConfigRef, len(p.Consumed))
+	for _, u := range p.Consumed {
+		byID[plan.EntryID(u)] = u.Ref
+	}
+	var out []plan.ChangedObject
+	for _, id := range p.Decision.Changed {
+		ref := byID[id]
+		if slices.ContainsFunc(out, func(o plan.ChangedObject) bool { return o.Ref == ref }) {
+			continue
+		}
+		o := plan.ChangedObject{Ref: ref, Change: plan.CalculateChangeID(b.hashKey, ref, current[ref])}
+		if obj, ok := b.configObject(namespace, ref); ok {
+			o.Annotations = obj.GetAnnotations()
+		}
+		out = append(out, o)
+	}
+	return out
+}
