@@ -9,7 +9,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 )
 
@@ -98,18 +97,6 @@ func DaemonSetStatus(d *appsv1.DaemonSet) RolloutStatus {
 			d.Status.NumberAvailable == d.Status.DesiredNumberScheduled,
 		Timed: true,
 	}
-}
-
-// CustomStatus is the RolloutStatus of a custom resource: complete once its
-// status.observedGeneration reaches its generation (which includes reroll's
-// patch), or at once when it has no status.observedGeneration, since reroll
-// cannot know more of a kind it does not know.
-func CustomStatus(u *unstructured.Unstructured) RolloutStatus {
-	og, found, err := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-	if !found || err != nil {
-		return RolloutStatus{Observed: true, Done: true}
-	}
-	return RolloutStatus{Observed: og >= u.GetGeneration(), Done: og >= u.GetGeneration()}
 }
 
 // CalculateRolloutState returns where a rollout stands: status is the

@@ -115,3 +115,60 @@ func TestCalculateChangeID(t *testing.T) {
 		}
 	}
 }
+
+// Custom kinds by the common status conventions, and Argo Rollouts by
+// Argo's own status.
+func TestCustomAndArgoStatus(t *testing.T) {
+	obj := func(gen int64, status map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{}}
+		u.SetGeneration(gen)
+		if status != nil {
+			u.Object["status"] = status
+		}
+		return u
+	}
+	cond := func(typ, status, reason string) map[string]any {
+		return map[string]any{"type": typ, "status": status, "reason": reason}
+	}
+	conds := func(cs ...map[string]any) []any {
+		out := make([]any, len(cs))
+		for i, c := range cs {
+			out[i] = c
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		got  RolloutStatus
+		want RolloutState
+	}{
+		{"custom: no status at all", CustomStatus(obj(3, nil)), RolloutComplete},
+		{"custom: observedGeneration behind", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(2)})), RolloutProgressing},
+		{"custom: observedGeneration reached", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3)})), RolloutComplete},
+		{"custom: observedGeneration as a string, behind", CustomStatus(obj(3, map[string]any{"observedGeneration": "2"})), RolloutProgressing},
+		{"custom: observedGeneration as a string, reached", CustomStatus(obj(3, map[string]any{"observedGeneration": "3"})), RolloutComplete},
+		{"custom: Ready False", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Ready", "False", "RevisionMissing"))})), RolloutProgressing},
+		{"custom: Ready True", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Ready", "True", ""))})), RolloutComplete},
+		{"custom: Ready True of an older spec", CustomStatus(obj(4, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Ready", "True", ""))})), RolloutProgressing},
+		{"custom: Available without observedGeneration", CustomStatus(obj(3, map[string]any{"conditions": conds(cond("Available", "False", ""))})), RolloutProgressing},
+		{"custom: Stalled", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Ready", "False", ""), cond("Stalled", "True", ""))})), RolloutFailed},
+		{"custom: Failed", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Failed", "True", ""))})), RolloutFailed},
+		{"custom: Degraded False is no failure", CustomStatus(obj(3, map[string]any{"observedGeneration": int64(3), "conditions": conds(cond("Degraded", "False", ""))})), RolloutComplete},
+		{"argo: no status yet", ArgoRolloutStatus(obj(2, nil)), RolloutProgressing},
+		{"argo: Healthy of an older spec", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "1", "phase": "Healthy"})), RolloutProgressing},
+		{"argo: Healthy", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Healthy"})), RolloutComplete},
+		{"argo: Paused on a canary step", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Paused"})), RolloutProgressing},
+		{"argo: Progressing", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Progressing"})), RolloutProgressing},
+		{"argo: Degraded", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Degraded"})), RolloutFailed},
+		{"argo: aborted", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Degraded", "abort": true})), RolloutFailed},
+		{"argo: progress deadline", ArgoRolloutStatus(obj(2, map[string]any{"observedGeneration": "2", "phase": "Progressing",
+			"conditions": conds(cond("Progressing", "False", progressDeadlineExceeded))})), RolloutFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CalculateRolloutState(tt.got, time.Time{}, time.Now(), time.Minute); got != tt.want {
+				t.Errorf("state %v (%+v), want %v", got, tt.got, tt.want)
+			}
+		})
+	}
+}
