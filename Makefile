@@ -50,6 +50,7 @@ shellcheck:
 manifests-check:
 	go run $(KUSTOMIZE) build manifests >/dev/null
 	go run $(KUSTOMIZE) build manifests/overlays/namespaced >/dev/null
+	go run $(KUSTOMIZE) build manifests/overlays/argo-rollouts | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,rollouts'
 
 ## chart-check: helm lint and helm template of charts/reroll, with the
 ## default and the namespace-scoped values (e2e installs it)
@@ -58,6 +59,7 @@ chart-check:
 	go run $(HELM) lint --strict charts/reroll -f charts/reroll/ci/namespaced-values.yaml
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system >/dev/null
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system -f charts/reroll/ci/namespaced-values.yaml >/dev/null
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,rollouts}' | grep -q 'apiGroups: \[argoproj.io\]'
 
 ## helm: the pinned Helm binary, for the e2e suite
 helm:

@@ -107,7 +107,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
-	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated.")
+	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated: deployments, statefulsets, daemonsets, cronjobs, and rollouts (Argo Rollouts, watched while their CRD exists).")
 	fs.StringVar(&o.extraKinds, "extra-kinds", "", "Custom kinds with a pod template to roll, comma-separated: resource.version.group or resource.group, each optionally followed by :path.of.template (default spec.template).")
 	fs.DurationVar(&o.discoveryRecheck, "discovery-recheck-period", 30*time.Second, "How often to re-check discovery for --extra-kinds whose CRDs come or go.")
 	fs.BoolVar(&o.preflight, "preflight", true, "Check the API server and reroll's permissions before starting, and fail fast with every problem listed.")
@@ -169,6 +169,15 @@ func (o *options) validate() error {
 	if o.parsed.extraKinds, err = controller.ParseExtraKinds(o.extraKinds); err != nil {
 		errs = append(errs, err)
 	}
+	if i := slices.Index(o.parsed.kinds, controller.ArgoRolloutsKind); i >= 0 {
+		// Argo Rollouts come and go with their CRD, like custom kinds.
+		o.parsed.kinds = slices.Delete(o.parsed.kinds, i, i+1)
+		argo := controller.ArgoRollouts()
+		if slices.ContainsFunc(o.parsed.extraKinds, func(k controller.ExtraKind) bool { return k.GroupResource() == argo.GR }) {
+			errs = append(errs, errors.New("--kinds=rollouts and --extra-kinds both name Argo Rollouts; keep --kinds=rollouts, which reads Argo's own progress"))
+		}
+		o.parsed.extraKinds = append(o.parsed.extraKinds, argo)
+	}
 	if o.discoveryRecheck < time.Second {
 		errs = append(errs, fmt.Errorf("--discovery-recheck-period must be at least 1s, not %v", o.discoveryRecheck))
 	}
@@ -202,9 +211,9 @@ func (o *options) validate() error {
 	return errors.Join(errs...)
 }
 
-// parseKinds parses --kinds: known built-in kinds, no duplicates.
+// parseKinds parses --kinds: known kinds, no duplicates.
 func parseKinds(value string) ([]string, error) {
-	known := controller.BuiltinResources()
+	known := controller.KindNames()
 	var kinds []string
 	for _, k := range strings.Split(value, ",") {
 		switch {

@@ -43,6 +43,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		"pacing":          {[]string{"--max-rollouts-per-second=-1"}, "--max-rollouts-per-second must not be negative"},
 		"in-flight cap":   {[]string{"--max-inflight-rollouts=-2"}, "--max-inflight-rollouts must not be negative"},
 		"flap breaker":    {[]string{"--max-rolls-per-workload=3"}, "--max-rolls-per-workload must be N/DURATION"},
+		"unknown kind":    {[]string{"--kinds=deployments,jobz"}, `--kinds: unknown kind "jobz"`},
+		"argo twice":      {[]string{"--kinds=rollouts", "--extra-kinds=rollouts.argoproj.io"}, "--kinds=rollouts and --extra-kinds both name Argo Rollouts"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -66,5 +68,21 @@ func TestControllerNamespace(t *testing.T) {
 	}
 	if got := controllerNamespace("flag"); got != want {
 		t.Errorf("without POD_NAMESPACE: %q, want %q", got, want)
+	}
+}
+
+// --kinds=rollouts watches Argo Rollouts as a custom kind with Argo's own
+// progress, and the typed kinds listed with it.
+func TestParseFlagsArgoRollouts(t *testing.T) {
+	o, err := parseFlags([]string{"--kinds=deployments,rollouts"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.parsed.kinds) != 1 || o.parsed.kinds[0] != "deployments" {
+		t.Errorf("typed kinds %q, want [deployments]", o.parsed.kinds)
+	}
+	if len(o.parsed.extraKinds) != 1 || o.parsed.extraKinds[0].GR.String() != "rollouts.argoproj.io" ||
+		o.parsed.extraKinds[0].Status == nil || !o.parsed.extraKinds[0].CanRestart {
+		t.Errorf("extra kinds %+v, want Argo Rollouts with their status and restart", o.parsed.extraKinds)
 	}
 }

@@ -204,7 +204,7 @@ func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *contro
 			return fmt.Errorf("%s: %w", k.Arg, asForbidden(err, "list", gvr.GroupResource().String(), namespace, ""))
 		}
 		for i := range list.Items {
-			in.AddCustom(&list.Items[i], k.TemplatePath)
+			in.AddCustom(&list.Items[i], k)
 		}
 	}
 	return nil

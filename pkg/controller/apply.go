@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,14 +51,18 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		c.dryRunStates.set(key, p.Desired.String())
 		return applyOutcome{result: applyDryRun}, nil
 	}
-	configHash, rollout := "", ""
+	writes := patchWrites{state: p.Desired.String()}
 	if p.Decision.Action == plan.ActionRoll {
-		configHash = plan.CalculateConfigHash(c.opts.HashKey, p.Desired)
+		if p.Strategy == plan.StrategyRestart {
+			writes.restartAt = c.opts.Clock.Now().UTC().Format(time.RFC3339)
+		} else {
+			writes.configHash = plan.CalculateConfigHash(c.opts.HashKey, p.Desired)
+		}
 		if record != nil {
-			rollout = record.String()
+			writes.rollout = record.String()
 		}
 	}
-	body, err := annotationPatch(p.Desired.String(), rollout, a.templatePath(), configHash)
+	body, err := annotationPatch(writes, a.templatePath())
 	if err != nil {
 		return applyOutcome{}, err
 	}
@@ -90,27 +95,40 @@ func (o applyOutcome) writeSkipped() bool {
 	return o.result == applyGone || o.result == applyRejected || o.result == applyNotLeader
 }
 
+// patchWrites are the values one patch writes; empty ones are left out.
+type patchWrites struct {
+	// state is the consumed state, and rollout the rollout record, both on
+	// the workload's metadata.
+	state, rollout string
+	// configHash goes on the pod template (a roll by the template), and
+	// restartAt in spec.restartAt (a roll by a restart).
+	configHash, restartAt string
+}
+
 // annotationPatch returns the patch reroll writes: the consumed state and,
 // when rolling, the rollout record (if not empty) on the workload's
-// metadata, and the config hash on the pod template found at templatePath.
-// The body is valid both as a strategic merge patch and as a JSON merge
-// patch.
-func annotationPatch(state, rollout string, templatePath []string, configHash string) ([]byte, error) {
-	annotations := map[string]string{plan.AnnotationConsumed: state}
-	if rollout != "" {
-		annotations[plan.AnnotationRollout] = rollout
+// metadata, and either the config hash on the pod template found at
+// templatePath or spec.restartAt. The body is valid both as a strategic
+// merge patch and as a JSON merge patch.
+func annotationPatch(w patchWrites, templatePath []string) ([]byte, error) {
+	annotations := map[string]string{plan.AnnotationConsumed: w.state}
+	if w.rollout != "" {
+		annotations[plan.AnnotationRollout] = w.rollout
 	}
 	patch := map[string]any{
 		"metadata": map[string]any{"annotations": annotations},
 	}
-	if configHash != "" {
+	if w.configHash != "" {
 		var node any = map[string]any{
-			"metadata": map[string]any{"annotations": map[string]string{plan.AnnotationConfigHash: configHash}},
+			"metadata": map[string]any{"annotations": map[string]string{plan.AnnotationConfigHash: w.configHash}},
 		}
 		for i := len(templatePath) - 1; i >= 0; i-- {
 			node = map[string]any{templatePath[i]: node}
 		}
 		maps.Copy(patch, node.(map[string]any))
+	}
+	if w.restartAt != "" {
+		patch["spec"] = map[string]any{"restartAt": w.restartAt}
 	}
 	return json.Marshal(patch)
 }

@@ -161,11 +161,15 @@ func TransformForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// templateTransform returns the cache transform of a custom kind, whose pod
-// template is at path: it converts the template to a typed PodTemplateSpec
+// templateTransform returns the cache transform of a custom kind k: it
+// converts the pod template at k.TemplatePath to a typed PodTemplateSpec
 // once and keeps a cachedWorkload, nothing else of a possibly large custom
 // resource. It is idempotent.
-func templateTransform(path []string) cache.TransformFunc {
+func templateTransform(k ExtraKind) cache.TransformFunc {
+	path, status := k.TemplatePath, k.Status
+	if status == nil {
+		status = plan.CustomStatus
+	}
 	return func(obj any) (any, error) {
 		u, ok := obj.(*unstructured.Unstructured)
 		if !ok {
@@ -184,8 +188,8 @@ func templateTransform(path []string) cache.TransformFunc {
 				templateError = fmt.Sprintf("%s is not a pod template: %v", strings.Join(path, "."), err)
 			}
 		}
-		w := newCachedWorkload(u.GroupVersionKind(), u, &template, plan.CustomStatus(u))
-		w.TemplateError = templateError
+		w := newCachedWorkload(u.GroupVersionKind(), u, &template, status(u))
+		w.TemplateError, w.CanRestart = templateError, k.CanRestart
 		return w, nil
 	}
 }
@@ -213,11 +217,13 @@ type cachedWorkload struct {
 	TemplateAnnotations map[string]string
 	// TemplateError says why a custom workload has no usable template.
 	TemplateError string
+	// CanRestart: its kind can roll by a restart (Argo Rollouts).
+	CanRestart bool
 }
 
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
-	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status}
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart}
 	if w.TemplateAnnotations != nil {
 		out.TemplateAnnotations = maps.Clone(w.TemplateAnnotations)
 	}

@@ -158,7 +158,7 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, k ExtraKind, m *meta.RESTMapping) (*runningKind, error) {
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, c.opts.ResyncPeriod, c.opts.Namespace, ignoreNamespaces(c.opts.IgnoreNamespaces))
 	inf := factory.ForResource(m.Resource).Informer()
-	if err := inf.SetTransform(templateTransform(k.TemplatePath)); err != nil {
+	if err := inf.SetTransform(templateTransform(k)); err != nil {
 		return nil, err
 	}
 	dk := &dynamicAdapter{

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/reroll/reroll/pkg/plan"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -21,6 +23,24 @@ type ExtraKind struct {
 	GR schema.GroupResource
 	// TemplatePath is where the pod template is, such as [spec template].
 	TemplatePath []string
+	// Status reads the kind's rollout status; nil reads the common status
+	// conventions (plan.CustomStatus).
+	Status func(*unstructured.Unstructured) plan.RolloutStatus
+	// CanRestart: the kind can roll by a restart (spec.restartAt), as Argo
+	// Rollouts can.
+	CanRestart bool
+}
+
+// ArgoRolloutsKind is the --kinds name of Argo Rollouts.
+const ArgoRolloutsKind = "rollouts"
+
+// ArgoRollouts returns Argo Rollouts as a kind reroll knows: a custom kind
+// (its CRD comes and goes like any other) whose progress is Argo's own
+// (plan.ArgoRolloutStatus) and which can roll by a restart.
+func ArgoRollouts() ExtraKind {
+	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
+	return ExtraKind{Arg: "rollouts.v1alpha1.argoproj.io", GVR: &gvr, GR: gvr.GroupResource(), TemplatePath: []string{"spec", "template"},
+		Status: plan.ArgoRolloutStatus, CanRestart: true}
 }
 
 // versionPattern matches Kubernetes API versions such as v1 or v2beta3.

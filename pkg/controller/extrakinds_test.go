@@ -127,7 +127,7 @@ func rollout(name string, annotations map[string]string) *unstructured.Unstructu
 }
 
 func TestTemplateTransform(t *testing.T) {
-	transform := templateTransform([]string{"spec", "template"})
+	transform := templateTransform(ExtraKind{TemplatePath: []string{"spec", "template"}})
 	u := rollout("r", map[string]string{plan.AnnotationAuto: "true", lastAppliedAnnotation: "{}"})
 	out, err := transform(u)
 	if err != nil {
@@ -158,7 +158,7 @@ func TestTemplateTransform(t *testing.T) {
 	if got, _ := transform(bad); !strings.Contains(got.(*cachedWorkload).TemplateError, "spec.template is not an object") {
 		t.Errorf("non-object template: %q", got.(*cachedWorkload).TemplateError)
 	}
-	none, _ := templateTransform([]string{"spec", "workload", "template"})(rollout("none", nil))
+	none, _ := templateTransform(ExtraKind{TemplatePath: []string{"spec", "workload", "template"}})(rollout("none", nil))
 	if e := none.(*cachedWorkload).TemplateError; e != "no pod template at spec.workload.template" {
 		t.Errorf("missing template: %q", e)
 	}
@@ -320,4 +320,25 @@ func (d *lockedDiscovery) ServerResourcesForGroupVersionWithContext(ctx context.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.FakeDiscovery.ServerResourcesForGroupVersionWithContext(ctx, gv)
+}
+
+// The patch of a roll by a restart sets spec.restartAt, not the template's
+// hash; a roll by the template does the reverse.
+func TestAnnotationPatchStrategies(t *testing.T) {
+	restart, err := annotationPatch(patchWrites{state: "v1;key=k", rollout: "v1;at=1;from=complete;changes=", restartAt: "2026-12-01T12:00:00Z"}, []string{"spec", "template"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"metadata":{"annotations":{"reroll.dev/consumed":"v1;key=k","reroll.dev/rollout":"v1;at=1;from=complete;changes="}},"spec":{"restartAt":"2026-12-01T12:00:00Z"}}`
+	if string(restart) != want {
+		t.Errorf("restart patch\n got %s\nwant %s", restart, want)
+	}
+	template, err := annotationPatch(patchWrites{state: "v1;key=k", configHash: "abc"}, []string{"spec", "template"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = `{"metadata":{"annotations":{"reroll.dev/consumed":"v1;key=k"}},"spec":{"template":{"metadata":{"annotations":{"reroll.dev/config-hash":"abc"}}}}}`
+	if string(template) != want {
+		t.Errorf("template patch\n got %s\nwant %s", template, want)
+	}
 }

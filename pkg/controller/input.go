@@ -78,6 +78,7 @@ func (b inputBuilder) planInput(w workload, found map[plan.ConfigRef]map[string]
 		References:    w.references,
 		TemplateError: w.templateError,
 		Lookup:        b.lookup(w.meta.GetNamespace(), found),
+		CanRestart:    w.canRestart,
 	}
 	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]
 	return in

@@ -116,9 +116,9 @@ func (i *Inspector) Add(obj runtime.Object) error {
 	return nil
 }
 
-// AddCustom adds a custom workload whose pod template is at templatePath.
-func (i *Inspector) AddCustom(u *unstructured.Unstructured, templatePath []string) {
-	w, _ := templateTransform(templatePath)(u.DeepCopy())
+// AddCustom adds a custom workload of kind k.
+func (i *Inspector) AddCustom(u *unstructured.Unstructured, k ExtraKind) {
+	w, _ := templateTransform(k)(u.DeepCopy())
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.workloads = append(i.workloads, w.(*cachedWorkload))

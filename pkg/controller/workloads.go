@@ -58,6 +58,8 @@ type workload struct {
 	templateAnnotations map[string]string
 	// templateError says why a custom workload has no usable template.
 	templateError string
+	// canRestart: its kind can roll by a restart.
+	canRestart bool
 }
 
 // workloadAdapter adapts one kind of workload to the shared handlers and
@@ -114,7 +116,8 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 
 // workloadOf returns the workload view of a cached workload.
 func workloadOf(w *cachedWorkload) workload {
-	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations, templateError: w.TemplateError}
+	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations,
+		templateError: w.TemplateError, canRestart: w.CanRestart}
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the
@@ -153,6 +156,12 @@ func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body
 // Clientset, by the names --kinds uses.
 func BuiltinResources() []string {
 	return []string{"deployments", "statefulsets", "daemonsets", "cronjobs"}
+}
+
+// KindNames returns every name --kinds takes: the built-in kinds served by
+// the typed Clientset, and Argo Rollouts.
+func KindNames() []string {
+	return append(BuiltinResources(), ArgoRolloutsKind)
 }
 
 // BuiltinResource returns the group, version and resource of a built-in

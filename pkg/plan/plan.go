@@ -23,8 +23,10 @@ type Input struct {
 	// when it has none.
 	Recorded    string
 	HasRecorded bool
-	// lookup reads the consumed ConfigMaps and Secrets.
+	// Lookup reads the consumed ConfigMaps and Secrets.
 	Lookup ConfigLookup
+	// CanRestart says the kind can roll by a restart (Argo Rollouts).
+	CanRestart bool
 }
 
 // Plan is what one sync does to a workload, and why.
@@ -41,6 +43,8 @@ type Plan struct {
 	Desired ConsumedState
 	// Decision is what to write, if anything (not set when blocked).
 	Decision Decision
+	// Strategy is how a roll is written.
+	Strategy Strategy
 }
 
 // Compute decides, from cached state alone and with no client, what a sync
@@ -62,7 +66,11 @@ func Compute(in Input, s Settings) Plan {
 	if in.TemplateError != "" {
 		return blockedPlan(Problem{ReasonInvalidTemplate, in.TemplateError + "; not rolling until it is fixed", true})
 	}
-	p := Plan{Consumed: CalculateConsumption(in.References, o)}
+	strategy, err := ParseStrategy(in.Annotations, s.OptIn.Reloader, in.CanRestart)
+	if err != nil {
+		return blockedPlan(Problem{ReasonInvalidAnnotation, fmt.Sprintf("%v; not rolling until it is fixed", err), true})
+	}
+	p := Plan{Consumed: CalculateConsumption(in.References, o), Strategy: strategy}
 	if len(p.Consumed) > MaxReferences {
 		return blockedPlan(Problem{ReasonTooManyReferences, fmt.Sprintf(
 			"consumes %d ConfigMaps and Secrets, more than the %d reroll handles; not rolling", len(p.Consumed), MaxReferences), true})

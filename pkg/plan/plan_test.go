@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -66,6 +67,53 @@ func TestPlanSync(t *testing.T) {
 			if p.OptedOut != tt.wantOptedOut || p.Blocked != tt.wantBlocked || !slices.Equal(reasons, tt.wantProblems) || p.Decision.Action != tt.wantAction {
 				t.Errorf("plan = optedOut %v, blocked %v, problems %q, action %v; want %v, %v, %q, %v",
 					p.OptedOut, p.Blocked, reasons, p.Decision.Action, tt.wantOptedOut, tt.wantBlocked, tt.wantProblems, tt.wantAction)
+			}
+		})
+	}
+}
+
+// How a roll is written: reroll's strategy annotation, Reloader's under
+// --reloader-annotations, and bad values as blocking InvalidAnnotations.
+func TestComputeStrategy(t *testing.T) {
+	key := testKey(t, 3)
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		reloader    bool
+		canRestart  bool
+		want        Strategy
+		problem     string
+	}{
+		{name: "default", canRestart: true, want: StrategyTemplate},
+		{name: "restart", annotations: map[string]string{AnnotationStrategy: "restart"}, canRestart: true, want: StrategyRestart},
+		{name: "template", annotations: map[string]string{AnnotationStrategy: "template"}, canRestart: true, want: StrategyTemplate},
+		{name: "Reloader's restart", annotations: map[string]string{ReloaderRolloutStrategy: "restart"}, reloader: true, canRestart: true, want: StrategyRestart},
+		{name: "Reloader's rollout", annotations: map[string]string{ReloaderRolloutStrategy: "rollout"}, reloader: true, canRestart: true, want: StrategyTemplate},
+		{name: "Reloader's ignored without the flag", annotations: map[string]string{ReloaderRolloutStrategy: "restart"}, canRestart: true, want: StrategyTemplate},
+		{name: "reroll's wins", annotations: map[string]string{AnnotationStrategy: "template", ReloaderRolloutStrategy: "restart"}, reloader: true, canRestart: true, want: StrategyTemplate},
+		{name: "unknown value", annotations: map[string]string{AnnotationStrategy: "bounce"}, canRestart: true,
+			problem: `reroll.dev/strategy must be "template" or "restart", not "bounce"`},
+		{name: "unknown Reloader value", annotations: map[string]string{ReloaderRolloutStrategy: "recreate"}, reloader: true, canRestart: true,
+			problem: `reloader.stakater.com/rollout-strategy must be "rollout" or "restart", not "recreate"`},
+		{name: "restart on a kind that cannot", annotations: map[string]string{AnnotationStrategy: "restart"},
+			problem: `reroll.dev/strategy="restart" is for Argo Rollouts only`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			annotations := map[string]string{AnnotationAuto: "true"}
+			for k, v := range tt.annotations {
+				annotations[k] = v
+			}
+			p := Compute(Input{Annotations: annotations, CanRestart: tt.canRestart, Lookup: func(ConfigRef) (CachedConfig, bool) { return CachedConfig{}, false }},
+				Settings{HashKey: key, OptIn: OptInSettings{Reloader: tt.reloader}})
+			if tt.problem != "" {
+				if !p.Blocked || len(p.Problems) != 1 || p.Problems[0].Reason != ReasonInvalidAnnotation || !strings.Contains(p.Problems[0].Message, tt.problem) {
+					t.Errorf("plan %+v, want a blocking InvalidAnnotation with %q", p, tt.problem)
+				}
+				return
+			}
+			if p.Blocked || p.Strategy != tt.want {
+				t.Errorf("plan %+v, want strategy %v", p, tt.want)
 			}
 		})
 	}

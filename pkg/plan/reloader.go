@@ -55,7 +55,7 @@ func ReloaderOptInKeys() []string {
 // reads, which the caches keep: the opt-in ones and those below.
 func IsReloaderKey(k string) bool {
 	switch k {
-	case ReloaderConfigMapExclude, ReloaderSecretExclude, ReloaderPausePeriod, ReloaderMatch, ReloaderIgnore:
+	case ReloaderConfigMapExclude, ReloaderSecretExclude, ReloaderPausePeriod, ReloaderMatch, ReloaderIgnore, ReloaderRolloutStrategy:
 		return true
 	}
 	return slices.Contains(ReloaderOptInKeys(), k)

@@ -19,7 +19,7 @@ and, namespace-scoped, in a Role. */}}
   resources: [configmaps, secrets]
   verbs: [get, list, watch]
 {{- $apps := list }}
-{{- range .Values.kinds }}{{ if ne . "cronjobs" }}{{ $apps = append $apps . }}{{ end }}{{ end }}
+{{- range .Values.kinds }}{{ if has . (list "deployments" "statefulsets" "daemonsets") }}{{ $apps = append $apps . }}{{ end }}{{ end }}
 {{- if $apps }}
 - apiGroups: [apps]
   resources: [{{ join ", " $apps }}]
@@ -28,6 +28,11 @@ and, namespace-scoped, in a Role. */}}
 {{- if has "cronjobs" .Values.kinds }}
 - apiGroups: [batch]
   resources: [cronjobs]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- if has "rollouts" .Values.kinds }}
+- apiGroups: [argoproj.io]
+  resources: [rollouts]
   verbs: [get, list, watch, patch]
 {{- end }}
 {{- range .Values.extraKinds }}
