@@ -60,6 +60,8 @@ chart-check:
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system >/dev/null
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system -f charts/reroll/ci/namespaced-values.yaml >/dev/null
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,rollouts}' | grep -q 'apiGroups: \[argoproj.io\]'
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,jobs}' | grep -q 'verbs: \[get, list, watch, patch, create, delete\]'
+	go run $(KUSTOMIZE) build manifests/overlays/jobs | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,jobs'
 
 ## helm: the pinned Helm binary, for the e2e suite
 helm:

@@ -85,6 +85,13 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	kindsSet := false
+	fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
+	if o.reloaderAnnotations && !kindsSet {
+		// Reloader rolls Jobs by default; so does reroll under its
+		// annotations, unless --kinds says otherwise.
+		o.kinds += "," + controller.JobsKind
+	}
 	return o, o.validate()
 }
 
@@ -107,7 +114,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
-	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated: deployments, statefulsets, daemonsets, cronjobs, and rollouts (Argo Rollouts, watched while their CRD exists).")
+	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated: deployments, statefulsets, daemonsets, cronjobs, jobs (re-created to roll; added by default with --reloader-annotations), and rollouts (Argo Rollouts, watched while their CRD exists).")
 	fs.StringVar(&o.extraKinds, "extra-kinds", "", "Custom kinds with a pod template to roll, comma-separated: resource.version.group or resource.group, each optionally followed by :path.of.template (default spec.template).")
 	fs.DurationVar(&o.discoveryRecheck, "discovery-recheck-period", 30*time.Second, "How often to re-check discovery for --extra-kinds whose CRDs come or go.")
 	fs.BoolVar(&o.preflight, "preflight", true, "Check the API server and reroll's permissions before starting, and fail fast with every problem listed.")

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -166,6 +167,7 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 		HashKeySecret:       o.hashKeySecret,
 		LeaderElect:         o.leaderElect,
 		LeaseNamespace:      leaseNamespace(o, ns),
+		RecreatesJobs:       slices.Contains(copts.BuiltinResources, controller.JobsKind),
 	}
 }
 
@@ -180,6 +182,7 @@ func run(ctx context.Context, o options) error {
 	}
 	ns := controllerNamespace(o.controllerNamespace)
 	copts := controllerOptions(o, reg)
+	copts.ControllerNamespace = ns
 	if o.preflight {
 		settings := preflightSettings(o, copts, ns)
 		if err := preflight.Check(ctx, cs.client, preflight.ControllerRequirements(settings)); err != nil {

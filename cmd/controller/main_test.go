@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,27 @@ func TestParseFlagsArgoRollouts(t *testing.T) {
 	if len(o.parsed.extraKinds) != 1 || o.parsed.extraKinds[0].GR.String() != "rollouts.argoproj.io" ||
 		o.parsed.extraKinds[0].Status == nil || !o.parsed.extraKinds[0].CanRestart {
 		t.Errorf("extra kinds %+v, want Argo Rollouts with their status and restart", o.parsed.extraKinds)
+	}
+}
+
+// With --reloader-annotations, Jobs are watched by default, as Reloader
+// does; an explicit --kinds still says exactly what is watched.
+func TestParseFlagsJobsUnderReloaderAnnotations(t *testing.T) {
+	o, err := parseFlags([]string{"--reloader-annotations"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(o.parsed.kinds, "jobs") {
+		t.Errorf("kinds %q, want jobs among them", o.parsed.kinds)
+	}
+	o, err = parseFlags([]string{"--reloader-annotations", "--kinds=deployments"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.parsed.kinds) != 1 || o.parsed.kinds[0] != "deployments" {
+		t.Errorf("kinds %q, want [deployments]", o.parsed.kinds)
+	}
+	if o, _ := parseFlags(nil, io.Discard); slices.Contains(o.parsed.kinds, "jobs") {
+		t.Error("Jobs are watched by default without --reloader-annotations")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -73,7 +74,13 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 	// reroll's own annotations, so the status writes that workload
 	// controllers make all the time need not conflict with it. A stale cache
 	// is handled by cacheBehindOwnWrite instead.
-	newRV, err := a.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	var newRV string
+	if j, ok := a.(*jobAdapter); ok && p.Decision.Action == plan.ActionRoll {
+		newRV, err = c.recreateJob(ctx, j, types.NamespacedName(key.name), map[string]string{
+			plan.AnnotationConsumed: writes.state, plan.AnnotationRollout: writes.rollout})
+	} else {
+		newRV, err = a.patch(ctx, key.name, body, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return applyOutcome{result: applyGone}, nil

@@ -153,6 +153,13 @@ func TransformForCache(obj any) (any, error) {
 	case *batchv1.CronJob:
 		// A CronJob has no rollout: its next Job simply runs the new template.
 		return newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("CronJob"), o, &o.Spec.JobTemplate.Spec.Template, plan.RolloutStatus{Observed: true, Done: true}), nil
+	case *batchv1.Job:
+		// A Job has no rollout either: a roll re-creates it (jobs.go), and
+		// its run is its own business. A Job a CronJob created is its
+		// CronJob's, and never touched.
+		w := newCachedWorkload(batchv1.SchemeGroupVersion.WithKind("Job"), o, &o.Spec.Template, plan.RolloutStatus{Observed: true, Done: true})
+		w.OwnedByCronJob = plan.OwnedByCronJob(o.OwnerReferences)
+		return w, nil
 	case *cachedWorkload:
 		// Already transformed.
 	default:
@@ -219,11 +226,14 @@ type cachedWorkload struct {
 	TemplateError string
 	// CanRestart: its kind can roll by a restart (Argo Rollouts).
 	CanRestart bool
+	// OwnedByCronJob: a Job its CronJob manages, which reroll never
+	// touches.
+	OwnedByCronJob bool
 }
 
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
-	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart}
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart, OwnedByCronJob: w.OwnedByCronJob}
 	if w.TemplateAnnotations != nil {
 		out.TemplateAnnotations = maps.Clone(w.TemplateAnnotations)
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -39,6 +40,9 @@ import (
 // changed.
 type Controller struct {
 	opts Options
+	// client re-creates Jobs and keeps their re-creations in Secrets; every
+	// other write goes through a workload adapter.
+	client kubernetes.Interface
 
 	// adapters are the workload kinds watched, by group kind. Custom kinds
 	// are added and removed while running, hence the lock.

@@ -92,6 +92,8 @@ func (f *fixture) informerFor(obj runtime.Object) cache.SharedIndexInformer {
 		return f.factory.Apps().V1().DaemonSets().Informer()
 	case *batchv1.CronJob:
 		return f.factory.Batch().V1().CronJobs().Informer()
+	case *batchv1.Job:
+		return f.factory.Batch().V1().Jobs().Informer()
 	case *corev1.ConfigMap:
 		return f.factory.Core().V1().ConfigMaps().Informer()
 	case *corev1.Secret:

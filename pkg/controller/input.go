@@ -57,8 +57,12 @@ func (b inputBuilder) annotationsOf(w workload) map[string]string {
 	return w.meta.GetAnnotations()
 }
 
-// optInOf reads how a cached workload opts in (see plan.ParseOptIn).
+// optInOf reads how a cached workload opts in (see plan.ParseOptIn). A Job
+// that a CronJob manages never is: its CronJob is.
 func (b inputBuilder) optInOf(w workload) (plan.OptIn, []string, error) {
+	if w.ownedByCronJob {
+		return plan.OptIn{}, nil, nil
+	}
 	return plan.ParseOptIn(b.annotationsOf(w), b.optIn)
 }
 

@@ -17,6 +17,9 @@ type Options struct {
 	HashKey plan.HashKey
 	// FieldManager names reroll in the managedFields of what it writes.
 	FieldManager string
+	// ControllerNamespace is reroll's own namespace, where it keeps the Jobs
+	// it is re-creating (jobs.go).
+	ControllerNamespace string
 	// Debounce delays syncs caused by config changes, so that a burst of
 	// changes within it rolls a workload once. Zero syncs at once.
 	Debounce time.Duration

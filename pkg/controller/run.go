@@ -53,6 +53,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 			wait.UntilWithContext(ctx, c.runWorker, time.Second)
 		})
 	}
+	if a, ok := c.adapterFor("Job"); ok && !c.opts.DryRun {
+		wg.Go(func() { c.resumeJobRecreations(ctx, a.(*jobAdapter).jobs) })
+	}
 	<-ctx.Done()
 	logger.Info("Stopping workers: finishing in-flight syncs")
 	c.queue.ShutDownWithDrain()

@@ -617,11 +617,11 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 // An unknown kind is a clear error at start.
 func TestUnknownKind(t *testing.T) {
 	f := newFixture(t)
-	f.opts.BuiltinResources = []string{"deployments", "jobs"}
+	f.opts.BuiltinResources = []string{"deployments", "replicasets"}
 	_, ctx := ktesting.NewTestContext(t)
 	client := fake.NewClientset()
 	_, err := NewController(ctx, client, NewInformerFactory(client, Options{}), events.NewFakeRecorder(1), f.opts)
-	if err == nil || !strings.Contains(err.Error(), `unknown kind "jobs": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("error = %v", err)
 	}
 }

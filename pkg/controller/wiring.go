@@ -45,6 +45,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	c := &Controller{
 		queue:    newWorkqueue(opts.Clock, reg, changes.urgent),
 		opts:     opts,
+		client:   client,
 		metrics:  newControllerMetrics(reg),
 		adapters: map[string]workloadAdapter{},
 		inputs: inputBuilder{

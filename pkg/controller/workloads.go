@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	batchclient "k8s.io/client-go/kubernetes/typed/batch/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
@@ -60,6 +61,8 @@ type workload struct {
 	templateError string
 	// canRestart: its kind can roll by a restart.
 	canRestart bool
+	// ownedByCronJob: a Job its CronJob manages; never opted in.
+	ownedByCronJob bool
 }
 
 // workloadAdapter adapts one kind of workload to the shared handlers and
@@ -117,7 +120,7 @@ func viewWorkload(a workloadAdapter, obj any) (workload, error) {
 // workloadOf returns the workload view of a cached workload.
 func workloadOf(w *cachedWorkload) workload {
 	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations,
-		templateError: w.TemplateError, canRestart: w.CanRestart}
+		templateError: w.TemplateError, canRestart: w.CanRestart, ownedByCronJob: w.OwnedByCronJob}
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the
@@ -152,22 +155,34 @@ func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body
 	return obj.GetResourceVersion(), nil
 }
 
+// jobAdapter is the workloadAdapter of Jobs, with the client a roll
+// re-creates them through (see jobs.go).
+type jobAdapter struct {
+	typedAdapter[*batchv1.Job]
+	jobs batchclient.JobsGetter
+}
+
 // BuiltinResources returns the workload resources served by the typed
 // Clientset, by the names --kinds uses.
 func BuiltinResources() []string {
 	return []string{"deployments", "statefulsets", "daemonsets", "cronjobs"}
 }
 
+// JobsKind is the --kinds name of Jobs, which reroll rolls by re-creating
+// them (jobs.go); not watched by default, except with
+// --reloader-annotations, as Reloader does.
+const JobsKind = "jobs"
+
 // KindNames returns every name --kinds takes: the built-in kinds served by
-// the typed Clientset, and Argo Rollouts.
+// the typed Clientset, Jobs, and Argo Rollouts.
 func KindNames() []string {
-	return append(BuiltinResources(), ArgoRolloutsKind)
+	return append(BuiltinResources(), JobsKind, ArgoRolloutsKind)
 }
 
 // BuiltinResource returns the group, version and resource of a built-in
 // resource named as in BuiltinResources.
 func BuiltinResource(name string) schema.GroupVersionResource {
-	if name == "cronjobs" {
+	if name == "cronjobs" || name == JobsKind {
 		return batchv1.SchemeGroupVersion.WithResource(name)
 	}
 	return appsv1.SchemeGroupVersion.WithResource(name)
@@ -207,6 +222,11 @@ func builtinAdapter(name string, client kubernetes.Interface, factory informers.
 			name: "CronJob", resource: gr, path: jobTemplate, inf: factory.Batch().V1().CronJobs().Informer(),
 			client: func(ns string) patcher[*batchv1.CronJob] { return client.BatchV1().CronJobs(ns) },
 		}, nil
+	case JobsKind:
+		return &jobAdapter{typedAdapter: typedAdapter[*batchv1.Job]{
+			name: "Job", resource: gr, path: specTemplate, inf: factory.Batch().V1().Jobs().Informer(),
+			client: func(ns string) patcher[*batchv1.Job] { return client.BatchV1().Jobs(ns) },
+		}, jobs: client.BatchV1()}, nil
 	}
-	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(BuiltinResources(), ", "))
+	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(append(BuiltinResources(), JobsKind), ", "))
 }

@@ -30,8 +30,9 @@ func TestBuiltinAdapter(t *testing.T) {
 		"statefulsets": {"StatefulSet", "apps", "spec.template"},
 		"daemonsets":   {"DaemonSet", "apps", "spec.template"},
 		"cronjobs":     {"CronJob", "batch", "spec.jobTemplate.spec.template"},
+		"jobs":         {"Job", "batch", "spec.template"},
 	}
-	for _, resource := range BuiltinResources() {
+	for _, resource := range append(BuiltinResources(), JobsKind) {
 		a, err := builtinAdapter(resource, client, factory)
 		if err != nil {
 			t.Fatalf("%s: %v", resource, err)
@@ -50,11 +51,11 @@ func TestBuiltinAdapter(t *testing.T) {
 			t.Errorf("%s: no informer", resource)
 		}
 	}
-	if len(want) != len(BuiltinResources()) {
+	if len(want) != len(BuiltinResources())+1 {
 		t.Errorf("BuiltinResources() = %q", BuiltinResources())
 	}
-	_, err := builtinAdapter("jobs", client, factory)
-	if err == nil || !strings.Contains(err.Error(), `unknown kind "jobs": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs`) {
+	_, err := builtinAdapter("replicasets", client, factory)
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("unknown resource: %v", err)
 	}
 }

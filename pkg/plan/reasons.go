@@ -45,4 +45,7 @@ const (
 	// ReasonPatchRejected: the API server rejected reroll's patch as invalid;
 	// retrying the same patch cannot help.
 	ReasonPatchRejected = "PatchRejected"
+	// ReasonRecreateFailed: re-creating a Job failed (quota, admission);
+	// reroll keeps the Job in a Secret in its namespace and retries.
+	ReasonRecreateFailed = "RecreateFailed"
 )

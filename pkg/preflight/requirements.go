@@ -19,6 +19,9 @@ type ControllerSettings struct {
 	// LeaderElect controllers need the Lease in LeaseNamespace.
 	LeaderElect    bool
 	LeaseNamespace string
+	// RecreatesJobs controllers (--kinds with jobs) delete and create Jobs,
+	// and keep each Job being re-created in a Secret of their namespace.
+	RecreatesJobs bool
 }
 
 // ControllerRequirements lists what a controller with settings s needs of
@@ -55,6 +58,10 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		access(gr.Group, gr.Resource, s.Namespace, workloadVerbs...)
 	}
 	req.Access = append(req.Access, Access{Verb: "get", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
+	if s.RecreatesJobs && !s.DryRun {
+		access("batch", "jobs", s.Namespace, "create", "delete")
+		access("", "secrets", s.ControllerNamespace, "list", "create", "update", "delete")
+	}
 	if s.LeaderElect {
 		req.Resources = append(req.Resources, schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"})
 		access("coordination.k8s.io", "leases", s.LeaseNamespace, "get", "create", "update")

@@ -60,3 +60,27 @@ func TestControllerRequirements(t *testing.T) {
 		t.Errorf("resources = %v: want leases, and no extra kind (discovered at run time)", r.Resources)
 	}
 }
+
+// Re-creating Jobs needs create and delete on Jobs, and the Secrets of
+// reroll's namespace where a Job being re-created waits; a dry run needs
+// neither.
+func TestControllerRequirementsJobs(t *testing.T) {
+	s := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key", RecreatesJobs: true,
+		BuiltinResources: []schema.GroupVersionResource{{Group: "batch", Version: "v1", Resource: "jobs"}}}
+	var got []string
+	for _, a := range ControllerRequirements(s).Access {
+		got = append(got, a.String())
+	}
+	for _, want := range []string{"create jobs.batch in namespace apps", "delete jobs.batch in namespace apps",
+		"list secrets in namespace reroll-system", "update secrets in namespace reroll-system", "delete secrets in namespace reroll-system"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("missing %q in %q", want, got)
+		}
+	}
+	s.DryRun = true
+	for _, a := range ControllerRequirements(s).Access {
+		if a.Verb == "create" && a.Resource == "jobs" {
+			t.Errorf("a dry run needs %s", a)
+		}
+	}
+}

@@ -30,6 +30,12 @@ and, namespace-scoped, in a Role. */}}
   resources: [cronjobs]
   verbs: [get, list, watch, patch]
 {{- end }}
+{{- if has "jobs" .Values.kinds }}
+# Jobs roll by being re-created.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, patch, create, delete]
+{{- end }}
 {{- if has "rollouts" .Values.kinds }}
 - apiGroups: [argoproj.io]
   resources: [rollouts]
