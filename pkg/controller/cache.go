@@ -188,6 +188,8 @@ func templateTransform(k ExtraKind) cache.TransformFunc {
 		switch {
 		case err != nil:
 			templateError = fmt.Sprintf("%s is not an object: %v", strings.Join(path, "."), err)
+		case !found && k.WorkloadRef:
+			templateError = workloadRefError(u)
 		case !found:
 			templateError = fmt.Sprintf("no pod template at %s", strings.Join(path, "."))
 		default:
@@ -197,8 +199,24 @@ func templateTransform(k ExtraKind) cache.TransformFunc {
 		}
 		w := newCachedWorkload(u.GroupVersionKind(), u, &template, status(u))
 		w.TemplateError, w.CanRestart = templateError, k.CanRestart
+		if templateError == "" && !found {
+			w.WorkloadRef, _, _ = unstructured.NestedString(u.Object, "spec", "workloadRef", "name")
+		}
 		return w, nil
 	}
+}
+
+// workloadRefError says why an object without a pod template cannot take
+// one from spec.workloadRef, or is empty when it names a Deployment.
+func workloadRefError(u *unstructured.Unstructured) string {
+	ref, found, _ := unstructured.NestedStringMap(u.Object, "spec", "workloadRef")
+	switch {
+	case !found:
+		return "no pod template at spec.template, and no spec.workloadRef"
+	case ref["kind"] != "Deployment" || ref["name"] == "":
+		return fmt.Sprintf("spec.workloadRef names a %q; reroll reads the template of a Deployment only", ref["kind"])
+	}
+	return ""
 }
 
 // cachedWorkload is how reroll caches a workload of every kind, built-in or
@@ -229,11 +247,15 @@ type cachedWorkload struct {
 	// OwnedByCronJob: a Job its CronJob manages, which reroll never
 	// touches.
 	OwnedByCronJob bool
+	// WorkloadRef names the Deployment, in the same namespace, whose pod
+	// template an Argo Rollout runs (spec.workloadRef); its References are
+	// then that Deployment's, read at each view (viewWorkload).
+	WorkloadRef string
 }
 
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
-	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart, OwnedByCronJob: w.OwnedByCronJob}
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart, OwnedByCronJob: w.OwnedByCronJob, WorkloadRef: w.WorkloadRef}
 	if w.TemplateAnnotations != nil {
 		out.TemplateAnnotations = maps.Clone(w.TemplateAnnotations)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/reroll/reroll/pkg/plan"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -32,6 +33,17 @@ type dynamicAdapter struct {
 	path   []string
 	inf    cache.SharedIndexInformer
 	client dynamic.Interface
+	// resolve reads a Deployment's template for objects that name one in
+	// spec.workloadRef; nil for kinds without workloadRef.
+	resolve func(namespace, name string) ([]plan.PodReference, map[string]string, bool)
+}
+
+// referencedTemplate implements templateResolver.
+func (k *dynamicAdapter) referencedTemplate(namespace, name string) ([]plan.PodReference, map[string]string, bool) {
+	if k.resolve == nil {
+		return nil, nil, false
+	}
+	return k.resolve(namespace, name)
 }
 
 // groupKind implements workloadAdapter: "Kind.group".
@@ -168,12 +180,30 @@ func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, 
 		inf:    inf,
 		client: dyn,
 	}
+	if k.WorkloadRef {
+		dk.resolve = c.deploymentTemplate
+	}
 	if err := c.addWorkloadKind(ctx, dk); err != nil {
 		return nil, err
 	}
 	r := &runningKind{adapter: dk, factory: factory, stop: make(chan struct{})}
 	factory.Start(r.stop)
 	return r, nil
+}
+
+// deploymentTemplate returns the references and Reloader's template
+// annotations of the cached Deployment namespace/name, for the objects that
+// run its template (spec.workloadRef).
+func (c *Controller) deploymentTemplate(namespace, name string) ([]plan.PodReference, map[string]string, bool) {
+	a, ok := c.adapterFor("Deployment")
+	if !ok {
+		return nil, nil, false
+	}
+	w, err := getWorkload(a, cache.ObjectName{Namespace: namespace, Name: name})
+	if err != nil {
+		return nil, nil, false
+	}
+	return w.references, w.templateAnnotations, true
 }
 
 // stopExtraKind stops watching a custom kind and forgets it.

@@ -29,6 +29,9 @@ type ExtraKind struct {
 	// CanRestart: the kind can roll by a restart (spec.restartAt), as Argo
 	// Rollouts can.
 	CanRestart bool
+	// WorkloadRef: an object without a template at TemplatePath may name a
+	// Deployment whose template it runs, in spec.workloadRef (Argo).
+	WorkloadRef bool
 }
 
 // ArgoRolloutsKind is the --kinds name of Argo Rollouts.
@@ -40,7 +43,7 @@ const ArgoRolloutsKind = "rollouts"
 func ArgoRollouts() ExtraKind {
 	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
 	return ExtraKind{Arg: "rollouts.v1alpha1.argoproj.io", GVR: &gvr, GR: gvr.GroupResource(), TemplatePath: []string{"spec", "template"},
-		Status: plan.ArgoRolloutStatus, CanRestart: true}
+		Status: plan.ArgoRolloutStatus, CanRestart: true, WorkloadRef: true}
 }
 
 // versionPattern matches Kubernetes API versions such as v1 or v2beta3.

@@ -51,6 +51,7 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			c.enqueueWorkload(ctx, a, obj, 0)
+			c.enqueueReferrers(a, obj, 0)
 			c.observeRollout(ctx, a, nil, obj)
 		},
 		UpdateFunc: func(oldObj, newObj any) {
@@ -58,6 +59,7 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 			// reroll's own write among them) sync once.
 			if workloadChanged(oldObj, newObj) {
 				c.enqueueWorkload(ctx, a, newObj, c.opts.Debounce)
+				c.enqueueReferrers(a, newObj, c.opts.Debounce)
 			}
 			c.observeRollout(ctx, a, oldObj, newObj)
 		},
@@ -69,6 +71,27 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 				c.slots.forget(key)
 			}
 		},
+	}
+}
+
+// enqueueReferrers enqueues, after delay, the objects that run the pod
+// template of Deployment obj (Argo Rollouts' spec.workloadRef), so that they
+// read its references again: a Deployment that appears unblocks them.
+func (c *Controller) enqueueReferrers(a workloadAdapter, obj any, delay time.Duration) {
+	d, ok := obj.(*cachedWorkload)
+	if !ok || a.groupKind() != "Deployment" {
+		return
+	}
+	for _, other := range c.adapterList() {
+		if _, resolves := other.(templateResolver); !resolves {
+			continue
+		}
+		objs, _ := other.informer().GetIndexer().ByIndex(cache.NamespaceIndex, d.Namespace)
+		for _, o := range objs {
+			if w, ok := o.(*cachedWorkload); ok && w.WorkloadRef == d.Name {
+				c.enqueue(workloadKey{groupKind: other.groupKind(), name: cache.MetaObjectToName(w)}, delay)
+			}
+		}
 	}
 }
 

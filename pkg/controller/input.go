@@ -78,11 +78,12 @@ func (b inputBuilder) lookup(namespace string, found map[plan.ConfigRef]map[stri
 // object it reads.
 func (b inputBuilder) planInput(w workload, found map[plan.ConfigRef]map[string]string) plan.Input {
 	in := plan.Input{
-		Annotations:   b.annotationsOf(w),
-		References:    w.references,
-		TemplateError: w.templateError,
-		Lookup:        b.lookup(w.meta.GetNamespace(), found),
-		CanRestart:    w.canRestart,
+		Annotations:     b.annotationsOf(w),
+		References:      w.references,
+		TemplateError:   w.templateError,
+		Lookup:          b.lookup(w.meta.GetNamespace(), found),
+		CanRestart:      w.canRestart,
+		FromWorkloadRef: w.fromWorkloadRef,
 	}
 	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]
 	return in

@@ -63,6 +63,9 @@ type workload struct {
 	canRestart bool
 	// ownedByCronJob: a Job its CronJob manages; never opted in.
 	ownedByCronJob bool
+	// fromWorkloadRef: its references are those of the Deployment it names
+	// in spec.workloadRef, whose template it does not own.
+	fromWorkloadRef bool
 }
 
 // workloadAdapter adapts one kind of workload to the shared handlers and
@@ -109,12 +112,31 @@ func getWorkload(a workloadAdapter, name cache.ObjectName) (workload, error) {
 }
 
 // viewWorkload returns the workload view of an object from a's informer.
+// An object that runs another workload's template (spec.workloadRef) gets
+// that workload's references, as the cache holds them now.
 func viewWorkload(a workloadAdapter, obj any) (workload, error) {
-	w, ok := obj.(*cachedWorkload)
+	cw, ok := obj.(*cachedWorkload)
 	if !ok {
 		return workload{}, fmt.Errorf("expected a cached %s, got %T", a.groupKind(), obj)
 	}
-	return workloadOf(w), nil
+	w := workloadOf(cw)
+	if r, ok := a.(templateResolver); ok && cw.WorkloadRef != "" {
+		w.fromWorkloadRef = true
+		refs, annotations, found := r.referencedTemplate(cw.Namespace, cw.WorkloadRef)
+		if !found {
+			w.templateError = fmt.Sprintf("spec.workloadRef names Deployment %s, which does not exist or is not watched (--kinds)", cw.WorkloadRef)
+		}
+		w.references, w.templateAnnotations = refs, annotations
+	}
+	return w, nil
+}
+
+// templateResolver is an adapter whose objects may run the pod template of
+// a Deployment they name.
+type templateResolver interface {
+	// referencedTemplate returns the references and Reloader's template
+	// annotations of Deployment namespace/name, or false.
+	referencedTemplate(namespace, name string) ([]plan.PodReference, map[string]string, bool)
 }
 
 // workloadOf returns the workload view of a cached workload.

@@ -27,6 +27,10 @@ type Input struct {
 	Lookup ConfigLookup
 	// CanRestart says the kind can roll by a restart (Argo Rollouts).
 	CanRestart bool
+	// FromWorkloadRef says the references come from a template the
+	// workload runs but does not hold (Argo's spec.workloadRef): it rolls by
+	// a restart, whatever its strategy.
+	FromWorkloadRef bool
 }
 
 // Plan is what one sync does to a workload, and why.
@@ -69,6 +73,11 @@ func Compute(in Input, s Settings) Plan {
 	strategy, err := ParseStrategy(in.Annotations, s.OptIn.Reloader, in.CanRestart)
 	if err != nil {
 		return blockedPlan(Problem{ReasonInvalidAnnotation, fmt.Sprintf("%v; not rolling until it is fixed", err), true})
+	}
+	if in.FromWorkloadRef {
+		// Changing the template would mean writing the referenced
+		// Deployment, which its owner (often GitOps) manages.
+		strategy = StrategyRestart
 	}
 	p := Plan{Consumed: CalculateConsumption(in.References, o), Strategy: strategy}
 	if len(p.Consumed) > MaxReferences {

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 )
 
 // Argo Rollouts as a built-in kind (--kinds=rollouts), with Argo's own CRD
@@ -180,5 +181,54 @@ func TestArgoRolloutsRestartStrategy(t *testing.T) {
 	}
 	if slices.Contains(eventReasons(t, ns, "bad"), "Rolled") {
 		t.Error("a Rollout with an unknown strategy rolled")
+	}
+}
+
+// A Rollout that runs a Deployment's template (spec.workloadRef) consumes
+// what that template references, and rolls once, by spec.restartAt: reroll
+// never writes the referenced Deployment. A workloadRef to a Deployment
+// that does not exist is a Warning, and the Rollout is adopted once the
+// Deployment appears.
+func TestArgoRolloutsWorkloadRef(t *testing.T) {
+	t.Parallel()
+	installModuleCRD(t, argoRolloutCRD)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	create(t, configMap(ns, "cfg", map[string]string{"k": "1"}))
+	template := testDeployment(ns, "template", nil, envFrom("cfg"))
+	template.Spec.Replicas = ptr.To[int32](0)
+	create(t, template)
+	for name, ref := range map[string]string{"ref": "template", "dangling": "later"} {
+		r := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+			"metadata": map[string]any{"name": name, "namespace": ns, "annotations": map[string]any{annotationAuto: "true"}},
+			"spec": map[string]any{"replicas": int64(1),
+				"workloadRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": ref}},
+		}}
+		if _, err := dynamicClient(t).Resource(argoGVR).Namespace(ns).Create(ctx, r, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		setArgoPhase(t, ns, name, "Healthy")
+	}
+	r := startReroll(t, ns, "--kinds=deployments,rollouts", "--discovery-recheck-period=1s")
+	waitArgoAdopted(t, ns, "ref")
+	waitEvent(t, ns, "dangling", "InvalidTemplate")
+	later := testDeployment(ns, "later", nil, envFrom("cfg"))
+	later.Spec.Replicas = ptr.To[int32](0)
+	create(t, later)
+	waitArgoAdopted(t, ns, "dangling")
+
+	updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "2" })
+	for _, n := range []string{"ref", "dangling"} {
+		waitFor(t, "Rollout "+n+" to restart", func(ctx context.Context) (bool, error) {
+			v, err := nestedString(t, ctx, argoGVR, ns, n, "spec", "restartAt")
+			return v != "", err
+		})
+	}
+	if d := getDeployment(t, ns, "template"); d.Spec.Template.Annotations[annotationConfigHash] != "" || d.Annotations[annotationConsumed] != "" {
+		t.Errorf("reroll wrote the referenced Deployment: %v %v", d.Annotations, d.Spec.Template.Annotations)
+	}
+	if got := r.countLog(`"Rolled"`, `workload="`+ns+`/ref"`); got != 1 {
+		t.Errorf("Rollout ref rolled %d times, want once", got)
 	}
 }
