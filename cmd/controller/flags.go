@@ -56,6 +56,7 @@ type options struct {
 	maxRolloutsPerSecond float64
 	maxInflightRollouts  int
 	maxRollsPerWorkload  string
+	secretsStoreCSI      bool
 
 	// parsed holds the values validate parsed out of the string flags, so
 	// that nothing parses a flag twice.
@@ -134,6 +135,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.DurationVar(&o.rolloutTimeout, "rollout-timeout", 10*time.Minute, "How long a StatefulSet or DaemonSet rollout may take before it counts as failed (Deployments use their progressDeadlineSeconds).")
 	fs.Float64Var(&o.maxRolloutsPerSecond, "max-rollouts-per-second", 0, "Space rolls over all workloads to at most this many per second. 0: no limit.")
 	fs.IntVar(&o.maxInflightRollouts, "max-inflight-rollouts", 0, "Roll nothing while this many opted-in workloads have an incomplete rollout. 0: no cap.")
+	fs.BoolVar(&o.secretsStoreCSI, "secrets-store-csi", false, "Roll workloads whose Secrets Store CSI volumes' objects rotate, read from the driver's SecretProviderClassPodStatuses while their CRD exists.")
 	fs.StringVar(&o.maxRollsPerWorkload, "max-rolls-per-workload", "", "Hold a workload rolled N times within DURATION, written N/DURATION such as 3/1m; it rolls once more, to the latest content, when the window allows. Empty: no limit.")
 }
 

@@ -144,6 +144,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		MaxRolloutsPerSecond:   o.maxRolloutsPerSecond,
 		MaxInflightRollouts:    o.maxInflightRollouts,
 		MaxRollsPerWorkload:    o.parsed.rollLimit,
+		SecretsStoreCSI:        o.secretsStoreCSI,
 	}
 }
 
@@ -168,6 +169,7 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 		LeaderElect:         o.leaderElect,
 		LeaseNamespace:      leaseNamespace(o, ns),
 		RecreatesJobs:       slices.Contains(copts.BuiltinResources, controller.JobsKind),
+		SecretsStoreCSI:     copts.SecretsStoreCSI,
 	}
 }
 
@@ -216,7 +218,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer serversDone()
-	stopInformers, err := startInformers(ctx, cs, factory, c, len(copts.ExtraKinds) > 0)
+	stopInformers, err := startInformers(ctx, cs, factory, c, len(copts.ExtraKinds) > 0 || copts.SecretsStoreCSI)
 	if err != nil {
 		return err
 	}
@@ -283,6 +285,7 @@ func startInformers(ctx context.Context, cs clients, factory informers.SharedInf
 			return nil, fmt.Errorf("building the dynamic client: %w", err)
 		}
 		extraDone.Go(func() { c.RunExtraKinds(informerCtx, cs.client.Discovery(), dyn) })
+		extraDone.Go(func() { c.RunSecretsStoreCSI(informerCtx, cs.client.Discovery(), dyn) })
 	}
 	return stop, nil
 }

@@ -25,8 +25,8 @@ func TestKeptAnnotations(t *testing.T) {
 		{name: "reroll's only", in: map[string]string{plan.AnnotationAuto: "true", "meta.helm.sh/release-name": "web", plan.AnnotationConsumed: "v1"},
 			want: map[string]string{plan.AnnotationAuto: "true", plan.AnnotationConsumed: "v1"}},
 		{name: "and Reloader's it reads", in: map[string]string{plan.ReloaderAuto: "true", plan.ReloaderLastReloadedFrom: "{}", plan.ReloaderMatch: "true",
-			"secretproviderclass.reloader.stakater.com/auto": "true"},
-			want: map[string]string{plan.ReloaderAuto: "true", plan.ReloaderMatch: "true"}},
+			"secretproviderclass.reloader.stakater.com/auto": "true", "deployment.reloader.stakater.com/rollout-strategy": "x"},
+			want: map[string]string{plan.ReloaderAuto: "true", plan.ReloaderMatch: "true", "secretproviderclass.reloader.stakater.com/auto": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

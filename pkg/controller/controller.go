@@ -48,6 +48,9 @@ type Controller struct {
 	// are added and removed while running, hence the lock.
 	adaptersMu sync.RWMutex
 	adapters   map[string]workloadAdapter
+	// csi is the Secrets Store CSI driver's statuses' informer, while it
+	// runs (csi.go).
+	csi *csiWatch
 	// inputs builds the inputs of the plan and of the rules from the
 	// caches, reading the digested config objects through the listers.
 	inputs             inputBuilder

@@ -26,6 +26,9 @@ type inputBuilder struct {
 	// TransformForCache leaves them.
 	configMaps corelisters.ConfigMapLister
 	secrets    corelisters.SecretLister
+	// providerClasses reads the Secrets Store CSI driver's classes (see
+	// csi.go); nil reads none.
+	providerClasses func(namespace, name string) (metav1.Object, bool)
 }
 
 // settings returns the settings of every plan.
@@ -42,6 +45,11 @@ func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1
 		obj, err = b.configMaps.ConfigMaps(namespace).Get(ref.Name)
 	case plan.TypeSecret:
 		obj, err = b.secrets.Secrets(namespace).Get(ref.Name)
+	case plan.TypeSecretProviderClass:
+		if b.providerClasses == nil {
+			return nil, false
+		}
+		return b.providerClasses(namespace, ref.Name)
 	}
 	// The listers fail only with NotFound.
 	return obj, err == nil && obj != nil

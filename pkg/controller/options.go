@@ -61,6 +61,9 @@ type Options struct {
 	BuiltinResources []string
 	// ExtraKinds are the custom kinds to roll (see RunExtraKinds).
 	ExtraKinds []ExtraKind
+	// SecretsStoreCSI watches the Secrets Store CSI driver's
+	// SecretProviderClassPodStatuses while their CRD exists (csi.go).
+	SecretsStoreCSI bool
 	// DiscoveryRecheckPeriod is how often RunExtraKinds re-checks discovery
 	// for extra kinds whose CRDs come or go.
 	DiscoveryRecheckPeriod time.Duration

@@ -68,6 +68,8 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,
 		wakeHeld: func() { c.wake(c.holds.heldFor(plan.HoldInflight)) }}
+	c.csi = &csiWatch{}
+	c.inputs.providerClasses = c.providerClass
 	c.syncHandler = c.syncWorkload
 	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
 		return nil, err

@@ -22,6 +22,10 @@ const (
 	AnnotationConfigMaps = "reroll.dev/configmaps"
 	// AnnotationSecrets on a workload lists extra Secrets to watch by name.
 	AnnotationSecrets = "reroll.dev/secrets"
+	// AnnotationSecretProviderClasses on a workload lists Secrets Store CSI
+	// SecretProviderClasses to watch by name, as its CSI volumes do under
+	// reroll.dev/auto.
+	AnnotationSecretProviderClasses = "reroll.dev/secretproviderclasses"
 	// AnnotationIgnore on a ConfigMap or Secret set to "true" means its
 	// changes never roll anything.
 	AnnotationIgnore = "reroll.dev/ignore"

@@ -65,6 +65,8 @@ func IsDigest[T string | []byte](v T) bool {
 // never write it.
 func CachedDigests(obj any) map[string]string {
 	switch o := obj.(type) {
+	case interface{ ObjectDigests() map[string]string }:
+		return o.ObjectDigests()
 	case *corev1.ConfigMap:
 		return o.Data
 	case *corev1.Secret:

@@ -22,7 +22,12 @@ type OptIn struct {
 	Search bool
 	// configMaps and secrets are the names listed in the by-name annotations.
 	ConfigMaps []string
-	Secrets    []string
+	// SecretProviderClasses are the classes listed by name, and
+	// AutoSecretProviderClasses watches every CSI volume's class (Reloader's
+	// typed auto).
+	SecretProviderClasses     []string
+	AutoSecretProviderClasses bool
+	Secrets                   []string
 	// excludeConfigMaps and excludeSecrets are objects the auto modes skip
 	// (Reloader's exclude annotations).
 	ExcludeConfigMaps, ExcludeSecrets []string
@@ -33,13 +38,15 @@ type OptIn struct {
 
 // Enabled reports whether the workload consumes anything reroll watches.
 func (o OptIn) Enabled() bool {
-	return o.Auto || o.AutoConfigMaps || o.AutoSecrets || o.Search || len(o.ConfigMaps) > 0 || len(o.Secrets) > 0
+	return o.Auto || o.AutoConfigMaps || o.AutoSecrets || o.AutoSecretProviderClasses || o.Search ||
+		len(o.ConfigMaps) > 0 || len(o.Secrets) > 0 || len(o.SecretProviderClasses) > 0
 }
 
 // WatchesAll reports whether the auto modes watch every reference of
 // objects of type t.
 func (o OptIn) WatchesAll(t ConfigType) bool {
-	return o.Auto || (t == TypeConfigMap && o.AutoConfigMaps) || (t == TypeSecret && o.AutoSecrets)
+	return o.Auto || (t == TypeConfigMap && o.AutoConfigMaps) || (t == TypeSecret && o.AutoSecrets) ||
+		(t == TypeSecretProviderClass && o.AutoSecretProviderClasses)
 }
 
 // Excludes reports whether the auto modes skip ref.
@@ -106,6 +113,11 @@ func parseRerollOptIn(annotations map[string]string, autoAll bool) (OptIn, error
 			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationSecrets, err))
 		}
 	}
+	if v, ok := annotations[AnnotationSecretProviderClasses]; ok {
+		if o.SecretProviderClasses, err = ParseNameList(v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", AnnotationSecretProviderClasses, err))
+		}
+	}
 	if len(errs) > 0 {
 		return o, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
@@ -123,6 +135,7 @@ func mergeReloaderOptIn(o *OptIn, r reloaderOptIn, annotations map[string]string
 		o.Auto = r.auto
 	}
 	o.AutoConfigMaps, o.AutoSecrets, o.Search = r.autoConfigMaps, r.autoSecrets, r.search
+	o.AutoSecretProviderClasses = r.autoSecretProviderClasses
 	names := func(own, theirs string, list []string, into *[]string) {
 		if _, hasOwn := annotations[own]; list != nil && hasOwn && !sameNames(list, *into) {
 			conflicts = append(conflicts, fmt.Sprintf("%s and %s name different objects; %s wins", own, theirs, own))
@@ -132,6 +145,7 @@ func mergeReloaderOptIn(o *OptIn, r reloaderOptIn, annotations map[string]string
 	}
 	names(AnnotationConfigMaps, ReloaderConfigMapReload, r.configMaps, &o.ConfigMaps)
 	names(AnnotationSecrets, ReloaderSecretReload, r.secrets, &o.Secrets)
+	names(AnnotationSecretProviderClasses, ReloaderSecretProviderClassReload, r.secretProviderClasses, &o.SecretProviderClasses)
 	o.ExcludeConfigMaps, o.ExcludeSecrets, o.Window = r.excludeConfigMaps, r.excludeSecrets, r.window
 	return conflicts
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Compute decides from cached state alone: one case per way a sync ends.
@@ -116,5 +118,56 @@ func TestComputeStrategy(t *testing.T) {
 				t.Errorf("plan %+v, want strategy %v", p, tt.want)
 			}
 		})
+	}
+}
+
+// A CSI volume of the Secrets Store driver consumes its class; the class's
+// first versions (its pods mounted them) are recorded, not rolled; a
+// rotation rolls.
+func TestComputeSecretProviderClass(t *testing.T) {
+	key := testKey(t, 5)
+	spec := &corev1.PodSpec{Volumes: []corev1.Volume{{Name: "vault", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
+		Driver: CSIDriverSecretsStore, VolumeAttributes: map[string]string{"secretProviderClass": "db"}}}}}}
+	refs := PodReferences(spec)
+	want := ConfigRef{Type: TypeSecretProviderClass, Name: "db"}
+	if len(refs) != 1 || refs[0].Ref != want || !refs[0].Optional {
+		t.Fatalf("references %+v, want one optional reference to %v", refs, want)
+	}
+	versions := map[string]string{}
+	lookup := func(ref ConfigRef) (CachedConfig, bool) {
+		if ref != want || len(versions) == 0 {
+			return CachedConfig{}, false
+		}
+		return CachedConfig{Digests: versions}, true
+	}
+	plan := func(recorded string, annotations map[string]string, reloader bool) Plan {
+		return Compute(Input{Annotations: annotations, References: refs, Recorded: recorded, HasRecorded: recorded != "", Lookup: lookup},
+			Settings{HashKey: key, OptIn: OptInSettings{Reloader: reloader}})
+	}
+	auto := map[string]string{AnnotationAuto: "true"}
+	adopted := plan("", auto, false)
+	if adopted.Decision.Action != ActionAdopt {
+		t.Fatalf("before any pod mounted: %+v", adopted)
+	}
+	versions["secret/password"] = DigestValue("v1")
+	if p := plan(adopted.Desired.String(), auto, false); p.Decision.Action != ActionRecord {
+		t.Errorf("first versions: %v, want record", p.Decision.Action)
+	}
+	mounted := plan("", auto, false).Desired.String()
+	versions["secret/password"] = DigestValue("v2")
+	if p := plan(mounted, auto, false); p.Decision.Action != ActionRoll {
+		t.Errorf("rotation: %v, want roll", p.Decision.Action)
+	}
+	for name, annotations := range map[string]map[string]string{
+		"by name":           {AnnotationSecretProviderClasses: "db"},
+		"Reloader's reload": {ReloaderSecretProviderClassReload: "db"},
+		"Reloader's auto":   {ReloaderSecretProviderClassAuto: "true"},
+		"Reloader's typed ConfigMap auto does not cover it": {ReloaderConfigMapAuto: "true"},
+	} {
+		p := plan(mounted, annotations, true)
+		rolls := p.Decision.Action == ActionRoll
+		if wantRoll := !strings.Contains(name, "does not"); rolls != wantRoll {
+			t.Errorf("%s: %v", name, p.Decision.Action)
+		}
 	}
 }

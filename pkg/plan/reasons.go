@@ -48,4 +48,7 @@ const (
 	// ReasonRecreateFailed: re-creating a Job failed (quota, admission);
 	// reroll keeps the Job in a Secret in its namespace and retries.
 	ReasonRecreateFailed = "RecreateFailed"
+	// ReasonUnmappedPod (on a SecretProviderClassPodStatus): reroll cannot
+	// map its pod to a workload it watches, so its rotations roll nothing.
+	ReasonUnmappedPod = "UnmappedPod"
 )

@@ -151,6 +151,11 @@ func WalkPodSpec(spec *corev1.PodSpec, visit func(PodReference)) {
 			visit(PodReference{ConfigRef{TypeConfigMap, v.ConfigMap.Name}, itemKeys(v.ConfigMap.Items), ptr.Deref(v.ConfigMap.Optional, false), site})
 		case v.Secret != nil:
 			visit(PodReference{ConfigRef{TypeSecret, v.Secret.SecretName}, itemKeys(v.Secret.Items), ptr.Deref(v.Secret.Optional, false), site})
+		case v.CSI != nil && v.CSI.Driver == CSIDriverSecretsStore && v.CSI.VolumeAttributes["secretProviderClass"] != "":
+			// Optional: the class has no versions until the driver mounts
+			// it for a pod, and a pod that cannot mount it does not start
+			// anyway; see Decide for its first versions.
+			visit(PodReference{ConfigRef{TypeSecretProviderClass, v.CSI.VolumeAttributes["secretProviderClass"]}, nil, true, site})
 		case v.Projected != nil:
 			for _, s := range v.Projected.Sources {
 				if s.ConfigMap != nil {
@@ -223,6 +228,9 @@ func CalculateConsumption(refs []PodReference, o OptIn) []Consumption {
 		if ref := (ConfigRef{TypeSecret, name}); !o.Excludes(ref) {
 			c.add(ref, nil, false, ReferenceSite{Field: SiteAnnotation, Owner: AnnotationSecrets}, false)
 		}
+	}
+	for _, name := range o.SecretProviderClasses {
+		c.add(ConfigRef{TypeSecretProviderClass, name}, nil, true, ReferenceSite{Field: SiteAnnotation, Owner: AnnotationSecretProviderClasses}, false)
 	}
 	return c.result()
 }

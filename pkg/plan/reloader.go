@@ -21,6 +21,10 @@ const (
 	// ConfigMaps, or Secrets, only.
 	ReloaderConfigMapAuto = "configmap.reloader.stakater.com/auto"
 	ReloaderSecretAuto    = "secret.reloader.stakater.com/auto"
+	// ReloaderSecretProviderClassAuto and ReloaderSecretProviderClassReload
+	// on a workload: auto for CSI volumes' classes, and the classes by name.
+	ReloaderSecretProviderClassAuto   = "secretproviderclass.reloader.stakater.com/auto"
+	ReloaderSecretProviderClassReload = "secretproviderclass.reloader.stakater.com/reload"
 	// ReloaderConfigMapReload and ReloaderSecretReload on a workload: =
 	// reroll.dev/configmaps and reroll.dev/secrets.
 	ReloaderConfigMapReload = "configmap.reloader.stakater.com/reload"
@@ -47,8 +51,8 @@ const (
 // Reloader. Like Reloader, reroll reads them from the pod template when the
 // workload itself has none of them.
 func ReloaderOptInKeys() []string {
-	return []string{ReloaderAuto, ReloaderConfigMapAuto, ReloaderSecretAuto,
-		ReloaderConfigMapReload, ReloaderSecretReload, ReloaderSearch}
+	return []string{ReloaderAuto, ReloaderConfigMapAuto, ReloaderSecretAuto, ReloaderSecretProviderClassAuto,
+		ReloaderConfigMapReload, ReloaderSecretReload, ReloaderSecretProviderClassReload, ReloaderSearch}
 }
 
 // IsReloaderKey reports whether k is an annotation of Reloader's that reroll
@@ -85,10 +89,12 @@ func WithReloaderFallback(meta, template map[string]string) map[string]string {
 type reloaderOptIn struct {
 	// autoSet says ReloaderAuto is present; auto is its value.
 	autoSet, auto bool
-	// autoConfigMaps, autoSecrets and search are the typed autos and search.
-	autoConfigMaps, autoSecrets, search bool
-	// configMaps and secrets are the reload lists, nil when absent.
-	configMaps, secrets []string
+	// autoConfigMaps, autoSecrets, autoSecretProviderClasses and search are
+	// the typed autos and search.
+	autoConfigMaps, autoSecrets, autoSecretProviderClasses, search bool
+	// configMaps, secrets and secretProviderClasses are the reload lists,
+	// nil when absent.
+	configMaps, secrets, secretProviderClasses []string
 	// excludeConfigMaps and excludeSecrets are the exclude lists.
 	excludeConfigMaps, excludeSecrets []string
 	// window is the pause period; zero when absent.
@@ -106,7 +112,8 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 			r.autoSet, r.auto = true, auto
 		}
 	}
-	for key, into := range map[string]*bool{ReloaderConfigMapAuto: &r.autoConfigMaps, ReloaderSecretAuto: &r.autoSecrets, ReloaderSearch: &r.search} {
+	for key, into := range map[string]*bool{ReloaderConfigMapAuto: &r.autoConfigMaps, ReloaderSecretAuto: &r.autoSecrets,
+		ReloaderSecretProviderClassAuto: &r.autoSecretProviderClasses, ReloaderSearch: &r.search} {
 		switch v, ok := a[key]; {
 		case !ok || v == "false":
 		case v == "true":
@@ -116,7 +123,8 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 		}
 	}
 	for key, into := range map[string]*[]string{ReloaderConfigMapReload: &r.configMaps, ReloaderSecretReload: &r.secrets,
-		ReloaderConfigMapExclude: &r.excludeConfigMaps, ReloaderSecretExclude: &r.excludeSecrets} {
+		ReloaderSecretProviderClassReload: &r.secretProviderClasses,
+		ReloaderConfigMapExclude:          &r.excludeConfigMaps, ReloaderSecretExclude: &r.excludeSecrets} {
 		if v, ok := a[key]; ok {
 			list, err := parseReloaderNameList(v)
 			if err != nil {

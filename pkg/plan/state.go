@@ -244,6 +244,14 @@ func (a SyncAction) String() string {
 	return [...]string{"none", "adopt", "rebaseline", "record", "roll"}[a]
 }
 
+// firstMount reports whether an entry that changed from old is a
+// SecretProviderClass's first versions: its pods had reported none when the
+// state was recorded, and report what they mounted, so nothing changed under
+// them.
+func firstMount(id, old string) bool {
+	return old == FingerprintAbsent && strings.HasPrefix(id, string(TypeSecretProviderClass)+"/")
+}
+
 // Decision is the outcome of comparing the recorded and the desired state.
 type Decision struct {
 	Action SyncAction
@@ -270,7 +278,7 @@ func Decide(recorded bool, stored ConsumedState, storedErr error, desired Consum
 	}
 	var changed []string
 	for id, fp := range desired.Entries {
-		if old, ok := stored.Entries[id]; ok && old != fp {
+		if old, ok := stored.Entries[id]; ok && old != fp && !firstMount(id, old) {
 			changed = append(changed, id)
 		}
 	}

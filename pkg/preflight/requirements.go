@@ -22,6 +22,9 @@ type ControllerSettings struct {
 	// RecreatesJobs controllers (--kinds with jobs) delete and create Jobs,
 	// and keep each Job being re-created in a Secret of their namespace.
 	RecreatesJobs bool
+	// SecretsStoreCSI controllers read the Secrets Store CSI driver's
+	// SecretProviderClassPodStatuses.
+	SecretsStoreCSI bool
 }
 
 // ControllerRequirements lists what a controller with settings s needs of
@@ -58,6 +61,10 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		access(gr.Group, gr.Resource, s.Namespace, workloadVerbs...)
 	}
 	req.Access = append(req.Access, Access{Verb: "get", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
+	if s.SecretsStoreCSI {
+		// Its CRD may come later: check RBAC now, discovery at runtime.
+		access("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses", s.Namespace, "list", "watch")
+	}
 	if s.RecreatesJobs && !s.DryRun {
 		access("batch", "jobs", s.Namespace, "create", "delete")
 		access("", "secrets", s.ControllerNamespace, "list", "create", "update", "delete")

@@ -84,3 +84,19 @@ func TestControllerRequirementsJobs(t *testing.T) {
 		}
 	}
 }
+
+// The Secrets Store CSI driver's statuses are read, never written.
+func TestControllerRequirementsSecretsStoreCSI(t *testing.T) {
+	s := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key", SecretsStoreCSI: true}
+	var got []string
+	for _, a := range ControllerRequirements(s).Access {
+		if a.Resource == "secretproviderclasspodstatuses" {
+			got = append(got, a.String())
+		}
+	}
+	want := []string{"list secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io in namespace apps",
+		"watch secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io in namespace apps"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -36,6 +36,12 @@ and, namespace-scoped, in a Role. */}}
   resources: [jobs]
   verbs: [get, list, watch, patch, create, delete]
 {{- end }}
+{{- if .Values.secretsStoreCSI }}
+# The Secrets Store CSI driver's per-pod status of mounted versions.
+- apiGroups: [secrets-store.csi.x-k8s.io]
+  resources: [secretproviderclasspodstatuses]
+  verbs: [get, list, watch]
+{{- end }}
 {{- if has "rollouts" .Values.kinds }}
 - apiGroups: [argoproj.io]
   resources: [rollouts]

@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
+)
+
+// The Secrets Store CSI driver (--secrets-store-csi). A workload's CSI
+// volume mounts the objects a SecretProviderClass names (Vault, AWS, Azure
+// or GCP secrets); for each pod, the driver reports in a
+// SecretProviderClassPodStatus the id and version of every object it
+// mounted, and rotates them there. reroll treats each class as one more
+// consumed object (plan.TypeSecretProviderClass) whose content is, for each
+// object id, the newest version any of the class's pods in the namespace
+// reports: a rotation changes it once, and the new pods of the roll, which
+// report that same version, change nothing. It caches of each
+// SecretProviderClassPodStatus only its pod, its class, and each object's id
+// with a digest of its version.
+
+// providerClass returns the view of SecretProviderClass name in namespace,
+// or false while none of its pods reported a version (or the driver is not
+// watched).
+func (c *Controller) providerClass(namespace, name string) (metav1.Object, bool) {
+	inf := c.csi.informer()
+	if inf == nil {
+		return nil, false
+	}
+	objs, err := inf.GetIndexer().ByIndex(providerClassIndex, namespace+"/"+name)
+	if err != nil || len(objs) == 0 {
+		return nil, false
+	}
+	return &providerClassView{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, digests: newestVersions(objs)}, true
+}
+
+// RunSecretsStoreCSI watches the driver's SecretProviderClassPodStatuses
+// (with Options.SecretsStoreCSI) until ctx is done: while their CRD is
+// served, re-checked every Options.DiscoveryRecheckPeriod, so a driver
+// installed later is picked up and a cluster without it costs one discovery
+// request a period.
+func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.DiscoveryInterfaceWithContext, dyn dynamic.Interface) {
+	if !c.opts.SecretsStoreCSI {
+		return
+	}
+	logger := klog.FromContext(ctx)
+	var stop chan struct{}
+	var factory dynamicinformer.DynamicSharedInformerFactory
+	halt := func() {
+		if stop != nil {
+			c.csi.setInformer(nil)
+			close(stop)
+			factory.Shutdown()
+			stop = nil
+		}
+	}
+	defer halt()
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		served, err := providerClassesServed(ctx, disc)
+		switch {
+		case err != nil:
+			logger.Error(err, "Discovery failed; re-checking the Secrets Store CSI driver later")
+		case served && stop == nil:
+			factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, c.opts.Namespace, ignoreNamespaces(c.opts.IgnoreNamespaces))
+			inf := factory.ForResource(providerClassPodStatuses).Informer()
+			if err := c.watchProviderClasses(ctx, inf); err != nil {
+				logger.Error(err, "Cannot watch the Secrets Store CSI driver's pod statuses")
+				return
+			}
+			stop = make(chan struct{})
+			factory.Start(stop)
+			c.csi.setInformer(inf)
+			logger.Info("Watching the Secrets Store CSI driver's pod statuses")
+		case !served && stop != nil:
+			logger.Info("The Secrets Store CSI driver's CRD is no longer served; stopped watching it")
+			halt()
+		}
+	}, c.opts.DiscoveryRecheckPeriod)
+}
+
+// providerClassesServed reports whether the driver's pod statuses are
+// served.
+func providerClassesServed(ctx context.Context, disc discovery.DiscoveryInterfaceWithContext) (bool, error) {
+	list, err := disc.ServerResourcesForGroupVersionWithContext(ctx, providerClassPodStatuses.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range list.APIResources {
+		if r.Name == providerClassPodStatuses.Resource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// watchProviderClasses sets up the statuses' informer: the transform, the
+// index by class, and the handler that enqueues a class's consumers when
+// the versions its pods mounted change.
+func (c *Controller) watchProviderClasses(ctx context.Context, inf cache.SharedIndexInformer) error {
+	if err := inf.SetTransform(providerClassTransform); err != nil {
+		return err
+	}
+	if err := inf.AddIndexers(cache.Indexers{providerClassIndex: func(obj any) ([]string, error) {
+		if p, ok := obj.(*providerClassPod); ok && p.Class != "" {
+			return []string{p.Namespace + "/" + p.Class}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return err
+	}
+	changed := func(p *providerClassPod) {
+		c.enqueueConsumers(ctx, p.Namespace, plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class}, nil)
+	}
+	logger := klog.FromContext(ctx)
+	_, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, isInInitialList bool) {
+			if p, ok := obj.(*providerClassPod); ok {
+				c.warnUnmapped(ctx, p)
+				if !isInInitialList {
+					changed(p)
+				}
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*providerClassPod)
+			n, ok2 := newObj.(*providerClassPod)
+			if ok1 && ok2 && (!maps.Equal(o.Versions, n.Versions) || o.Class != n.Class) {
+				changed(n)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*providerClassPod); ok {
+				changed(p)
+			}
+		},
+	}, cache.HandlerOptions{Logger: &logger})
+	return err
+}
+
+// warnUnmapped reports, with a Warning Event on a status and a log line, a
+// status whose pod reroll cannot map to a workload: none of the workloads
+// of its namespace that reroll watches mounts its class and names the pod
+// (a pod's name starts with its workload's).
+func (c *Controller) warnUnmapped(ctx context.Context, p *providerClassPod) {
+	ref := plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class}
+	for _, a := range c.adapterList() {
+		objs, _ := a.informer().GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
+		for _, obj := range objs {
+			w, err := viewWorkload(a, obj)
+			if err == nil && strings.HasPrefix(p.Pod, w.meta.GetName()+"-") && mountsClass(w, ref) {
+				return
+			}
+		}
+	}
+	msg := fmt.Sprintf("pod %s mounts SecretProviderClass %s, and no workload reroll watches (--kinds, --extra-kinds) runs that pod with that class; its rotations roll nothing", p.Pod, p.Class)
+	c.metrics.warnings.WithLabelValues(plan.ReasonUnmappedPod).Inc()
+	klog.FromContext(ctx).Info("Warning", "reason", plan.ReasonUnmappedPod, "object", klog.KObj(p), "message", msg)
+	regarding := &unstructured.Unstructured{}
+	regarding.SetGroupVersionKind(providerClassPodStatuses.GroupVersion().WithKind("SecretProviderClassPodStatus"))
+	regarding.SetName(p.Name)
+	regarding.SetNamespace(p.Namespace)
+	regarding.SetUID(p.UID)
+	c.recorder.Eventf(regarding, nil, corev1.EventTypeWarning, plan.ReasonUnmappedPod, "Map", "%s", msg)
+}
+
+// mountsClass reports whether a workload's pod template mounts ref.
+func mountsClass(w workload, ref plan.ConfigRef) bool {
+	for _, r := range w.references {
+		if r.Ref == ref {
+			return true
+		}
+	}
+	return false
+}
