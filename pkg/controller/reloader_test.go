@@ -81,6 +81,13 @@ func TestReloaderAnnotationConformance(t *testing.T) {
 			warning: plan.ReasonInvalidAnnotation, differs: "Reloader ignores a bad period; reroll holds the roll with a Warning until it is fixed"},
 		{name: "reroll's auto false disagrees with Reloader's true", workload: on(plan.AnnotationAuto, "false", plan.ReloaderAuto, "true"), change: "cfg key a",
 			reloader: true, reroll: false, warning: plan.ReasonConflictingAnnotations, differs: "reroll's annotation wins, with a Warning"},
+		{name: "rollout-strategy restart on a Deployment", workload: on(plan.ReloaderAuto, "true", plan.ReloaderRolloutStrategy, "restart"), change: "cfg key a",
+			reloader: true, reroll: true},
+		{name: "rollout-strategy malformed", workload: on(plan.ReloaderAuto, "true", plan.ReloaderRolloutStrategy, "bounce"), change: "cfg key a",
+			reloader: true, reroll: false, warning: plan.ReasonInvalidAnnotation, differs: "Reloader falls back to a roll; reroll holds it with a Warning until it is fixed"},
+		{name: "secretproviderclass auto: a ConfigMap changes", workload: on(plan.ReloaderSecretProviderClassAuto, "true"), change: "cfg key a", reloader: false, reroll: false},
+		{name: "secretproviderclass reload malformed", workload: on(plan.ReloaderSecretProviderClassReload, "a,,b"), change: "cfg key a", reloader: false, reroll: false,
+			warning: plan.ReasonInvalidAnnotation, differs: "the same outcome, but reroll says why with a Warning"},
 		{name: "without --reloader-annotations", workload: on(plan.ReloaderAuto, "true"), change: "cfg key a", reloader: true, reroll: false, noFlag: true,
 			differs: "reroll reads Reloader's annotations only when asked to"},
 	}

@@ -99,6 +99,8 @@ func TestComputeStrategy(t *testing.T) {
 			problem: `reloader.stakater.com/rollout-strategy must be "rollout" or "restart", not "recreate"`},
 		{name: "restart on a kind that cannot", annotations: map[string]string{AnnotationStrategy: "restart"},
 			problem: `reroll.dev/strategy="restart" is for Argo Rollouts only`},
+		{name: "Reloader's restart on a kind that cannot is ignored, as by Reloader", annotations: map[string]string{ReloaderRolloutStrategy: "restart"},
+			reloader: true, want: StrategyTemplate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,9 +34,10 @@ func (s Strategy) String() string {
 
 // ParseStrategy reads a workload's strategy from its annotations (with
 // Reloader's when reloader), for a kind that can restart or not. reroll's
-// annotation wins over Reloader's. An unknown value, or restart on a kind
-// that cannot restart, is an error: guessing would roll in a way the user
-// did not ask for.
+// annotation wins over Reloader's. An unknown value, or reroll's restart on
+// a kind that cannot restart, is an error: guessing would roll in a way the
+// user did not ask for. Reloader's restart on another kind is ignored, as
+// Reloader ignores it.
 func ParseStrategy(annotations map[string]string, reloader, canRestart bool) (Strategy, error) {
 	key, v, ok := AnnotationStrategy, "", false
 	if v, ok = annotations[AnnotationStrategy]; !ok && reloader {
@@ -50,6 +51,8 @@ func ParseStrategy(annotations map[string]string, reloader, canRestart bool) (St
 		return StrategyTemplate, nil
 	case v == "restart" && canRestart:
 		return StrategyRestart, nil
+	case v == "restart" && key == ReloaderRolloutStrategy:
+		return StrategyTemplate, nil // Reloader reads it on Argo Rollouts only, and ignores it elsewhere
 	case v == "restart":
 		return StrategyTemplate, fmt.Errorf("%s=%q is for Argo Rollouts only; this kind rolls by its pod template", key, v)
 	}
