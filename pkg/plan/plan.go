@@ -98,10 +98,30 @@ func Compute(in Input, s Settings) Plan {
 	for _, pr := range p.Problems {
 		p.Blocked = p.Blocked || pr.Blocking
 	}
+	if p.Blocked && !in.HasRecorded && onlyMissingReferences(p.Problems) {
+		// First sight of a workload whose objects are missing: record the
+		// missing ones as absent, so that each rolls it once when it
+		// appears (Reloader's reload-on-create), instead of being adopted
+		// silently as if the pods had started with it.
+		p.Blocked = false
+		p.Decision = Decision{Action: ActionAdopt}
+		return p
+	}
 	if !p.Blocked {
 		p.Decision = Decide(in.HasRecorded, stored, storedErr, p.Desired, s.RollOnAdopt)
 	}
 	return p
+}
+
+// onlyMissingReferences reports whether every blocking problem is a missing
+// object.
+func onlyMissingReferences(problems []Problem) bool {
+	for _, pr := range problems {
+		if pr.Blocking && pr.Reason != ReasonMissingReference {
+			return false
+		}
+	}
+	return true
 }
 
 // blockedPlan is the plan of a workload that bad input stops before its

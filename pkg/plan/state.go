@@ -192,6 +192,12 @@ func CalculateState(key HashKey, consumed []Consumption, lookup ConfigLookup, pr
 		case !found && u.Required:
 			problems = append(problems, Problem{ReasonMissingReference,
 				fmt.Sprintf("%s (referenced by %s) does not exist; not rolling until it does", u.Ref, u.From), true})
+			// Recorded as absent (or as it was): its creation then rolls,
+			// as the Warning says, when no state was recorded before.
+			s.Entries[id] = FingerprintAbsent
+			if hasCarried {
+				s.Entries[id] = carried
+			}
 			continue
 		case !found && hasCarried:
 			s.Entries[id] = carried

@@ -192,10 +192,10 @@ func TestCalculateState(t *testing.T) {
 			want:     map[string]string{"Secret/s": "old"},
 		},
 		{
-			name:     "missing required object blocks",
+			name:     "missing required object blocks, and is recorded as absent",
 			consumed: []Consumption{required, optional},
 			objs:     map[ConfigRef]CachedConfig{secretRef: {Digests: v2}},
-			want:     map[string]string{"Secret/s": fp(optional, v2)},
+			want:     map[string]string{"ConfigMap/cm": FingerprintAbsent, "Secret/s": fp(optional, v2)},
 			wantProblems: []Problem{{ReasonMissingReference,
 				"ConfigMap/cm (referenced by container app envFrom) does not exist; not rolling until it does", true}},
 		},
