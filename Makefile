@@ -62,6 +62,7 @@ chart-check:
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,rollouts}' | grep -q 'apiGroups: \[argoproj.io\]'
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,jobs}' | grep -q 'verbs: \[get, list, watch, patch, create, delete\]'
 	go run $(KUSTOMIZE) build manifests/overlays/jobs | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,jobs'
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreSecrets=true | grep -q 'resources: \[configmaps\]'
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set secretsStoreCSI=true | grep -q 'resources: \[secretproviderclasspodstatuses\]'
 	go run $(KUSTOMIZE) build manifests/overlays/secrets-store-csi | grep -q -- '--secrets-store-csi'
 

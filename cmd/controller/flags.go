@@ -57,10 +57,22 @@ type options struct {
 	maxInflightRollouts  int
 	maxRollsPerWorkload  string
 	secretsStoreCSI      bool
+	reloadOnDelete       bool
+	resourcesToIgnore    string
+
+	// Reloader's names for reroll's flags, so that its command line works
+	// as it is (docs/migrating-from-reloader.md).
+	reloader reloaderFlags
 
 	// parsed holds the values validate parsed out of the string flags, so
 	// that nothing parses a flag twice.
 	parsed parsedFlags
+}
+
+// reloaderFlags are Reloader's flags that name one of reroll's.
+type reloaderFlags struct {
+	resourceLabelSelector, namespacesToIgnore, ignoredWorkloadTypes string
+	autoReloadAll, isArgoRollouts, enableCSI, reloadOnCreate        bool
 }
 
 // parsedFlags are the string flags that validate parses, in their parsed
@@ -69,6 +81,7 @@ type parsedFlags struct {
 	kinds            []string
 	extraKinds       []controller.ExtraKind
 	ignoreNamespaces []string
+	ignoreTypes      []plan.ConfigType
 	waves            []plan.WaveStep
 	rollLimit        plan.RollLimit
 }
@@ -92,6 +105,9 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 		// Reloader rolls Jobs by default; so does reroll under its
 		// annotations, unless --kinds says otherwise.
 		o.kinds += "," + controller.JobsKind
+	}
+	if err := o.applyReloaderFlags(); err != nil {
+		return o, err
 	}
 	return o, o.validate()
 }
@@ -136,6 +152,9 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.Float64Var(&o.maxRolloutsPerSecond, "max-rollouts-per-second", 0, "Space rolls over all workloads to at most this many per second. 0: no limit.")
 	fs.IntVar(&o.maxInflightRollouts, "max-inflight-rollouts", 0, "Roll nothing while this many opted-in workloads have an incomplete rollout. 0: no cap.")
 	fs.BoolVar(&o.secretsStoreCSI, "secrets-store-csi", false, "Roll workloads whose Secrets Store CSI volumes' objects rotate, read from the driver's SecretProviderClassPodStatuses while their CRD exists.")
+	fs.BoolVar(&o.reloadOnDelete, "reload-on-delete", false, "Roll the consumers of a deleted ConfigMap or Secret they consume (Reloader's --reload-on-delete); new pods cannot start until a required one is back.")
+	fs.StringVar(&o.resourcesToIgnore, "resources-to-ignore", "", "configMaps or secrets: that type is neither watched nor cached, and never rolls anything (Reloader's --resources-to-ignore).")
+	o.reloader.define(fs)
 	fs.StringVar(&o.maxRollsPerWorkload, "max-rolls-per-workload", "", "Hold a workload rolled N times within DURATION, written N/DURATION such as 3/1m; it rolls once more, to the latest content, when the window allows. Empty: no limit.")
 }
 
@@ -199,6 +218,9 @@ func (o *options) validate() error {
 	if o.namespace != "" && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
 		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace already watches one"))
 	}
+	if o.parsed.ignoreTypes, err = parseResourcesToIgnore(o.resourcesToIgnore); err != nil {
+		errs = append(errs, err)
+	}
 	if o.parsed.waves, err = plan.ParseWaves(o.waves); err != nil {
 		errs = append(errs, fmt.Errorf("--waves: %w", err))
 	}
@@ -234,4 +256,67 @@ func parseKinds(value string) ([]string, error) {
 		kinds = append(kinds, k)
 	}
 	return kinds, nil
+}
+
+// define defines Reloader's names for reroll's flags on fs.
+func (r *reloaderFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&r.resourceLabelSelector, "resource-label-selector", "", "Reloader's name for --config-selector.")
+	fs.StringVar(&r.namespacesToIgnore, "namespaces-to-ignore", "", "Reloader's name for --ignore-namespaces.")
+	fs.StringVar(&r.ignoredWorkloadTypes, "ignored-workload-types", "", "Reloader's: jobs and/or cronjobs, dropped from --kinds.")
+	fs.BoolVar(&r.autoReloadAll, "auto-reload-all", false, "Reloader's name for --auto-all.")
+	fs.BoolVar(&r.isArgoRollouts, "is-Argo-Rollouts", false, "Reloader's: adds rollouts to --kinds.")
+	fs.BoolVar(&r.enableCSI, "enable-csi-integration", false, "Reloader's name for --secrets-store-csi.")
+	fs.BoolVar(&r.reloadOnCreate, "reload-on-create", true, "Reloader's; always on in reroll: creating an object a workload was missing rolls it once.")
+}
+
+// applyReloaderFlags folds Reloader's names for reroll's flags into o. A
+// Reloader flag and reroll's own that disagree are an error, never a guess.
+func (o *options) applyReloaderFlags() error {
+	r := o.reloader
+	for _, alias := range []struct {
+		reloader, reroll string
+		value            string
+		into             *string
+	}{
+		{"--resource-label-selector", "--config-selector", r.resourceLabelSelector, &o.configSelector},
+		{"--namespaces-to-ignore", "--ignore-namespaces", r.namespacesToIgnore, &o.ignoreNamespaces},
+	} {
+		switch {
+		case alias.value == "":
+		case *alias.into != "" && *alias.into != alias.value:
+			return fmt.Errorf("%s=%q and %s=%q disagree; give one", alias.reloader, alias.value, alias.reroll, *alias.into)
+		default:
+			*alias.into = alias.value
+		}
+	}
+	o.autoAll = o.autoAll || r.autoReloadAll
+	o.secretsStoreCSI = o.secretsStoreCSI || r.enableCSI
+	kinds := strings.Split(o.kinds, ",")
+	if r.isArgoRollouts && !slices.Contains(kinds, controller.ArgoRolloutsKind) {
+		kinds = append(kinds, controller.ArgoRolloutsKind)
+	}
+	if r.ignoredWorkloadTypes != "" {
+		for _, t := range strings.Split(r.ignoredWorkloadTypes, ",") {
+			if t != controller.JobsKind && t != "cronjobs" {
+				return fmt.Errorf("--ignored-workload-types: %q is not jobs or cronjobs", t)
+			}
+			kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == t })
+		}
+	}
+	o.kinds = strings.Join(kinds, ",")
+	return nil
+}
+
+// parseResourcesToIgnore parses --resources-to-ignore, as Reloader spells
+// it: configMaps or secrets (case-insensitive); empty ignores nothing.
+func parseResourcesToIgnore(v string) ([]plan.ConfigType, error) {
+	switch strings.ToLower(v) {
+	case "":
+		return nil, nil
+	case "configmaps":
+		return []plan.ConfigType{plan.TypeConfigMap}, nil
+	case "secrets":
+		return []plan.ConfigType{plan.TypeSecret}, nil
+	}
+	return nil, fmt.Errorf("--resources-to-ignore must be configMaps or secrets, not %q", v)
 }

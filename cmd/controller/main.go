@@ -32,6 +32,7 @@ import (
 	"github.com/reroll/reroll/pkg/kubeclient"
 	"github.com/reroll/reroll/pkg/leader"
 	"github.com/reroll/reroll/pkg/metrics"
+	"github.com/reroll/reroll/pkg/plan"
 	"github.com/reroll/reroll/pkg/preflight"
 	"github.com/reroll/reroll/pkg/signals"
 )
@@ -145,6 +146,8 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		MaxInflightRollouts:    o.maxInflightRollouts,
 		MaxRollsPerWorkload:    o.parsed.rollLimit,
 		SecretsStoreCSI:        o.secretsStoreCSI,
+		IgnoreConfigTypes:      o.parsed.ignoreTypes,
+		RollOnDelete:           o.reloadOnDelete,
 	}
 }
 
@@ -170,6 +173,8 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 		LeaseNamespace:      leaseNamespace(o, ns),
 		RecreatesJobs:       slices.Contains(copts.BuiltinResources, controller.JobsKind),
 		SecretsStoreCSI:     copts.SecretsStoreCSI,
+		IgnoreConfigMaps:    slices.Contains(copts.IgnoreConfigTypes, plan.TypeConfigMap),
+		IgnoreSecrets:       slices.Contains(copts.IgnoreConfigTypes, plan.TypeSecret),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -107,5 +109,32 @@ func TestParseFlagsJobsUnderReloaderAnnotations(t *testing.T) {
 	}
 	if o, _ := parseFlags(nil, io.Discard); slices.Contains(o.parsed.kinds, "jobs") {
 		t.Error("Jobs are watched by default without --reloader-annotations")
+	}
+}
+
+// Reloader's names for reroll's flags work as Reloader documents them, and
+// a Reloader flag that disagrees with reroll's own is an error.
+func TestParseFlagsReloaderNames(t *testing.T) {
+	o, err := parseFlags([]string{"--resource-label-selector=team=a", "--namespaces-to-ignore=kube-system", "--auto-reload-all",
+		"--is-Argo-Rollouts", "--enable-csi-integration", "--ignored-workload-types=cronjobs", "--resources-to-ignore=secrets",
+		"--reload-on-delete", "--reload-on-create"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.configSelector != "team=a" || !o.autoAll || !o.secretsStoreCSI || !o.reloadOnDelete ||
+		!slices.Equal(o.parsed.ignoreNamespaces, []string{"kube-system"}) || !slices.Equal(o.parsed.ignoreTypes, []plan.ConfigType{plan.TypeSecret}) {
+		t.Errorf("options %+v", o)
+	}
+	if !slices.Equal(o.parsed.kinds, []string{"deployments", "statefulsets", "daemonsets"}) || len(o.parsed.extraKinds) != 1 {
+		t.Errorf("kinds %q, extra kinds %+v: want cronjobs dropped and Argo Rollouts added", o.parsed.kinds, o.parsed.extraKinds)
+	}
+	for args, want := range map[string]string{
+		"--resource-label-selector=a=b --config-selector=c=d": `--resource-label-selector="a=b" and --config-selector="c=d" disagree`,
+		"--ignored-workload-types=deployments":                `--ignored-workload-types: "deployments" is not jobs or cronjobs`,
+		"--resources-to-ignore=pods":                          `--resources-to-ignore must be configMaps or secrets, not "pods"`,
+	} {
+		if _, err := parseFlags(strings.Fields(args), io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
 	}
 }

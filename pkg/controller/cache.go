@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,12 +59,18 @@ func NewInformerFactory(client kubernetes.Interface, o Options) informers.Shared
 	}
 	// Registering these first makes the factory hand out these informers
 	// from Core().V1().ConfigMaps() and Secrets() from now on.
-	f.InformerFor(&corev1.ConfigMap{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewConfigMapInformerWithOptions(c, o.Namespace, configOpts)
-	})
-	f.InformerFor(&corev1.Secret{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewSecretInformerWithOptions(c, o.Namespace, configOpts)
-	})
+	// An ignored type (--resources-to-ignore) is not registered: the
+	// factory then starts no informer for it.
+	if !slices.Contains(o.IgnoreConfigTypes, plan.TypeConfigMap) {
+		f.InformerFor(&corev1.ConfigMap{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
+			return coreinformers.NewConfigMapInformerWithOptions(c, o.Namespace, configOpts)
+		})
+	}
+	if !slices.Contains(o.IgnoreConfigTypes, plan.TypeSecret) {
+		f.InformerFor(&corev1.Secret{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
+			return coreinformers.NewSecretInformerWithOptions(c, o.Namespace, configOpts)
+		})
+	}
 	// Namespaces, for their reroll.dev/paused annotation: all of them, or
 	// with o.Namespace only that one (which RBAC can grant by name).
 	f.InformerFor(&corev1.Namespace{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {

@@ -6,10 +6,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/reroll/reroll/pkg/plan"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // ExtraKind is a custom resource with a pod template that reroll rolls

@@ -297,7 +297,7 @@ func (f *fixture) recordedState(d *appsv1.Deployment) string {
 		f.t.Fatal(err)
 	}
 	consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
-	s, problems := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(d.Namespace, map[plan.ConfigRef]map[string]string{}), nil)
+	s, problems := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(d.Namespace, map[plan.ConfigRef]map[string]string{}), nil, false)
 	if len(problems) > 0 {
 		f.t.Fatalf("problems: %+v", problems)
 	}

@@ -19,9 +19,10 @@ type inputBuilder struct {
 	// hashKey, optIn and rollOnAdopt are the settings every plan uses. The
 	// plugin leaves hashKey zero when it cannot read the key, and then asks
 	// nothing that needs it.
-	hashKey     plan.HashKey
-	optIn       plan.OptInSettings
-	rollOnAdopt bool
+	hashKey      plan.HashKey
+	optIn        plan.OptInSettings
+	rollOnAdopt  bool
+	rollOnDelete bool
 	// configMaps and secrets read the cached config objects, as
 	// TransformForCache leaves them.
 	configMaps corelisters.ConfigMapLister
@@ -33,7 +34,7 @@ type inputBuilder struct {
 
 // settings returns the settings of every plan.
 func (b inputBuilder) settings() plan.Settings {
-	return plan.Settings{HashKey: b.hashKey, OptIn: b.optIn, RollOnAdopt: b.rollOnAdopt}
+	return plan.Settings{HashKey: b.hashKey, OptIn: b.optIn, RollOnAdopt: b.rollOnAdopt, RollOnDelete: b.rollOnDelete}
 }
 
 // configObject returns the cached ConfigMap or Secret ref of namespace.
@@ -42,8 +43,14 @@ func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1
 	var err error
 	switch ref.Type {
 	case plan.TypeConfigMap:
+		if b.configMaps == nil {
+			return nil, false // an ignored type (--resources-to-ignore)
+		}
 		obj, err = b.configMaps.ConfigMaps(namespace).Get(ref.Name)
 	case plan.TypeSecret:
+		if b.secrets == nil {
+			return nil, false
+		}
 		obj, err = b.secrets.Secrets(namespace).Get(ref.Name)
 	case plan.TypeSecretProviderClass:
 		if b.providerClasses == nil {

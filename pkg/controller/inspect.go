@@ -335,7 +335,7 @@ func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
 	if recordedErr == nil {
 		previous = &recorded
 	}
-	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.inputs.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous)
+	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.inputs.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous, false)
 	if recordedErr != nil {
 		return nil, current.String()
 	}

@@ -61,6 +61,12 @@ type Options struct {
 	BuiltinResources []string
 	// ExtraKinds are the custom kinds to roll (see RunExtraKinds).
 	ExtraKinds []ExtraKind
+	// IgnoreConfigTypes are the types of config object never watched,
+	// cached or rolled on (--resources-to-ignore).
+	IgnoreConfigTypes []plan.ConfigType
+	// RollOnDelete rolls the consumers of a deleted consumed object
+	// (--reload-on-delete).
+	RollOnDelete bool
 	// SecretsStoreCSI watches the Secrets Store CSI driver's
 	// SecretProviderClassPodStatuses while their CRD exists (csi.go).
 	SecretsStoreCSI bool

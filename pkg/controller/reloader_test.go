@@ -124,7 +124,7 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 			d.Annotations[k] = v
 		}
 		consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
-		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil)
+		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil, false)
 		d.Annotations[plan.AnnotationConsumed] = s.String()
 		d.ResourceVersion = "11"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,8 +51,8 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 		adapters: map[string]workloadAdapter{},
 		inputs: inputBuilder{
 			hashKey: opts.HashKey, rollOnAdopt: opts.RollOnAdopt,
-			optIn:      plan.OptInSettings{AutoAll: opts.AutoAll, Reloader: opts.ReloaderAnnotations},
-			configMaps: factory.Core().V1().ConfigMaps().Lister(), secrets: factory.Core().V1().Secrets().Lister(),
+			optIn:        plan.OptInSettings{AutoAll: opts.AutoAll, Reloader: opts.ReloaderAnnotations, IgnoreTypes: opts.IgnoreConfigTypes},
+			rollOnDelete: opts.RollOnDelete,
 		},
 		namespaces:        factory.Core().V1().Namespaces().Lister(),
 		namespaceSelector: nsSelector,
@@ -108,21 +109,34 @@ func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.In
 func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
-	if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
-		return err
+	// An ignored type (--resources-to-ignore) gets no informer: nothing of
+	// it is watched or cached, and no workload consumes it.
+	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeConfigMap) {
+		cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
+		if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
+			return err
+		}
+		c.inputs.configMaps = factory.Core().V1().ConfigMaps().Lister()
+		c.configMapsInformer = cmInformer
+		c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced)
+		c.informers = append(c.informers, cmInformer)
 	}
-	secretInformer := factory.Core().V1().Secrets().TypedInformer()
-	if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
-		return err
+	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeSecret) {
+		secretInformer := factory.Core().V1().Secrets().TypedInformer()
+		if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
+			return err
+		}
+		c.inputs.secrets = factory.Core().V1().Secrets().Lister()
+		c.secretsInformer = secretInformer
+		c.cachesSynced = append(c.cachesSynced, secretInformer.HasSynced)
+		c.informers = append(c.informers, secretInformer)
 	}
 	nsInformer := factory.Core().V1().Namespaces().TypedInformer()
 	if _, err := nsInformer.AddTypedEventHandler(namespaceHandler(ctx, c), handlerOpts); err != nil {
 		return err
 	}
-	c.configMapsInformer, c.secretsInformer = cmInformer, secretInformer
-	c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced, secretInformer.HasSynced, nsInformer.HasSynced)
-	c.informers = append(c.informers, cmInformer, secretInformer, nsInformer)
+	c.cachesSynced = append(c.cachesSynced, nsInformer.HasSynced)
+	c.informers = append(c.informers, nsInformer)
 	return nil
 }
 
@@ -130,8 +144,11 @@ func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedIn
 func registerCacheGauge(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
 		func(emit func(value float64, labelValues ...string)) {
-			emit(float64(len(c.configMapsInformer.GetStore().ListKeys())), string(plan.TypeConfigMap))
-			emit(float64(len(c.secretsInformer.GetStore().ListKeys())), string(plan.TypeSecret))
+			for typ, inf := range map[plan.ConfigType]cache.SharedIndexInformer{plan.TypeConfigMap: c.configMapsInformer, plan.TypeSecret: c.secretsInformer} {
+				if inf != nil {
+					emit(float64(len(inf.GetStore().ListKeys())), string(typ))
+				}
+			}
 			for _, a := range c.adapterList() {
 				emit(float64(len(a.informer().GetStore().ListKeys())), a.groupKind())
 			}

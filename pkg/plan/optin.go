@@ -34,6 +34,9 @@ type OptIn struct {
 	// window is the workload's own debounce window (Reloader's pause
 	// period); zero means --debounce.
 	Window time.Duration
+	// ignoreTypes are the types no workload consumes (see
+	// OptInSettings.IgnoreTypes).
+	ignoreTypes []ConfigType
 }
 
 // Enabled reports whether the workload consumes anything reroll watches.
@@ -49,8 +52,12 @@ func (o OptIn) WatchesAll(t ConfigType) bool {
 		(t == TypeSecretProviderClass && o.AutoSecretProviderClasses)
 }
 
-// Excludes reports whether the auto modes skip ref.
+// Excludes reports whether the workload does not consume ref: its type is
+// ignored, or the auto modes skip it.
 func (o OptIn) Excludes(ref ConfigRef) bool {
+	if slices.Contains(o.ignoreTypes, ref.Type) {
+		return true
+	}
 	if ref.Type == TypeConfigMap {
 		return slices.Contains(o.ExcludeConfigMaps, ref.Name)
 	}
@@ -59,10 +66,13 @@ func (o OptIn) Excludes(ref ConfigRef) bool {
 
 // OptInSettings are the flags that shape how opt-in annotations are read.
 type OptInSettings struct {
-	// autoAll is --auto-all.
+	// AutoAll is --auto-all.
 	AutoAll bool
-	// reloader is --reloader-annotations: read Reloader's annotations too.
+	// Reloader is --reloader-annotations: read Reloader's annotations too.
 	Reloader bool
+	// IgnoreTypes are the types of object reroll neither watches nor rolls
+	// on (--resources-to-ignore): no workload consumes them.
+	IgnoreTypes []ConfigType
 }
 
 // ParseOptIn reads the opt-in annotations of a workload (with Reloader's,
@@ -73,6 +83,7 @@ type OptInSettings struct {
 // (reroll's wins).
 func ParseOptIn(annotations map[string]string, s OptInSettings) (o OptIn, conflicts []string, err error) {
 	o, err = parseRerollOptIn(annotations, s.AutoAll)
+	o.ignoreTypes = s.IgnoreTypes
 	if !s.Reloader {
 		return o, nil, err
 	}

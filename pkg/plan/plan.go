@@ -7,6 +7,9 @@ type Settings struct {
 	HashKey     HashKey
 	OptIn       OptInSettings
 	RollOnAdopt bool
+	// RollOnDelete is --reload-on-delete: a deleted object rolls its
+	// consumers (see CalculateState).
+	RollOnDelete bool
 }
 
 // Input is what one workload's plan is made from, all read from the
@@ -93,7 +96,7 @@ func Compute(in Input, s Settings) Plan {
 			previous = &stored
 		}
 	}
-	p.Desired, p.Problems = CalculateState(s.HashKey, p.Consumed, in.Lookup, previous)
+	p.Desired, p.Problems = CalculateState(s.HashKey, p.Consumed, in.Lookup, previous, s.RollOnDelete)
 	p.Problems = append(notes, p.Problems...)
 	for _, pr := range p.Problems {
 		p.Blocked = p.Blocked || pr.Blocking

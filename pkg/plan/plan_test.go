@@ -23,7 +23,7 @@ func TestPlanSync(t *testing.T) {
 	v1 := map[ConfigRef]CachedConfig{{TypeConfigMap, "cfg"}: {Digests: map[string]string{"a": DigestValue("1")}}}
 	v2 := map[ConfigRef]CachedConfig{{TypeConfigMap, "cfg"}: {Digests: map[string]string{"a": DigestValue("2")}}}
 	state := func(objects map[ConfigRef]CachedConfig) string {
-		s, _ := CalculateState(key, CalculateConsumption(cfgRefs, OptIn{Auto: true}), lookup(objects), nil)
+		s, _ := CalculateState(key, CalculateConsumption(cfgRefs, OptIn{Auto: true}), lookup(objects), nil, false)
 		return s.String()
 	}
 	manyRefs := make([]PodReference, MaxReferences+1)
@@ -173,5 +173,25 @@ func TestComputeSecretProviderClass(t *testing.T) {
 		if wantRoll := !strings.Contains(name, "does not"); rolls != wantRoll {
 			t.Errorf("%s: %v", name, p.Decision.Action)
 		}
+	}
+}
+
+// An ignored type (--resources-to-ignore) is consumed by no workload: its
+// references, auto or by name, are dropped.
+func TestIgnoredTypeIsNotConsumed(t *testing.T) {
+	spec := &corev1.PodSpec{Containers: []corev1.Container{{Name: "app", EnvFrom: []corev1.EnvFromSource{
+		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}},
+		{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "sec"}}},
+	}}}}
+	o, _, err := ParseOptIn(map[string]string{AnnotationAuto: "true", AnnotationSecrets: "named"}, OptInSettings{IgnoreTypes: []ConfigType{TypeSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range CalculateConsumption(PodReferences(spec), o) {
+		got = append(got, u.Ref.String())
+	}
+	if strings.Join(got, ",") != "ConfigMap/cfg" {
+		t.Errorf("consumes %q, want only ConfigMap/cfg", got)
 	}
 }

@@ -175,7 +175,10 @@ type Problem struct {
 // fingerprints are carried over for consumed objects whose changes must not
 // roll: ignored objects, and optional objects that are gone (deleting an
 // object rolls nothing; re-creating it rolls only if its content differs).
-func CalculateState(key HashKey, consumed []Consumption, lookup ConfigLookup, previous *ConsumedState) (ConsumedState, []Problem) {
+// With rollOnDelete (--reload-on-delete) a deleted object is recorded as
+// absent instead, which rolls its consumers once, and a missing required
+// one is reported without blocking.
+func CalculateState(key HashKey, consumed []Consumption, lookup ConfigLookup, previous *ConsumedState, rollOnDelete bool) (ConsumedState, []Problem) {
 	s := ConsumedState{KeyID: key.ID(), Entries: make(map[string]string, len(consumed))}
 	var problems []Problem
 	for _, u := range consumed {
@@ -189,6 +192,11 @@ func CalculateState(key HashKey, consumed []Consumption, lookup ConfigLookup, pr
 			continue // search mode: not consumed unless the object matches
 		}
 		switch {
+		case !found && u.Required && rollOnDelete:
+			problems = append(problems, Problem{ReasonMissingReference,
+				fmt.Sprintf("%s (referenced by %s) does not exist; rolling for its deletion (--reload-on-delete), though new pods cannot start until it does", u.Ref, u.From), false})
+			s.Entries[id] = FingerprintAbsent
+			continue
 		case !found && u.Required:
 			problems = append(problems, Problem{ReasonMissingReference,
 				fmt.Sprintf("%s (referenced by %s) does not exist; not rolling until it does", u.Ref, u.From), true})
@@ -199,7 +207,7 @@ func CalculateState(key HashKey, consumed []Consumption, lookup ConfigLookup, pr
 				s.Entries[id] = carried
 			}
 			continue
-		case !found && hasCarried:
+		case !found && hasCarried && !rollOnDelete:
 			s.Entries[id] = carried
 			continue
 		case !found:

@@ -171,9 +171,24 @@ func TestCalculateState(t *testing.T) {
 		consumed     []Consumption
 		objs         map[ConfigRef]CachedConfig
 		previous     *ConsumedState
+		rollOnDelete bool
 		want         map[string]string
 		wantProblems []Problem
 	}{
+		{
+			name:     "with --reload-on-delete a deleted optional object is absent",
+			consumed: []Consumption{optional}, rollOnDelete: true,
+			previous: &ConsumedState{Entries: map[string]string{"Secret/s": "old"}},
+			want:     map[string]string{"Secret/s": FingerprintAbsent},
+		},
+		{
+			name:     "with --reload-on-delete a deleted required object is absent, and does not block",
+			consumed: []Consumption{required}, rollOnDelete: true,
+			previous: &ConsumedState{Entries: map[string]string{"ConfigMap/cm": "old"}},
+			want:     map[string]string{"ConfigMap/cm": FingerprintAbsent},
+			wantProblems: []Problem{{ReasonMissingReference,
+				"ConfigMap/cm (referenced by container app envFrom) does not exist; rolling for its deletion (--reload-on-delete), though new pods cannot start until it does", false}},
+		},
 		{
 			name:     "present objects are fingerprinted",
 			consumed: []Consumption{required, optional},
@@ -232,7 +247,7 @@ func TestCalculateState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, problems := CalculateState(key, tt.consumed, lookup(tt.objs), tt.previous)
+			got, problems := CalculateState(key, tt.consumed, lookup(tt.objs), tt.previous, tt.rollOnDelete)
 			if got.KeyID != key.ID() || !maps.Equal(got.Entries, tt.want) {
 				t.Errorf("state = %+v, want entries %+v", got, tt.want)
 			}

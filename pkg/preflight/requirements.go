@@ -22,6 +22,9 @@ type ControllerSettings struct {
 	// RecreatesJobs controllers (--kinds with jobs) delete and create Jobs,
 	// and keep each Job being re-created in a Secret of their namespace.
 	RecreatesJobs bool
+	// IgnoreConfigMaps and IgnoreSecrets controllers (--resources-to-ignore)
+	// never watch that type.
+	IgnoreConfigMaps, IgnoreSecrets bool
 	// SecretsStoreCSI controllers read the Secrets Store CSI driver's
 	// SecretProviderClassPodStatuses.
 	SecretsStoreCSI bool
@@ -45,8 +48,12 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 	if s.DryRun {
 		workloadVerbs = workloadVerbs[:2]
 	}
-	need("", "v1", "configmaps", "list", "watch")
-	need("", "v1", "secrets", "list", "watch")
+	if !s.IgnoreConfigMaps {
+		need("", "v1", "configmaps", "list", "watch")
+	}
+	if !s.IgnoreSecrets {
+		need("", "v1", "secrets", "list", "watch")
+	}
 	for _, r := range s.BuiltinResources {
 		need(r.Group, r.Version, r.Resource, workloadVerbs...)
 	}

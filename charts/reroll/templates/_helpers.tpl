@@ -15,8 +15,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The rules reroll needs on what it watches: the same in a ClusterRole
 and, namespace-scoped, in a Role. */}}
 {{- define "reroll.watchRules" -}}
+{{- $ignore := .Values.resourcesToIgnore | lower }}
+{{- if .Values.ignoreSecrets }}{{ $ignore = "secrets" }}{{ end }}
+{{- if .Values.ignoreConfigMaps }}{{ $ignore = "configmaps" }}{{ end }}
 - apiGroups: [""]
-  resources: [configmaps, secrets]
+  resources: [{{ without (list "configmaps" "secrets") $ignore | join ", " }}]
   verbs: [get, list, watch]
 {{- $apps := list }}
 {{- range .Values.kinds }}{{ if has . (list "deployments" "statefulsets" "daemonsets") }}{{ $apps = append $apps . }}{{ end }}{{ end }}
