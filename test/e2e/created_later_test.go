@@ -3,11 +3,7 @@
 package e2e
 
 import (
-	"context"
 	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // A workload that names a ConfigMap that does not exist yet gets a
@@ -17,7 +13,6 @@ import (
 func TestNamedObjectCreatedLaterRollsOnce(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	ctx := context.Background()
 	create(t, testDeployment(ns, "ours", map[string]string{"reroll.dev/configmaps": "later"}, nil),
 		testDeployment(ns, "reloaders", map[string]string{"configmap.reloader.stakater.com/reload": "later"}, nil))
 	r := startReroll(t, ns, "--reloader-annotations", "--kinds=deployments")
@@ -28,15 +23,7 @@ func TestNamedObjectCreatedLaterRollsOnce(t *testing.T) {
 	create(t, configMap(ns, "later", map[string]string{"k": "1"}))
 	for _, n := range []string{"ours", "reloaders"} {
 		waitEvent(t, ns, n, "Rolled")
-		// Look once more, and count the rolls.
-		before := r.countLog("Synced", `workload="Deployment `+ns+"/"+n+`"`)
-		touch := []byte(`{"metadata":{"annotations":{"reroll.dev/wave-priority":"0"}}}`)
-		if _, err := testEnv.client.AppsV1().Deployments(ns).Patch(ctx, n, types.MergePatchType, touch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "reroll to look at "+n+" again", func(context.Context) (bool, error) {
-			return r.countLog("Synced", `workload="Deployment `+ns+"/"+n+`"`) > before, nil
-		})
+		lookAgain(t, r, ns, n)
 		if got := r.countLog(`"Rolled"`, `workload="`+ns+"/"+n+`"`); got != 1 {
 			t.Errorf("%s rolled %d times, want once", n, got)
 		}

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // The Secrets Store CSI driver's CRD from its module; the test plays the
@@ -99,14 +98,7 @@ func TestSecretsStoreCSIRotationRollsOnce(t *testing.T) {
 	}
 	// Wait until reroll looked at both after the last delete, then count.
 	for _, name := range []string{"app", "named"} {
-		before := r.countLog("Synced", `workload="Deployment `+ns+"/"+name+`"`)
-		touch := []byte(`{"metadata":{"annotations":{"reroll.dev/wave-priority":"0"}}}`)
-		if _, err := testEnv.client.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, touch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "reroll to look at "+name+" again", func(context.Context) (bool, error) {
-			return r.countLog("Synced", `workload="Deployment `+ns+"/"+name+`"`) > before, nil
-		})
+		lookAgain(t, r, ns, name)
 		if n := r.countLog(`"Rolled"`, `workload="`+ns+"/"+name+`"`); n != 1 {
 			t.Errorf("%s rolled %d times, want once", name, n)
 		}
