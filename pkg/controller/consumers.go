@@ -37,6 +37,25 @@ func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
 	}
 }
 
+// patternsIndex indexes, by namespace, the workloads that name objects by
+// the patterns of Reloader's reload annotations: a config event in their
+// namespace checks them too (changedConsumers).
+const patternsIndex = "reroll.dev/patterns"
+
+// patternsIndexFunc indexes a workload with patterns under its namespace.
+func (c *Controller) patternsIndexFunc(a workloadAdapter) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		w, err := viewWorkload(a, obj)
+		if err != nil {
+			return nil, err
+		}
+		if o, _, _ := c.inputs.optInOf(w); o.HasPatterns() {
+			return []string{w.meta.GetNamespace()}, nil
+		}
+		return nil, nil
+	}
+}
+
 // configIndexValue is the consumersIndex value of a config object.
 func configIndexValue(namespace string, ref plan.ConfigRef) string {
 	return string(ref.Type) + "/" + namespace + "/" + ref.Name

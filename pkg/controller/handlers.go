@@ -24,7 +24,7 @@ import (
 func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) error {
 	logger := klog.FromContext(ctx)
 	inf := a.informer()
-	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(a)}); err != nil {
+	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(a), patternsIndex: c.patternsIndexFunc(a)}); err != nil {
 		return fmt.Errorf("indexing %s: %w", a.groupKind(), err)
 	}
 	_, err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger})
@@ -230,34 +230,53 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 // not adopted yet, keeps old, the object before an update (nil for a
 // creation or deletion), as its baseline (see changes.go).
 func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref plan.ConfigRef, old metav1.Object) {
-	value := configIndexValue(namespace, ref)
-	for _, a := range c.adapterList() {
-		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, value)
-		if err != nil {
-			utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)
-			continue
+	for _, m := range c.changedConsumers(ctx, namespace, ref) {
+		// A workload's own window (Reloader's pause period) replaces
+		// --debounce.
+		window := c.opts.Debounce
+		if m.o.Window > 0 {
+			window = m.o.Window
 		}
-		for _, obj := range objs {
-			w, err := viewWorkload(a, obj)
+		c.bursts.changed(m.key, window)
+		var before metav1.Object
+		if _, adopted := m.w.meta.GetAnnotations()[plan.AnnotationConsumed]; !adopted {
+			before = old
+		}
+		c.changes.changed(m.key, ref, before)
+		c.enqueue(m.key, window)
+	}
+}
+
+// changedConsumers returns the workloads of every kind that may consume ref
+// in namespace: those the consumers index names, and those whose Reloader
+// reload patterns match it (the index cannot know the objects a pattern
+// will match), each once.
+func (c *Controller) changedConsumers(ctx context.Context, namespace string, ref plan.ConfigRef) []consumer {
+	var out []consumer
+	seen := map[workloadKey]bool{}
+	for _, a := range c.adapterList() {
+		for index, value := range map[string]string{consumersIndex: configIndexValue(namespace, ref), patternsIndex: namespace} {
+			objs, err := a.informer().GetIndexer().ByIndex(index, value)
 			if err != nil {
+				utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)
 				continue
 			}
-			// A workload's own window (Reloader's pause period) replaces
-			// --debounce.
-			window := c.opts.Debounce
-			if o, _, _ := c.inputs.optInOf(w); o.Window > 0 {
-				window = o.Window
+			for _, obj := range objs {
+				w, err := viewWorkload(a, obj)
+				if err != nil {
+					continue
+				}
+				o, _, _ := c.inputs.optInOf(w)
+				key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
+				if seen[key] || (index == patternsIndex && !o.Matches(ref)) {
+					continue
+				}
+				seen[key] = true
+				out = append(out, consumer{key: key, w: w, o: o})
 			}
-			key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
-			c.bursts.changed(key, window)
-			var before metav1.Object
-			if _, adopted := w.meta.GetAnnotations()[plan.AnnotationConsumed]; !adopted {
-				before = old
-			}
-			c.changes.changed(key, ref, before)
-			c.enqueue(key, window)
 		}
 	}
+	return out
 }
 
 // namespaceHandler returns the event handler of Namespaces: when a

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/reroll/reroll/pkg/plan"
@@ -62,6 +63,33 @@ func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1
 	return obj, err == nil && obj != nil
 }
 
+// names lists the names of the cached objects of type t in namespace, for
+// the patterns of Reloader's reload annotations. The config caches have no
+// namespace index (it would cost an entry per object), so this scans them:
+// only workloads with patterns ask.
+func (b inputBuilder) names(namespace string, t plan.ConfigType) []string {
+	var objs []metav1.Object
+	switch {
+	case t == plan.TypeConfigMap && b.configMaps != nil:
+		list, _ := b.configMaps.List(labels.Everything())
+		for _, o := range list {
+			objs = append(objs, o)
+		}
+	case t == plan.TypeSecret && b.secrets != nil:
+		list, _ := b.secrets.List(labels.Everything())
+		for _, o := range list {
+			objs = append(objs, o)
+		}
+	}
+	var names []string
+	for _, o := range objs {
+		if o.GetNamespace() == namespace {
+			names = append(names, o.GetName())
+		}
+	}
+	return names
+}
+
 // annotationsOf returns the annotations a workload opts in with: its own,
 // and with --reloader-annotations Reloader's of its pod template when it
 // has none of its own.
@@ -98,6 +126,7 @@ func (b inputBuilder) planInput(w workload, found map[plan.ConfigRef]map[string]
 		TemplateError:   w.templateError,
 		Lookup:          b.lookup(w.meta.GetNamespace(), found),
 		CanRestart:      w.canRestart,
+		Names:           func(t plan.ConfigType) []string { return b.names(w.meta.GetNamespace(), t) },
 		FromWorkloadRef: w.fromWorkloadRef,
 	}
 	in.Recorded, in.HasRecorded = w.meta.GetAnnotations()[plan.AnnotationConsumed]

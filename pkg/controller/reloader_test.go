@@ -65,8 +65,11 @@ func TestReloaderAnnotationConformance(t *testing.T) {
 		{name: "typed auto wins over auto false", workload: on(plan.ReloaderAuto, "false", plan.ReloaderSecretAuto, "true"), change: "sec", reloader: true, reroll: true},
 		{name: "configmap reload: a named, unreferenced ConfigMap", workload: on(plan.ReloaderConfigMapReload, "other"), change: "other", reloader: true, reroll: true},
 		{name: "configmap reload, spaces after commas", workload: on(plan.ReloaderConfigMapReload, "cfg, other"), change: "other", reloader: true, reroll: true},
-		{name: "configmap reload, a regular expression", workload: on(plan.ReloaderConfigMapReload, "oth.*"), change: "other", reloader: true, reroll: false,
-			warning: plan.ReasonInvalidAnnotation, differs: "reroll takes exact names (it indexes consumers by name); a pattern is a Warning, never a silent miss"},
+		{name: "configmap reload, a regular expression", workload: on(plan.ReloaderConfigMapReload, "oth.*"), change: "other", reloader: true, reroll: true,
+			differs: "a pattern must match the whole name"},
+		{name: "configmap reload, a pattern that matches nothing changed", workload: on(plan.ReloaderConfigMapReload, "nothing-.*"), change: "other", reloader: false, reroll: false},
+		{name: "configmap reload, a bad pattern", workload: on(plan.ReloaderConfigMapReload, "oth(er"), change: "other", reloader: false, reroll: false,
+			warning: plan.ReasonInvalidAnnotation, differs: "Reloader skips a bad pattern; reroll says so with a Warning"},
 		{name: "secret reload: a named Secret", workload: on(plan.ReloaderSecretReload, "sec"), change: "sec", reloader: true, reroll: true},
 		{name: "search: a referenced ConfigMap with match", workload: on(plan.ReloaderSearch, "true"), cfg: on(plan.ReloaderMatch, "true"), change: "cfg key a", reloader: true, reroll: true},
 		{name: "search: a referenced ConfigMap without match", workload: on(plan.ReloaderSearch, "true"), change: "cfg key a", reloader: false, reroll: false},
@@ -123,6 +126,7 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 		for k, v := range tt.workload {
 			d.Annotations[k] = v
 		}
+		o = o.WithMatches(func(t plan.ConfigType) []string { return f.c.inputs.names(testNamespace, t) })
 		consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
 		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil, false)
 		d.Annotations[plan.AnnotationConsumed] = s.String()

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -143,4 +144,35 @@ func FuzzParseNameList(f *testing.F) {
 			t.Fatalf("clean parse of %q gave %q", value, names)
 		}
 	})
+}
+
+// Reloader's reload lists: names are names, anything else a whole-name
+// regular expression, and an item that is neither an error.
+func TestParseReloaderReloadList(t *testing.T) {
+	tests := []struct {
+		in       string
+		names    []string
+		patterns []string
+		err      string
+	}{
+		{in: "a, b", names: []string{"a", "b"}},
+		{in: "app-config-.*", patterns: []string{"^(?:app-config-.*)$"}},
+		{in: "cfg, app-.*", names: []string{"cfg"}, patterns: []string{"^(?:app-.*)$"}},
+		{in: "app-(", err: `item 1 "app-(" is neither an object name nor a regular expression`},
+		{in: "a,,b", names: []string{"a", "b"}, err: "item 2 is empty"},
+	}
+	for _, tt := range tests {
+		names, patterns, err := parseReloaderReloadList(tt.in)
+		var got []string
+		for _, p := range patterns {
+			got = append(got, p.String())
+		}
+		if !slices.Equal(names, tt.names) || !slices.Equal(got, tt.patterns) || (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%q: names %q, patterns %q, err %v; want %q, %q, %q", tt.in, names, got, err, tt.names, tt.patterns, tt.err)
+		}
+	}
+	o := OptIn{ConfigMapPatterns: []*regexp.Regexp{regexp.MustCompile("^(?:app-.*)$")}}
+	if !o.Matches(ConfigRef{TypeConfigMap, "app-1"}) || o.Matches(ConfigRef{TypeConfigMap, "my-app-1"}) || o.Matches(ConfigRef{TypeSecret, "app-1"}) {
+		t.Error("a pattern matches a name it should not, or not one it should")
+	}
 }

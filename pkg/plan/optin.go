@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -37,12 +38,50 @@ type OptIn struct {
 	// ignoreTypes are the types no workload consumes (see
 	// OptInSettings.IgnoreTypes).
 	ignoreTypes []ConfigType
+	// ConfigMapPatterns and SecretPatterns are the regular expressions of
+	// Reloader's reload annotations: every object of the workload's
+	// namespace whose name matches is consumed, every key, optionally
+	// (WithMatches finds them).
+	ConfigMapPatterns, SecretPatterns []*regexp.Regexp
+	// matched are the objects the patterns matched.
+	matched []ConfigRef
 }
 
 // Enabled reports whether the workload consumes anything reroll watches.
 func (o OptIn) Enabled() bool {
 	return o.Auto || o.AutoConfigMaps || o.AutoSecrets || o.AutoSecretProviderClasses || o.Search ||
-		len(o.ConfigMaps) > 0 || len(o.Secrets) > 0 || len(o.SecretProviderClasses) > 0
+		len(o.ConfigMaps) > 0 || len(o.Secrets) > 0 || len(o.SecretProviderClasses) > 0 || o.HasPatterns()
+}
+
+// HasPatterns reports whether the workload names objects by pattern.
+func (o OptIn) HasPatterns() bool {
+	return len(o.ConfigMapPatterns) > 0 || len(o.SecretPatterns) > 0
+}
+
+// Matches reports whether one of the workload's patterns matches ref.
+func (o OptIn) Matches(ref ConfigRef) bool {
+	patterns := o.ConfigMapPatterns
+	if ref.Type == TypeSecret {
+		patterns = o.SecretPatterns
+	}
+	return slices.ContainsFunc(patterns, func(re *regexp.Regexp) bool { return re.MatchString(ref.Name) })
+}
+
+// WithMatches returns o with the objects its patterns match among the names
+// of each type that names returns (the workload's namespace's).
+func (o OptIn) WithMatches(names func(ConfigType) []string) OptIn {
+	o.matched = nil
+	for _, t := range []ConfigType{TypeConfigMap, TypeSecret} {
+		if (t == TypeConfigMap && len(o.ConfigMapPatterns) == 0) || (t == TypeSecret && len(o.SecretPatterns) == 0) {
+			continue
+		}
+		for _, name := range names(t) {
+			if ref := (ConfigRef{t, name}); o.Matches(ref) && !o.Excludes(ref) {
+				o.matched = append(o.matched, ref)
+			}
+		}
+	}
+	return o
 }
 
 // WatchesAll reports whether the auto modes watch every reference of
@@ -147,6 +186,7 @@ func mergeReloaderOptIn(o *OptIn, r reloaderOptIn, annotations map[string]string
 	}
 	o.AutoConfigMaps, o.AutoSecrets, o.Search = r.autoConfigMaps, r.autoSecrets, r.search
 	o.AutoSecretProviderClasses = r.autoSecretProviderClasses
+	o.ConfigMapPatterns, o.SecretPatterns = r.configMapPatterns, r.secretPatterns
 	names := func(own, theirs string, list []string, into *[]string) {
 		if _, hasOwn := annotations[own]; list != nil && hasOwn && !sameNames(list, *into) {
 			conflicts = append(conflicts, fmt.Sprintf("%s and %s name different objects; %s wins", own, theirs, own))

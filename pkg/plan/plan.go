@@ -30,6 +30,10 @@ type Input struct {
 	Lookup ConfigLookup
 	// CanRestart says the kind can roll by a restart (Argo Rollouts).
 	CanRestart bool
+	// Names lists the names of the objects of a type in the workload's
+	// namespace, for the patterns of Reloader's reload annotations; nil
+	// lists none.
+	Names func(ConfigType) []string
 	// FromWorkloadRef says the references come from a template the
 	// workload runs but does not hold (Argo's spec.workloadRef): it rolls by
 	// a restart, whatever its strategy.
@@ -69,6 +73,9 @@ func Compute(in Input, s Settings) Plan {
 	}
 	if !o.Enabled() {
 		return Plan{OptedOut: true, Problems: notes}
+	}
+	if o.HasPatterns() && in.Names != nil {
+		o = o.WithMatches(in.Names)
 	}
 	if in.TemplateError != "" {
 		return blockedPlan(Problem{ReasonInvalidTemplate, in.TemplateError + "; not rolling until it is fixed", true})

@@ -229,6 +229,9 @@ func CalculateConsumption(refs []PodReference, o OptIn) []Consumption {
 			c.add(ref, nil, false, ReferenceSite{Field: SiteAnnotation, Owner: AnnotationSecrets}, false)
 		}
 	}
+	for _, ref := range o.matched {
+		c.add(ref, nil, true, ReferenceSite{Field: SiteAnnotation, Owner: "a Reloader reload pattern"}, false)
+	}
 	for _, name := range o.SecretProviderClasses {
 		c.add(ConfigRef{TypeSecretProviderClass, name}, nil, true, ReferenceSite{Field: SiteAnnotation, Owner: AnnotationSecretProviderClasses}, false)
 	}

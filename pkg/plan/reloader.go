@@ -2,10 +2,13 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // stakater/Reloader's annotations, read with --reloader-annotations so that
@@ -93,8 +96,10 @@ type reloaderOptIn struct {
 	// the typed autos and search.
 	autoConfigMaps, autoSecrets, autoSecretProviderClasses, search bool
 	// configMaps, secrets and secretProviderClasses are the reload lists,
-	// nil when absent.
+	// nil when absent, and configMapPatterns and secretPatterns their
+	// regular expressions.
 	configMaps, secrets, secretProviderClasses []string
+	configMapPatterns, secretPatterns          []*regexp.Regexp
 	// excludeConfigMaps and excludeSecrets are the exclude lists.
 	excludeConfigMaps, excludeSecrets []string
 	// window is the pause period; zero when absent.
@@ -122,9 +127,8 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 			problems = append(problems, fmt.Sprintf("%s must be \"true\" or \"false\", not %q", key, v))
 		}
 	}
-	for key, into := range map[string]*[]string{ReloaderConfigMapReload: &r.configMaps, ReloaderSecretReload: &r.secrets,
-		ReloaderSecretProviderClassReload: &r.secretProviderClasses,
-		ReloaderConfigMapExclude:          &r.excludeConfigMaps, ReloaderSecretExclude: &r.excludeSecrets} {
+	for key, into := range map[string]*[]string{ReloaderSecretProviderClassReload: &r.secretProviderClasses,
+		ReloaderConfigMapExclude: &r.excludeConfigMaps, ReloaderSecretExclude: &r.excludeSecrets} {
 		if v, ok := a[key]; ok {
 			list, err := parseReloaderNameList(v)
 			if err != nil {
@@ -132,6 +136,19 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 				continue
 			}
 			*into = list
+		}
+	}
+	for key, into := range map[string]struct {
+		names    *[]string
+		patterns *[]*regexp.Regexp
+	}{ReloaderConfigMapReload: {&r.configMaps, &r.configMapPatterns}, ReloaderSecretReload: {&r.secrets, &r.secretPatterns}} {
+		if v, ok := a[key]; ok {
+			names, patterns, err := parseReloaderReloadList(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", key, err))
+				continue
+			}
+			*into.names, *into.patterns = names, patterns
 		}
 	}
 	if v, ok := a[ReloaderPausePeriod]; ok {
@@ -144,6 +161,39 @@ func parseReloaderOptIn(a map[string]string) (r reloaderOptIn, problems []string
 	}
 	slices.Sort(problems) // map order must not reorder messages
 	return r, problems
+}
+
+// parseReloaderReloadList parses Reloader's configmap or secret reload
+// annotation: comma-separated items, spaces around them allowed as Reloader
+// allows them. An item that is a valid object name is that name; any other
+// is a regular expression that must match a whole name, as Reloader matches
+// its items against names ("app-config-.*"). An item that is neither is an
+// error, never a silent miss.
+func parseReloaderReloadList(v string) (names []string, patterns []*regexp.Regexp, err error) {
+	var exact []string
+	var problems []string
+	for i, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" || len(validation.IsDNS1123Subdomain(item)) == 0 {
+			exact = append(exact, item) // names, and empty items, are checked below
+			continue
+		}
+		re, err := regexp.Compile("^(?:" + item + ")$")
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("item %d %q is neither an object name nor a regular expression: %v", i+1, item, err))
+			continue
+		}
+		patterns = append(patterns, re)
+	}
+	if len(exact) > 0 {
+		if names, err = ParseNameList(strings.Join(exact, ",")); err != nil {
+			problems = append([]string{err.Error()}, problems...)
+		}
+	}
+	if len(problems) > 0 {
+		return names, patterns, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return names, patterns, nil
 }
 
 // parseReloaderNameList parses the object list of a Reloader reload or

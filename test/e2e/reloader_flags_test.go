@@ -65,3 +65,26 @@ func TestReloadOnDeleteRollsOnce(t *testing.T) {
 		t.Errorf("the delete rolled %d times, want once", n)
 	}
 }
+
+// A regular expression in Reloader's reload annotation (--reloader-annotations)
+// consumes the objects of the namespace whose names it matches: a change of
+// one rolls the matching consumer, and not the others.
+func TestReloaderRegexReload(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	create(t, configMap(ns, "app-config-1", map[string]string{"k": "1"}),
+		testDeployment(ns, "matching", map[string]string{"configmap.reloader.stakater.com/reload": "app-config-.*"}, nil),
+		testDeployment(ns, "elsewhere", map[string]string{"configmap.reloader.stakater.com/reload": "other-.*"}, nil))
+	r := startReroll(t, ns, "--reloader-annotations", "--kinds=deployments")
+	waitAdopted(t, ns, "matching")
+	waitAdopted(t, ns, "elsewhere")
+	updateConfigMap(t, ns, "app-config-1", func(cm *corev1.ConfigMap) { cm.Data["k"] = "2" })
+	waitEvent(t, ns, "matching", "Rolled")
+	lookAgain(t, r, ns, "elsewhere")
+	if n := r.countLog(`"Rolled"`, `workload="`+ns+`/elsewhere"`); n != 0 {
+		t.Errorf("a workload whose pattern does not match rolled %d times", n)
+	}
+	if n := r.countLog(`"Rolled"`, `workload="`+ns+`/matching"`); n != 1 {
+		t.Errorf("the matching workload rolled %d times, want once", n)
+	}
+}
