@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ type options struct {
 	maxRollsPerWorkload  string
 	secretsStoreCSI      bool
 	reloadOnDelete       bool
+	webhookURL           string
 	resourcesToIgnore    string
 
 	// Reloader's names for reroll's flags, so that its command line works
@@ -153,6 +155,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxInflightRollouts, "max-inflight-rollouts", 0, "Roll nothing while this many opted-in workloads have an incomplete rollout. 0: no cap.")
 	fs.BoolVar(&o.secretsStoreCSI, "secrets-store-csi", false, "Roll workloads whose Secrets Store CSI volumes' objects rotate, read from the driver's SecretProviderClassPodStatuses while their CRD exists.")
 	fs.BoolVar(&o.reloadOnDelete, "reload-on-delete", false, "Roll the consumers of a deleted ConfigMap or Secret they consume (Reloader's --reload-on-delete); new pods cannot start until a required one is back.")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "Send each roll as JSON to this http(s) URL instead of rolling; retried until it answers 2xx, across restarts (Reloader's --webhook-url).")
 	fs.StringVar(&o.resourcesToIgnore, "resources-to-ignore", "", "configMaps or secrets: that type is neither watched nor cached, and never rolls anything (Reloader's --resources-to-ignore).")
 	o.reloader.define(fs)
 	fs.StringVar(&o.maxRollsPerWorkload, "max-rolls-per-workload", "", "Hold a workload rolled N times within DURATION, written N/DURATION such as 3/1m; it rolls once more, to the latest content, when the window allows. Empty: no limit.")
@@ -217,6 +220,9 @@ func (o *options) validate() error {
 	}
 	if o.namespace != "" && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
 		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace already watches one"))
+	}
+	if u, err := url.ParseRequestURI(o.webhookURL); o.webhookURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, fmt.Errorf("--webhook-url must be an http or https URL, not %q", o.webhookURL))
 	}
 	if o.parsed.ignoreTypes, err = parseResourcesToIgnore(o.resourcesToIgnore); err != nil {
 		errs = append(errs, err)

@@ -148,6 +148,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		SecretsStoreCSI:        o.secretsStoreCSI,
 		IgnoreConfigTypes:      o.parsed.ignoreTypes,
 		RollOnDelete:           o.reloadOnDelete,
+		WebhookURL:             o.webhookURL,
 	}
 }
 

@@ -38,6 +38,9 @@ const (
 	// applyNotLeader: the write was skipped, as this replica no longer
 	// leads (Options.MayWrite).
 	applyNotLeader
+	// applyNotified: a roll was sent to the webhook (--webhook-url)
+	// instead, and its state recorded.
+	applyNotified
 )
 
 // apply makes a plan's write: under --dry-run it only remembers the state
@@ -52,17 +55,7 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		c.dryRunStates.set(key, p.Desired.String())
 		return applyOutcome{result: applyDryRun}, nil
 	}
-	writes := patchWrites{state: p.Desired.String()}
-	if p.Decision.Action == plan.ActionRoll {
-		if p.Strategy == plan.StrategyRestart {
-			writes.restartAt = c.opts.Clock.Now().UTC().Format(time.RFC3339)
-		} else {
-			writes.configHash = plan.CalculateConfigHash(c.opts.HashKey, p.Desired)
-		}
-		if record != nil {
-			writes.rollout = record.String()
-		}
-	}
+	writes := c.writesOf(p, record)
 	body, err := annotationPatch(writes, a.templatePath())
 	if err != nil {
 		return applyOutcome{}, err
@@ -70,12 +63,21 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 	if c.opts.MayWrite != nil && !c.opts.MayWrite(ctx) {
 		return applyOutcome{result: applyNotLeader}, nil
 	}
+	notified := c.opts.WebhookURL != "" && p.Decision.Action == plan.ActionRoll
+	if notified {
+		// Told before the state is recorded: a failure here, or a crash
+		// before the patch, leaves the change pending, so it is sent again
+		// (at least once), never lost.
+		if err := c.notifyWebhook(ctx, key, p); err != nil {
+			return applyOutcome{}, err
+		}
+	}
 	// The patch is not conditional on the resourceVersion: it only sets
 	// reroll's own annotations, so the status writes that workload
 	// controllers make all the time need not conflict with it. A stale cache
 	// is handled by cacheBehindOwnWrite instead.
 	var newRV string
-	if j, ok := a.(*jobAdapter); ok && p.Decision.Action == plan.ActionRoll {
+	if j, ok := a.(*jobAdapter); ok && p.Decision.Action == plan.ActionRoll && !notified {
 		newRV, err = c.recreateJob(ctx, j, types.NamespacedName(key.name), map[string]string{
 			plan.AnnotationConsumed: writes.state, plan.AnnotationRollout: writes.rollout})
 	} else {
@@ -90,10 +92,33 @@ func (c *Controller) apply(ctx context.Context, a workloadAdapter, key workloadK
 		return applyOutcome{}, fmt.Errorf("patching %s: %w", key, err)
 	}
 	c.writes.patched(key, w.meta.GetResourceVersion(), newRV)
+	if notified {
+		return applyOutcome{result: applyNotified}, nil
+	}
 	if p.Decision.Action == plan.ActionRoll {
 		c.flaps.rolled(key)
 	}
 	return applyOutcome{result: applyWritten}, nil
+}
+
+// writesOf returns what the patch of plan p writes: the consumed state and,
+// for a roll, the rollout record and what rolls the workload (the template's
+// hash, or spec.restartAt). With --webhook-url a roll rolls nothing: the
+// webhook is told instead, and the state alone is recorded.
+func (c *Controller) writesOf(p plan.Plan, record *plan.RolloutRecord) patchWrites {
+	writes := patchWrites{state: p.Desired.String()}
+	if p.Decision.Action != plan.ActionRoll || c.opts.WebhookURL != "" {
+		return writes
+	}
+	if p.Strategy == plan.StrategyRestart {
+		writes.restartAt = c.opts.Clock.Now().UTC().Format(time.RFC3339)
+	} else {
+		writes.configHash = plan.CalculateConfigHash(c.opts.HashKey, p.Desired)
+	}
+	if record != nil {
+		writes.rollout = record.String()
+	}
+	return writes
 }
 
 // writeSkipped reports whether apply meant to write but did not: the

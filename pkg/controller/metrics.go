@@ -17,6 +17,7 @@ const (
 	skipDryRun      = "dry_run"
 	skipIgnored     = "ignored"
 	skipBlocked     = "blocked"
+	skipWebhook     = "webhook"
 )
 
 // controllerMetrics are the controller's own metrics. Workqueue and REST

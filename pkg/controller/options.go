@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"net/http"
 	"context"
 	"time"
 
@@ -61,6 +62,11 @@ type Options struct {
 	BuiltinResources []string
 	// ExtraKinds are the custom kinds to roll (see RunExtraKinds).
 	ExtraKinds []ExtraKind
+	// WebhookURL, when set, receives a JSON description of each roll
+	// (webhook.go) instead of the roll; WebhookClient sends it (nil: a
+	// client with a 10 s timeout).
+	WebhookURL    string
+	WebhookClient *http.Client
 	// IgnoreConfigTypes are the types of config object never watched,
 	// cached or rolled on (--resources-to-ignore).
 	IgnoreConfigTypes []plan.ConfigType

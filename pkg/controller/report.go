@@ -29,6 +29,11 @@ func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p 
 	case outcome.result == applyRejected:
 		c.warn(ctx, w, plan.ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
 		return
+	case outcome.result == applyNotified:
+		c.lastDigests.set(key, current)
+		c.metrics.skipped.WithLabelValues(skipWebhook).Inc()
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonWebhookSent, "Notify", "Sent to the webhook instead of rolling: consumed content changed")
+		return
 	case outcome.result == applyNotLeader:
 		logger.Info("No longer the leader: not writing; the next leader syncs this workload")
 		return

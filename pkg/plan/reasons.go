@@ -10,6 +10,9 @@ const (
 	ReasonRebaselined = "Rebaselined"
 	// ReasonDryRun: what reroll would have written under --dry-run.
 	ReasonDryRun = "DryRun"
+	// ReasonWebhookSent: with --webhook-url, a roll was sent to the
+	// webhook instead of made.
+	ReasonWebhookSent = "WebhookSent"
 	// ReasonRolloutHeld: a planned roll waits for a pause, a wave, the
 	// in-flight cap or the pacing (see gate.go); it happens once, to the
 	// content current then, when the hold ends.
