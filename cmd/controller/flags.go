@@ -60,6 +60,7 @@ type options struct {
 	secretsStoreCSI      bool
 	reloadOnDelete       bool
 	webhookURL           string
+	rolloutWindow        string
 	resourcesToIgnore    string
 
 	// Reloader's names for reroll's flags, so that its command line works
@@ -86,6 +87,7 @@ type parsedFlags struct {
 	ignoreTypes      []plan.ConfigType
 	waves            []plan.WaveStep
 	rollLimit        plan.RollLimit
+	rolloutWindow    plan.Windows
 }
 
 // parseFlags parses and validates the command line, klog's flags included.
@@ -155,6 +157,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxInflightRollouts, "max-inflight-rollouts", 0, "Roll nothing while this many opted-in workloads have an incomplete rollout. 0: no cap.")
 	fs.BoolVar(&o.secretsStoreCSI, "secrets-store-csi", false, "Roll workloads whose Secrets Store CSI volumes' objects rotate, read from the driver's SecretProviderClassPodStatuses while their CRD exists.")
 	fs.BoolVar(&o.reloadOnDelete, "reload-on-delete", false, "Roll the consumers of a deleted ConfigMap or Secret they consume (Reloader's --reload-on-delete); new pods cannot start until a required one is back.")
+	fs.StringVar(&o.rolloutWindow, "rollout-window", "", "When rolls may start, unless the workload, the changed object or its Namespace has reroll.dev/rollout-window, such as \"Mon-Fri 02:00-05:00 Europe/Berlin; Sat-Sun 00:00-23:59 UTC\". Empty: any time.")
 	fs.StringVar(&o.webhookURL, "webhook-url", "", "Send each roll as JSON to this http(s) URL instead of rolling; retried until it answers 2xx, across restarts (Reloader's --webhook-url).")
 	fs.StringVar(&o.resourcesToIgnore, "resources-to-ignore", "", "configMaps or secrets: that type is neither watched nor cached, and never rolls anything (Reloader's --resources-to-ignore).")
 	o.reloader.define(fs)
@@ -226,6 +229,9 @@ func (o *options) validate() error {
 	}
 	if o.parsed.ignoreTypes, err = parseResourcesToIgnore(o.resourcesToIgnore); err != nil {
 		errs = append(errs, err)
+	}
+	if o.parsed.rolloutWindow, err = plan.ParseWindows(o.rolloutWindow); err != nil {
+		errs = append(errs, fmt.Errorf("--rollout-window: %w", err))
 	}
 	if o.parsed.waves, err = plan.ParseWaves(o.waves); err != nil {
 		errs = append(errs, fmt.Errorf("--waves: %w", err))

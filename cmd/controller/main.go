@@ -4,6 +4,8 @@
 package main
 
 import (
+	// The zone database, so that rollout windows name IANA zones in a
+	// distroless image, which has none.
 	"context"
 	"crypto/rand"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -149,6 +152,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		IgnoreConfigTypes:      o.parsed.ignoreTypes,
 		RollOnDelete:           o.reloadOnDelete,
 		WebhookURL:             o.webhookURL,
+		RolloutWindow:          o.parsed.rolloutWindow,
 	}
 }
 

@@ -47,6 +47,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		"in-flight cap":   {[]string{"--max-inflight-rollouts=-2"}, "--max-inflight-rollouts must not be negative"},
 		"flap breaker":    {[]string{"--max-rolls-per-workload=3"}, "--max-rolls-per-workload must be N/DURATION"},
 		"unknown kind":    {[]string{"--kinds=deployments,jobz"}, `--kinds: unknown kind "jobz"`},
+		"rollout window":  {[]string{"--rollout-window=Mon 02:00-05:00 Nowhere/Land"}, `--rollout-window: item 1 "Mon 02:00-05:00 Nowhere/Land": unknown time zone`},
 		"webhook url":     {[]string{"--webhook-url=ftp://x"}, `--webhook-url must be an http or https URL, not "ftp://x"`},
 		"argo twice":      {[]string{"--kinds=rollouts", "--extra-kinds=rollouts.argoproj.io"}, "--kinds=rollouts and --extra-kinds both name Argo Rollouts"},
 	}

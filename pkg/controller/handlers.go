@@ -192,7 +192,7 @@ const (
 // whose change can matter to its consumers even when its content does not
 // change (reloader adds Reloader's).
 func configPolicyAnnotations(reloader bool) []string {
-	keys := []string{plan.AnnotationIgnore, plan.AnnotationPaused, plan.AnnotationWaves}
+	keys := []string{plan.AnnotationIgnore, plan.AnnotationPaused, plan.AnnotationWaves, plan.AnnotationRolloutWindow}
 	if reloader {
 		keys = append(keys, plan.ReloaderIgnore, plan.ReloaderMatch)
 	}
@@ -288,7 +288,8 @@ func namespaceHandler(ctx context.Context, c *Controller) cache.TypedResourceEve
 	return cache.TypedResourceEventHandlerFuncs[*corev1.Namespace]{
 		UpdateFunc: func(oldObj, newObj *corev1.Namespace) {
 			selected := func(ns *corev1.Namespace) bool { return c.namespaceSelector.Matches(labels.Set(ns.Labels)) }
-			if oldObj.Annotations[plan.AnnotationPaused] == newObj.Annotations[plan.AnnotationPaused] && selected(oldObj) == selected(newObj) {
+			if oldObj.Annotations[plan.AnnotationPaused] == newObj.Annotations[plan.AnnotationPaused] &&
+				oldObj.Annotations[plan.AnnotationRolloutWindow] == newObj.Annotations[plan.AnnotationRolloutWindow] && selected(oldObj) == selected(newObj) {
 				return
 			}
 			for _, a := range c.adapterList() {

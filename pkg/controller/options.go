@@ -1,8 +1,8 @@
 package controller
 
 import (
-	"net/http"
 	"context"
+	"net/http"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -86,6 +86,10 @@ type Options struct {
 	// reroll.dev/waves annotation (--waves, parsed by plan.ParseWaves); nil
 	// rolls every consumer at once.
 	Waves []plan.WaveStep
+	// RolloutWindow is --rollout-window, parsed: when rolls may start,
+	// unless the workload, a changed object or the Namespace sets its own
+	// (reroll.dev/rollout-window); nil: any time.
+	RolloutWindow plan.Windows
 	// RolloutTimeout is how long a rollout of a StatefulSet or DaemonSet may
 	// take before it counts as failed.
 	RolloutTimeout time.Duration

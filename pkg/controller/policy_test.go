@@ -439,3 +439,49 @@ func TestPolicyInvalidAnnotations(t *testing.T) {
 		})
 	}
 }
+
+// A roll outside its rollout window is held, with an Event naming the
+// opening, and rolls once when the window opens; --rollout-window applies
+// when nothing sets its own, and a malformed window holds as invalid.
+func TestPolicyRolloutWindow(t *testing.T) {
+	// The fixture's clock reads Monday 2026-11-30 12:00 UTC.
+	tests := []struct {
+		name      string
+		cfg       map[string]string
+		flag      string
+		wantEvent string
+	}{
+		{name: "the ConfigMap's window", cfg: map[string]string{plan.AnnotationRolloutWindow: "Mon 12:10-13:00 UTC"},
+			wantEvent: "Normal RolloutHeld Roll held (window): outside the rollout window of ConfigMap/cfg; rolling when it opens, at 2026-11-30T12:10:00Z"},
+		{name: "--rollout-window", flag: "Mon 12:10-13:00 UTC",
+			wantEvent: "Normal RolloutHeld Roll held (window): outside the rollout window of --rollout-window; rolling when it opens, at 2026-11-30T12:10:00Z"},
+		{name: "malformed", cfg: map[string]string{plan.AnnotationRolloutWindow: "Mon noon"},
+			wantEvent: "Warning InvalidAnnotation ConfigMap/cfg has reroll.dev/rollout-window"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPolicyFixture(t, tt.cfg, []string{"web"}, nil, func(o *Options) {
+				o.RolloutWindow, _ = plan.ParseWindows(tt.flag)
+			})
+			p.events()
+			p.change("2", tt.cfg)
+			if rolled := p.syncAll(); len(rolled) != 0 {
+				t.Fatalf("rolled %q outside the window", rolled)
+			}
+			if got := p.events(); len(got) != 1 || !strings.HasPrefix(got[0], tt.wantEvent) {
+				t.Fatalf("events %q, want one starting %q", got, tt.wantEvent)
+			}
+			if strings.HasPrefix(tt.wantEvent, "Warning") {
+				return
+			}
+			p.clock.Step(9 * time.Minute)
+			if rolled := p.syncAll(); len(rolled) != 0 {
+				t.Fatalf("rolled %q a minute before the window", rolled)
+			}
+			p.clock.Step(time.Minute)
+			if rolled := p.syncAll(); len(rolled) != 1 {
+				t.Errorf("rolled %q when the window opened, want web once", rolled)
+			}
+		})
+	}
+}

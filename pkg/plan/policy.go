@@ -21,6 +21,9 @@ import (
 //
 //   - PauseRule: reroll.dev/paused on the workload, its Namespace or a
 //     changed ConfigMap or Secret; ends when the annotation goes.
+//   - WindowRule: the roll is outside a rollout window of the workload, a
+//     changed object or its Namespace (or --rollout-window); ends when they
+//     all open.
 //   - HaltRule: a consumer that reroll rolled for the same change (object and
 //     content) failed, when its previous rollout had completed; ends when it
 //     recovers or the object changes again. Derived from the consumers'
@@ -38,6 +41,7 @@ type HoldReason string
 
 const (
 	HoldPaused    HoldReason = "paused"
+	HoldWindow    HoldReason = "window"
 	HoldHalted    HoldReason = "halted"
 	HoldWave      HoldReason = "wave"
 	HoldThrottled HoldReason = "throttled"
@@ -50,7 +54,7 @@ const (
 
 // HoldReasons lists every HoldReason, for the metric.
 func HoldReasons() []HoldReason {
-	return []HoldReason{HoldPaused, HoldHalted, HoldWave, HoldThrottled, HoldInflight, HoldPaced, HoldInvalid}
+	return []HoldReason{HoldPaused, HoldWindow, HoldHalted, HoldWave, HoldThrottled, HoldInflight, HoldPaced, HoldInvalid}
 }
 
 // PolicyRecheck is how often a roll held by a halt, a wave or the in-flight
@@ -95,6 +99,10 @@ type PolicyInput struct {
 	NamespaceAnnotations map[string]string
 	// Changed are the consumed objects whose change the roll carries.
 	Changed []ChangedObject
+
+	// Windows are the rollout windows the roll needs open, each with what
+	// set it.
+	Windows []WindowSource
 
 	// RollLimit is --max-rolls-per-workload, and RecentRolls when reroll
 	// rolled the workload, oldest first, as far as it remembers.
@@ -154,7 +162,7 @@ type Rule func(PolicyInput) Hold
 // holds an operator sets first, then those derived from the cluster, then
 // those that spread rolls over time.
 func Rules() []Rule {
-	return []Rule{PauseRule, HaltRule, WaveRule, FlapRule, InflightRule, PacingRule}
+	return []Rule{PauseRule, WindowRule, HaltRule, WaveRule, FlapRule, InflightRule, PacingRule}
 }
 
 // Judge returns the first hold of rules on in, or the zero Hold.
@@ -196,6 +204,38 @@ func pauseHold(annotations map[string]string, what string) Hold {
 	default:
 		return Hold{Reason: HoldInvalid, Message: fmt.Sprintf("%s has %s=%q; only \"true\" or \"false\" are valid; not rolling until it is fixed", what, AnnotationPaused, v)}
 	}
+}
+
+// WindowSource is a rollout window and what set it (for messages); Err
+// says why it cannot be read.
+type WindowSource struct {
+	What    string
+	Windows Windows
+	Err     error
+}
+
+// WindowRule holds a roll while any of its rollout windows is closed, until
+// the first minute they are all open; a malformed window holds it as
+// invalid.
+func WindowRule(in PolicyInput) Hold {
+	var sets []Windows
+	var what []string
+	for _, s := range in.Windows {
+		if s.Err != nil {
+			return Hold{Reason: HoldInvalid, Message: fmt.Sprintf("%s has %s: %v; not rolling until it is fixed", s.What, AnnotationRolloutWindow, s.Err)}
+		}
+		sets, what = append(sets, s.Windows), append(what, s.What)
+	}
+	if AllOpen(sets, in.Now) {
+		return Hold{}
+	}
+	next, ok := NextOpening(sets, in.Now)
+	if !ok {
+		return Hold{Reason: HoldWindow, Wait: PolicyRecheck, Message: fmt.Sprintf(
+			"the rollout windows of %s are never open together within eight days; not rolling", joinAnd(what))}
+	}
+	return Hold{Reason: HoldWindow, Wait: next.Sub(in.Now), Message: fmt.Sprintf(
+		"outside the rollout window of %s; rolling when it opens, at %s", joinAnd(what), next.UTC().Format(time.RFC3339))}
 }
 
 // HaltRule holds a roll while another consumer that reroll rolled for the
