@@ -32,11 +32,13 @@ type options struct {
 	extraKinds                         string
 	reloaderAnnotations, autoAll       bool
 	waves                              string
+	rolloutWindow                      string
 
 	// parsedExtraKinds and parsedWaves are --extra-kinds and --waves as
 	// validate parsed them.
 	parsedExtraKinds []controller.ExtraKind
 	parsedWaves      []plan.WaveStep
+	parsedWindow     plan.Windows
 
 	// file is impact's -f.
 	file  string
@@ -64,6 +66,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.BoolVar(&o.reloaderAnnotations, "reloader-annotations", false, "reroll's --reloader-annotations.")
 	fs.BoolVar(&o.autoAll, "auto-all", false, "reroll's --auto-all.")
 	fs.StringVar(&o.waves, "waves", "", "reroll's --waves.")
+	fs.StringVar(&o.rolloutWindow, "rollout-window", "", "reroll's --rollout-window.")
 }
 
 // validate checks the flags, and keeps the values it parses.
@@ -77,6 +80,9 @@ func (o *options) validate() error {
 	}
 	if o.parsedWaves, err = plan.ParseWaves(o.waves); err != nil {
 		return fmt.Errorf("--waves: %w", err)
+	}
+	if o.parsedWindow, err = plan.ParseWindows(o.rolloutWindow); err != nil {
+		return fmt.Errorf("--rollout-window: %w", err)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func asForbidden(err error, verb, resource, namespace, name string) error {
 // the extra kinds. Reads that are forbidden leave their objects out and say
 // so in the settings' Unreadable, so that nothing is guessed.
 func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernetes.Interface, namespace string) (*controller.Inspector, error) {
-	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.parsedWaves, Unreadable: map[string]string{}}
+	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.parsedWaves, RolloutWindow: o.parsedWindow, Unreadable: map[string]string{}}
 	if key, err := readHashKey(ctx, o, client); err != nil {
 		s.Unreadable["HashKey"] = err.Error()
 	} else {

@@ -29,7 +29,7 @@ func (c *Controller) gatherPolicyInput(key workloadKey, w workload, p plan.Plan,
 		PaceSlot:             c.slots.pacer.peek(key),
 	}
 	in.Inflight, in.SelfInflight = c.slots.inflight.countWith(key)
-	in.Windows = c.gatherWindows(in)
+	in.Windows = plan.WindowsOf(in, c.opts.RolloutWindow)
 	for i := range in.Changed {
 		c.gatherChange(key.name.Namespace, &in.Changed[i], now)
 	}
@@ -62,28 +62,6 @@ func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now t
 		}
 		o.Consumers = append(o.Consumers, f)
 	}
-}
-
-// gatherWindows returns the rollout windows a roll needs open: those of the
-// workload, its Namespace and each changed object, or, when none sets one,
-// --rollout-window.
-func (c *Controller) gatherWindows(in plan.PolicyInput) []plan.WindowSource {
-	var out []plan.WindowSource
-	add := func(what string, annotations map[string]string) {
-		if v, ok := annotations[plan.AnnotationRolloutWindow]; ok {
-			ws, err := plan.ParseWindows(v)
-			out = append(out, plan.WindowSource{What: what, Windows: ws, Err: err})
-		}
-	}
-	add("the workload", in.WorkloadAnnotations)
-	add("its namespace", in.NamespaceAnnotations)
-	for _, o := range in.Changed {
-		add(o.Ref.String(), o.Annotations)
-	}
-	if len(out) == 0 && c.opts.RolloutWindow != nil {
-		out = append(out, plan.WindowSource{What: "--rollout-window", Windows: c.opts.RolloutWindow})
-	}
-	return out
 }
 
 // namespaceAnnotations returns the annotations of a cached Namespace, or

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corelisters "k8s.io/client-go/listers/core/v1"
 
@@ -34,8 +35,9 @@ type InspectSettings struct {
 	// AutoAll and ReloaderAnnotations are --auto-all and
 	// --reloader-annotations.
 	AutoAll, ReloaderAnnotations bool
-	// Waves is --waves, parsed.
-	Waves []plan.WaveStep
+	// Waves is --waves, and RolloutWindow --rollout-window, parsed.
+	Waves         []plan.WaveStep
+	RolloutWindow plan.Windows
 	// Unreadable says, per type ("ConfigMap", "Secret", and "HashKey" for
 	// the hash key), why objects of that type are missing from the
 	// snapshot (a read was forbidden): a workload that needs one is then in
@@ -296,11 +298,13 @@ func (i *Inspector) describePlan(s WorkloadStatus, w workload, p plan.Plan, curr
 	return s
 }
 
-// pauseHold is the pause the controller's rule finds on w, its Namespace
-// or the changed objects.
+// pauseHold is the hold the controller's pause and window rules find on w,
+// its Namespace or the changed objects, now.
 func (i *Inspector) pauseHold(w workload, changed []plan.ChangedObject) plan.Hold {
-	return plan.PauseRule(plan.PolicyInput{WorkloadAnnotations: w.meta.GetAnnotations(),
-		NamespaceAnnotations: i.namespaces[w.meta.GetNamespace()], Changed: changed})
+	in := plan.PolicyInput{Now: time.Now(), WorkloadAnnotations: w.meta.GetAnnotations(),
+		NamespaceAnnotations: i.namespaces[w.meta.GetNamespace()], Changed: changed}
+	in.Windows = plan.WindowsOf(in, i.settings.RolloutWindow)
+	return plan.Judge(in, []plan.Rule{plan.PauseRule, plan.WindowRule})
 }
 
 // optedInBy lists the annotations of w that opt it in.

@@ -154,3 +154,26 @@ func TestInspectorHoldsAndWaves(t *testing.T) {
 		}
 	}
 }
+
+// The plugin shows a roll held by rollout windows, and when they open.
+func TestInspectorRolloutWindow(t *testing.T) {
+	key := testHashKey(t, 7)
+	in := NewInspector(InspectSettings{HashKey: &key})
+	cfg := configMap("cfg", map[string]string{"a": "2"})
+	cfg.Annotations = map[string]string{plan.AnnotationRolloutWindow: "Tue 00:00-01:00 UTC"}
+	mustAdd(t, in, cfg)
+	old := configMap("cfg", map[string]string{"a": "1"})
+	d := deployment("web", auto(), envFromConfigMap("cfg"))
+	d.Annotations[plan.AnnotationRolloutWindow] = "Mon 00:00-01:00 UTC"
+	// Recorded against the old content, so that the status is a roll.
+	recorder := NewInspector(InspectSettings{HashKey: &key})
+	mustAdd(t, recorder, old)
+	mustAdd(t, recorder, d)
+	e, _ := recorder.Explain("Deployment", testNamespace, "web")
+	d.Annotations[plan.AnnotationConsumed] = e.CurrentState
+	mustAdd(t, in, d)
+	s := in.Status()
+	if len(s) != 1 || s[0].State != StateHeld || !strings.Contains(s[0].Reason, "window: the rollout windows of the workload and ConfigMap/cfg are never open together") {
+		t.Errorf("status %+v, want held by its windows", s)
+	}
+}

@@ -214,6 +214,29 @@ type WindowSource struct {
 	Err     error
 }
 
+// WindowsOf returns the rollout windows a roll judged on in needs open:
+// those the workload, its Namespace and each changed object set in
+// reroll.dev/rollout-window, or, when none sets one, defaults
+// (--rollout-window).
+func WindowsOf(in PolicyInput, defaults Windows) []WindowSource {
+	var out []WindowSource
+	add := func(what string, annotations map[string]string) {
+		if v, ok := annotations[AnnotationRolloutWindow]; ok {
+			ws, err := ParseWindows(v)
+			out = append(out, WindowSource{What: what, Windows: ws, Err: err})
+		}
+	}
+	add("the workload", in.WorkloadAnnotations)
+	add("its namespace", in.NamespaceAnnotations)
+	for _, o := range in.Changed {
+		add(o.Ref.String(), o.Annotations)
+	}
+	if len(out) == 0 && defaults != nil {
+		out = append(out, WindowSource{What: "--rollout-window", Windows: defaults})
+	}
+	return out
+}
+
 // WindowRule holds a roll while any of its rollout windows is closed, until
 // the first minute they are all open; a malformed window holds it as
 // invalid.
