@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -161,6 +163,7 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ plan.
 			}
 		},
 		UpdateFunc: func(oldObj, newObj T) {
+			c.checkRelease(ctx, typ, oldObj, newObj)
 			switch classifyConfigUpdate(oldObj, newObj, c.opts.ReloaderAnnotations) {
 			case configUnchanged:
 			case configIgnoredChange:
@@ -173,6 +176,29 @@ func configHandler[T configObject](ctx context.Context, c *Controller, typ plan.
 			name := d.GetObjectName()
 			c.enqueueConsumers(ctx, name.Namespace, plan.ConfigRef{Type: typ, Name: name.Name}, nil)
 		},
+	}
+}
+
+// checkRelease warns, on the object and in the log, when an update leaves
+// a ConfigMap's or Secret's reroll.dev/release naming a change that is not
+// its content now (set for content that changed since, or mistyped):
+// nothing is released then, and the operator must know.
+func (c *Controller) checkRelease(ctx context.Context, typ plan.ConfigType, oldObj, newObj metav1.Object) {
+	v, ok := newObj.GetAnnotations()[plan.AnnotationRelease]
+	if !ok || (v == oldObj.GetAnnotations()[plan.AnnotationRelease] && maps.Equal(plan.CachedDigests(oldObj), plan.CachedDigests(newObj))) {
+		return
+	}
+	ref := plan.ConfigRef{Type: typ, Name: newObj.GetName()}
+	current := plan.CalculateChangeID(c.opts.HashKey, ref, plan.CachedDigests(newObj))
+	if plan.IsReleased(newObj.GetAnnotations(), current) {
+		return
+	}
+	_, digest, _ := strings.Cut(string(current), ":")
+	msg := fmt.Sprintf("%s=%q names no change of its current content, which is %s; nothing is released", plan.AnnotationRelease, v, digest)
+	c.metrics.warnings.WithLabelValues(plan.ReasonInvalidAnnotation).Inc()
+	klog.FromContext(ctx).Info("Warning", "reason", plan.ReasonInvalidAnnotation, "object", klog.KObj(newObj), "message", msg)
+	if obj, ok := newObj.(runtime.Object); ok {
+		c.recorder.Eventf(obj, nil, corev1.EventTypeWarning, plan.ReasonInvalidAnnotation, "Release", "%s", msg)
 	}
 }
 
@@ -192,7 +218,7 @@ const (
 // whose change can matter to its consumers even when its content does not
 // change (reloader adds Reloader's).
 func configPolicyAnnotations(reloader bool) []string {
-	keys := []string{plan.AnnotationIgnore, plan.AnnotationPaused, plan.AnnotationWaves, plan.AnnotationRolloutWindow}
+	keys := []string{plan.AnnotationIgnore, plan.AnnotationPaused, plan.AnnotationWaves, plan.AnnotationRolloutWindow, plan.AnnotationRelease}
 	if reloader {
 		keys = append(keys, plan.ReloaderIgnore, plan.ReloaderMatch)
 	}

@@ -151,6 +151,7 @@ func (b inputBuilder) changedObjects(namespace string, p plan.Plan, current map[
 		if obj, ok := b.configObject(namespace, ref); ok {
 			o.Annotations = obj.GetAnnotations()
 		}
+		o.Released = plan.IsReleased(o.Annotations, o.Change)
 		out = append(out, o)
 	}
 	return out

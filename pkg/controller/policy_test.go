@@ -485,3 +485,43 @@ func TestPolicyRolloutWindow(t *testing.T) {
 		})
 	}
 }
+
+// reroll.dev/release on a paused ConfigMap lets its current change through,
+// once; a later change is held again, and a release naming other content
+// is a Warning on the object.
+func TestPolicyRelease(t *testing.T) {
+	paused := map[string]string{plan.AnnotationPaused: "true"}
+	p := newPolicyFixture(t, paused, []string{"web"}, nil, nil)
+	p.events()
+	p.change("2", paused)
+	if rolled := p.syncAll(); len(rolled) != 0 {
+		t.Fatalf("rolled %q while paused", rolled)
+	}
+	events := p.events()
+	if len(events) != 1 || !strings.Contains(events[0], "; to let this change through, set reroll.dev/release=") {
+		t.Fatalf("events %q, want a hold that says how to release it", events)
+	}
+	digest := strings.TrimPrefix(strings.Fields(events[0][strings.Index(events[0], "reroll.dev/release="):])[0], "reroll.dev/release=")
+	released := map[string]string{plan.AnnotationPaused: "true", plan.AnnotationRelease: digest}
+	p.change("2", released)
+	if rolled := p.syncAll(); len(rolled) != 1 {
+		t.Fatalf("the released change rolled %q, want web once", rolled)
+	}
+	p.rolled("web", setComplete)
+	before := configMap("cfg", map[string]string{"a": "2"})
+	before.Annotations = released
+	p.change("3", released) // the release names the old content now
+	after := configMap("cfg", map[string]string{"a": "3"})
+	after.Annotations = released
+	configHandler[*corev1.ConfigMap](p.ctx, p.c, plan.TypeConfigMap).OnUpdate(cachedCopy(before).(*corev1.ConfigMap), cachedCopy(after).(*corev1.ConfigMap))
+	if rolled := p.syncAll(); len(rolled) != 0 {
+		t.Errorf("a later change rolled %q: the release named the one before", rolled)
+	}
+	var warned bool
+	for _, e := range p.events() {
+		warned = warned || strings.HasPrefix(e, "Warning InvalidAnnotation reroll.dev/release=")
+	}
+	if !warned {
+		t.Error("no Warning for a release that names other content")
+	}
+}

@@ -17,6 +17,8 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -93,6 +95,13 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 func (c *Controller) judgeRoll(key workloadKey, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) (plan.RolloutRecord, plan.Hold) {
 	in, record := c.gatherPolicyInput(key, w, p, current)
 	h := plan.Judge(in, plan.Rules())
+	switch h.Reason {
+	case plan.HoldPaused, plan.HoldWindow, plan.HoldHalted, plan.HoldWave:
+		for _, o := range in.Changed {
+			_, digest, _ := strings.Cut(string(o.Change), ":")
+			h.Message += fmt.Sprintf("; to let this change through, set %s=%s on %s", plan.AnnotationRelease, digest, o.Ref)
+		}
+	}
 	if h.Reason == "" || h.Reason == plan.HoldPaced {
 		// A paced hold claims too: that reserves the workload's own slot.
 		h = c.slots.claim(key, w.meta.GetGeneration())

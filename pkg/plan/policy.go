@@ -134,6 +134,44 @@ type ChangedObject struct {
 	// Consumers are the opted-in workloads that consume the object, the
 	// workload to roll included.
 	Consumers []ConsumerFacts
+	// Released: the object's reroll.dev/release names this change, which an
+	// operator let through its pause, window, waves and halt.
+	Released bool
+}
+
+// AnnotationRelease on a ConfigMap or Secret lets one change of it through
+// the holds an operator or the cluster set (pause, window, waves, halt):
+// its value is the change's digest, the part after ":" of the change
+// reroll names in its Events ("ConfigMap/cfg:1a2b3c4d5e6f7a8b"). A later
+// change of the object is held again; pacing, the in-flight cap and the
+// flap breaker, which protect the API server, still apply.
+const AnnotationRelease = "reroll.dev/release"
+
+// IsReleased reports whether an object with annotations releases change c.
+func IsReleased(annotations map[string]string, c ChangeID) bool {
+	v, ok := annotations[AnnotationRelease]
+	_, digest, _ := strings.Cut(string(c), ":")
+	return ok && v != "" && (v == digest || v == string(c))
+}
+
+// released reports whether every change a roll carries is released.
+func released(in PolicyInput) bool {
+	for _, o := range in.Changed {
+		if !o.Released {
+			return false
+		}
+	}
+	return len(in.Changed) > 0
+}
+
+// unlessReleased returns rule, except for a released roll.
+func unlessReleased(rule Rule) Rule {
+	return func(in PolicyInput) Hold {
+		if released(in) {
+			return Hold{}
+		}
+		return rule(in)
+	}
 }
 
 // ConsumerFacts is what the rules know of one consumer of a changed object.
@@ -160,9 +198,11 @@ type Rule func(PolicyInput) Hold
 
 // Rules returns the rollout-safety rules in the order Judge asks them: the
 // holds an operator sets first, then those derived from the cluster, then
-// those that spread rolls over time.
+// those that spread rolls over time. A released change (AnnotationRelease)
+// passes the first four.
 func Rules() []Rule {
-	return []Rule{PauseRule, WindowRule, HaltRule, WaveRule, FlapRule, InflightRule, PacingRule}
+	return []Rule{unlessReleased(PauseRule), unlessReleased(WindowRule), unlessReleased(HaltRule), unlessReleased(WaveRule),
+		FlapRule, InflightRule, PacingRule}
 }
 
 // Judge returns the first hold of rules on in, or the zero Hold.

@@ -306,3 +306,26 @@ func TestRolloutRecordFor(t *testing.T) {
 		t.Error("a record from a failed rollout says it came from a complete one")
 	}
 }
+
+// A released change passes the pause, window, halt and waves, and nothing
+// else: pacing, the in-flight cap and the flap breaker still apply.
+func TestReleasedChange(t *testing.T) {
+	if !IsReleased(map[string]string{AnnotationRelease: "0011"}, cfgChange) || !IsReleased(map[string]string{AnnotationRelease: string(cfgChange)}, cfgChange) ||
+		IsReleased(map[string]string{AnnotationRelease: "ffff"}, cfgChange) || IsReleased(nil, cfgChange) {
+		t.Fatal("IsReleased reads the annotation wrong")
+	}
+	held := func(released bool) PolicyInput {
+		o := changedCfg(map[string]string{AnnotationPaused: "true"}, mustWaves(t, "1,100%"),
+			ConsumerFacts{ID: id("canary"), Record: rolledFor(cfgChange, true), State: RolloutFailed}, ConsumerFacts{ID: id("web"), ConsumesChange: true})
+		o.Released = released
+		return PolicyInput{Now: policyNow, Workload: id("web"), Changed: []ChangedObject{o},
+			Windows:     []WindowSource{{What: "ConfigMap/cfg", Windows: mustWindows(t, "Sun 00:00-00:01 UTC")}},
+			MaxInflight: 1, Inflight: 1}
+	}
+	if h := Judge(held(false), Rules()); h.Reason != HoldPaused {
+		t.Errorf("not released: %s, want paused", h.Reason)
+	}
+	if h := Judge(held(true), Rules()); h.Reason != HoldInflight {
+		t.Errorf("released: %s, want only the in-flight cap to hold it", h.Reason)
+	}
+}
