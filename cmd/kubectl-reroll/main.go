@@ -1,7 +1,8 @@
 // Command kubectl-reroll is reroll's kubectl plugin: `kubectl reroll` shows
 // what reroll sees, and what a change will roll before it is made. It
-// decides with the controller's own functions (controller.Inspector), reads
-// the cluster with get and list only, and writes nothing.
+// decides with the controller's own functions (controller.Inspector), and
+// reads the cluster with get and list only; pause, resume and release write
+// one of reroll's annotations each, and nothing else.
 package main
 
 import (
@@ -20,6 +21,9 @@ Commands:
   impact (configmap|secret)/NAME [-f FILE|-]   what applying FILE would roll; without -f, who consumes what
   status [KIND/NAME]                           what reroll would do with each opted-in workload now
   explain KIND/NAME                            everything about one workload
+  pause KIND/NAME [--dry-run]                  hold the rolls of a workload, ConfigMap, Secret or namespace
+  resume KIND/NAME [--dry-run]                 end the pause: each held roll happens once
+  release (configmap|secret)/NAME [--dry-run]  let the current change of the object through its holds
   version                                      print the version
 
 Run "kubectl reroll COMMAND --help" for a command's flags.
@@ -40,6 +44,9 @@ func commands() map[string]command {
 		"impact":  {define: defineImpactFlags, run: runImpact, args: "(configmap|secret)/NAME [-f FILE|-]"},
 		"status":  {run: runStatus, args: "[KIND/NAME]"},
 		"explain": {run: runExplain, args: "KIND/NAME"},
+		"pause":   {define: defineDryRun, run: runPause, args: "KIND/NAME"},
+		"resume":  {define: defineDryRun, run: runResume, args: "KIND/NAME"},
+		"release": {define: defineDryRun, run: runRelease, args: "(configmap|secret)/NAME"},
 	}
 }
 

@@ -278,3 +278,42 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// pause, resume and release write exactly their annotation, say so, and
+// with --dry-run write nothing.
+func TestAnnotateCommands(t *testing.T) {
+	ctx := context.Background()
+	client := cluster(t)
+	code, out, errOut := invoke(t, client, "", "release", "configmap/web-config", "--dry-run")
+	if code != 0 || !strings.HasPrefix(out, "configmap/web-config: would have set reroll.dev/release=") {
+		t.Fatalf("dry run: %d %q %q", code, out, errOut)
+	}
+	if cm, _ := client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{}); cm.Annotations["reroll.dev/release"] != "" {
+		t.Fatal("a dry run wrote")
+	}
+	if code, out, errOut = invoke(t, client, "", "release", "configmap/web-config"); code != 0 {
+		t.Fatalf("release: %d %q", code, errOut)
+	}
+	key, _ := plan.NewHashKey(bytes.Repeat([]byte{7}, plan.MinHashKeyBytes))
+	live, _ := client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+	cached, _ := controller.TransformForCache(live.DeepCopy())
+	_, want, _ := strings.Cut(string(plan.CalculateChangeID(key, plan.ConfigRef{Type: plan.TypeConfigMap, Name: "web-config"}, plan.CachedDigests(cached))), ":")
+	if live.Annotations["reroll.dev/release"] != want || !strings.Contains(out, want) {
+		t.Errorf("released %q (said %q), want the current change %q", live.Annotations["reroll.dev/release"], out, want)
+	}
+	if code, _, errOut = invoke(t, client, "", "pause", "deploy/web"); code != 0 {
+		t.Fatalf("pause: %q", errOut)
+	}
+	if d, _ := client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); d.Annotations["reroll.dev/paused"] != "true" {
+		t.Errorf("pause wrote %v", d.Annotations)
+	}
+	if code, out, _ = invoke(t, client, "", "resume", "deployment/web"); code != 0 || out != "deployment/web: removed reroll.dev/paused\n" {
+		t.Errorf("resume: %d %q", code, out)
+	}
+	if d, _ := client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); d.Annotations["reroll.dev/paused"] != "" {
+		t.Errorf("resume left %v", d.Annotations)
+	}
+	if code, _, errOut = invoke(t, client, "", "release", "deployment/web"); code != 1 || !strings.Contains(errOut, "release takes a configmap or a secret") {
+		t.Errorf("release of a Deployment: %d %q", code, errOut)
+	}
+}

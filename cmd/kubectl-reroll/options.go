@@ -40,6 +40,8 @@ type options struct {
 	parsedWaves      []plan.WaveStep
 	parsedWindow     plan.Windows
 
+	// dryRun is --dry-run of the commands that write.
+	dryRun bool
 	// file is impact's -f.
 	file  string
 	stdin io.Reader
