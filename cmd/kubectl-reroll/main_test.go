@@ -44,7 +44,8 @@ func cluster(t *testing.T) *fake.Clientset {
 	key := bytes.Repeat([]byte{7}, plan.MinHashKeyBytes)
 	objs := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: "reroll-system"}, Data: map[string][]byte{"key": key}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: "reroll-system",
+			Labels: map[string]string{"app.kubernetes.io/name": "reroll", "app.kubernetes.io/component": "hash-key"}}, Data: map[string][]byte{"key": key}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: ns}, Data: map[string]string{"LOG_LEVEL": "info", "greeting": "hello"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns}, Data: map[string][]byte{"token": []byte("s3cr3t")}},
 	}
@@ -315,5 +316,33 @@ func TestAnnotateCommands(t *testing.T) {
 	}
 	if code, _, errOut = invoke(t, client, "", "release", "deployment/web"); code != 1 || !strings.Contains(errOut, "release takes a configmap or a secret") {
 		t.Errorf("release of a Deployment: %d %q", code, errOut)
+	}
+}
+
+// The plugin finds reroll's namespace by the labels of its hash key, says
+// in one line when it finds none or several, and --controller-namespace
+// overrides it.
+func TestFindController(t *testing.T) {
+	ctx := context.Background()
+	labels := map[string]string{"app.kubernetes.io/name": "reroll", "app.kubernetes.io/component": "hash-key"}
+	o := &options{hashKeySecret: "reroll-hash-key"}
+	secret := func(ns string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: ns, Labels: labels}}
+	}
+	if ns, err := findController(ctx, o, fake.NewClientset(secret("ops"))); err != nil || ns != "ops" {
+		t.Errorf("one install: %q, %v", ns, err)
+	}
+	if _, err := findController(ctx, o, fake.NewClientset()); err == nil || !strings.Contains(err.Error(), "found no reroll") || !strings.Contains(err.Error(), "--controller-namespace=NAMESPACE") {
+		t.Errorf("none: %v", err)
+	}
+	if _, err := findController(ctx, o, fake.NewClientset(secret("b"), secret("a"))); err == nil || !strings.Contains(err.Error(), "found reroll in namespaces a, b; pass --controller-namespace") {
+		t.Errorf("two: %v", err)
+	}
+	forbidden := fake.NewClientset()
+	forbidden.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("RBAC"))
+	})
+	if ns, err := findController(ctx, o, forbidden); err != nil || ns != "reroll-system" {
+		t.Errorf("cannot list: %q, %v; want the default namespace", ns, err)
 	}
 }

@@ -62,7 +62,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	for _, name := range []string{"output", "o"} {
 		fs.StringVar(&o.output, name, "table", "Output format: table, json or yaml.")
 	}
-	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's namespace, where its hash key Secret is.")
+	fs.StringVar(&o.controllerNamespace, "controller-namespace", "", "reroll's namespace, where its hash key Secret is. Default: found by the labels reroll gives that Secret.")
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "The Secret holding reroll's hash key.")
 	fs.StringVar(&o.extraKinds, "extra-kinds", "", "reroll's --extra-kinds: custom kinds with a pod template.")
 	fs.BoolVar(&o.reloaderAnnotations, "reloader-annotations", false, "reroll's --reloader-annotations.")

@@ -93,13 +93,55 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 	return in, addExtraKinds(ctx, o, cfg, in, namespace)
 }
 
-// readHashKey reads reroll's hash key, or says which permission is missing.
+// readHashKey reads reroll's hash key, from --controller-namespace or else
+// from the namespace findController finds, or says which permission is
+// missing.
 func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (plan.HashKey, error) {
-	secret, err := client.CoreV1().Secrets(o.controllerNamespace).Get(ctx, o.hashKeySecret, metav1.GetOptions{})
+	ns := o.controllerNamespace
+	if ns == "" {
+		found, err := findController(ctx, o, client)
+		if err != nil {
+			return plan.HashKey{}, err
+		}
+		ns = found
+	}
+	secret, err := client.CoreV1().Secrets(ns).Get(ctx, o.hashKeySecret, metav1.GetOptions{})
 	if err != nil {
-		return plan.HashKey{}, asForbidden(err, "get", "secrets", o.controllerNamespace, o.hashKeySecret)
+		return plan.HashKey{}, asForbidden(err, "get", "secrets", ns, o.hashKeySecret)
 	}
 	return controller.HashKeyFromSecret(secret)
+}
+
+// defaultControllerNamespace is where the manifests and the chart's
+// default install reroll, tried when Secrets cannot be listed.
+const defaultControllerNamespace = "reroll-system"
+
+// findController returns reroll's namespace: the one namespace whose Secret
+// named --hash-key-secret carries the labels reroll gives its hash key
+// (whether it runs from the manifests, the chart or make run). Several, or
+// none, is an error in one line that says what to pass.
+func findController(ctx context.Context, o *options, client kubernetes.Interface) (string, error) {
+	list, err := client.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: controller.HashKeyLabelSelector})
+	if apierrors.IsForbidden(err) {
+		return defaultControllerNamespace, nil // cannot look: try the usual place
+	}
+	if err != nil {
+		return "", err
+	}
+	var namespaces []string
+	for _, s := range list.Items {
+		if s.Name == o.hashKeySecret {
+			namespaces = append(namespaces, s.Namespace)
+		}
+	}
+	switch len(namespaces) {
+	case 0:
+		return "", fmt.Errorf("found no reroll: no Secret %s labelled %s in any namespace; pass --controller-namespace=NAMESPACE", o.hashKeySecret, controller.HashKeyLabelSelector)
+	case 1:
+		return namespaces[0], nil
+	}
+	slices.Sort(namespaces)
+	return "", fmt.Errorf("found reroll in namespaces %s; pass --controller-namespace with the one to ask", strings.Join(namespaces, ", "))
 }
 
 // readNamespaces reads the Namespace namespace, or every Namespace, into

@@ -17,6 +17,10 @@ import (
 // hashKeyDataKey is the key of the hash key Secret that holds the key.
 const hashKeyDataKey = "key"
 
+// HashKeyLabelSelector selects the hash key Secrets reroll creates, by the
+// labels it gives them: tools find reroll's namespace with it.
+const HashKeyLabelSelector = "app.kubernetes.io/name=reroll,app.kubernetes.io/component=hash-key"
+
 // LoadOrCreateHashKey reads the hash key from the Secret namespace/name and
 // creates that Secret with a new random key when it does not exist. With
 // dryRun it creates nothing and uses a throwaway key instead.

@@ -236,6 +236,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kc := "kubectl --kubeconfig=" + info.Kubeconfig
 		fmt.Fprintf(stderr, "try it: %s apply -f examples/   # then edit the example ConfigMap\n", kc)
 		fmt.Fprintf(stderr, "        %s get rs -w         # and watch a new ReplicaSet roll out\n", kc)
+		fmt.Fprintf(stderr, "        KUBECONFIG=%s bin/kubectl-reroll status -A   # what reroll sees (it finds reroll by itself)\n", info.Kubeconfig)
 	}
 
 	if len(cfg.command) > 0 {
