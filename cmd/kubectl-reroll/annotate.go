@@ -8,6 +8,10 @@ import (
 	"io"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,39 +36,40 @@ func defineDryRun(fs *flag.FlagSet, o *options) {
 // patchFunc patches one object of a resource with a merge patch.
 type patchFunc func(ctx context.Context, client kubernetes.Interface, namespace, name string, body []byte) error
 
+// mergePatcher is the Patch method every typed client has.
+type mergePatcher[T any] interface {
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// patchWith returns the patchFunc of the typed client that resource
+// returns for a namespace.
+func patchWith[T any](resource func(c kubernetes.Interface, namespace string) mergePatcher[T]) patchFunc {
+	return func(ctx context.Context, c kubernetes.Interface, namespace, name string, body []byte) error {
+		_, err := resource(c, namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
+		return err
+	}
+}
+
 // annotatable returns the patch function of each kind the commands take,
 // by the names kubectl uses, singular, plural and short.
 func annotatable() map[string]patchFunc {
-	opts := metav1.PatchOptions{FieldManager: fieldManager}
-	mp := types.MergePatchType
-	deployments := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.AppsV1().Deployments(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	statefulSets := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.AppsV1().StatefulSets(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	daemonSets := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.AppsV1().DaemonSets(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	cronJobs := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.BatchV1().CronJobs(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	configMaps := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.CoreV1().ConfigMaps(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	secrets := func(ctx context.Context, c kubernetes.Interface, ns, n string, b []byte) error {
-		_, err := c.CoreV1().Secrets(ns).Patch(ctx, n, mp, b, opts)
-		return err
-	}
-	namespaces := func(ctx context.Context, c kubernetes.Interface, _, n string, b []byte) error {
-		_, err := c.CoreV1().Namespaces().Patch(ctx, n, mp, b, opts)
-		return err
-	}
+	deployments := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*appsv1.Deployment] {
+		return c.AppsV1().Deployments(ns)
+	})
+	statefulSets := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*appsv1.StatefulSet] {
+		return c.AppsV1().StatefulSets(ns)
+	})
+	daemonSets := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*appsv1.DaemonSet] {
+		return c.AppsV1().DaemonSets(ns)
+	})
+	cronJobs := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*batchv1.CronJob] {
+		return c.BatchV1().CronJobs(ns)
+	})
+	configMaps := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*corev1.ConfigMap] {
+		return c.CoreV1().ConfigMaps(ns)
+	})
+	secrets := patchWith(func(c kubernetes.Interface, ns string) mergePatcher[*corev1.Secret] { return c.CoreV1().Secrets(ns) })
+	namespaces := patchWith(func(c kubernetes.Interface, _ string) mergePatcher[*corev1.Namespace] { return c.CoreV1().Namespaces() })
 	return map[string]patchFunc{
 		"deployment": deployments, "deployments": deployments, "deploy": deployments,
 		"statefulset": statefulSets, "statefulsets": statefulSets, "sts": statefulSets,
