@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
@@ -145,5 +146,48 @@ func benchDeployment(m metav1.ObjectMeta) *appsv1.Deployment {
 			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", Message: fmt.Sprintf(`ReplicaSet "%s-5d4f8c7b9" has successfully progressed.`, m.Name),
 				LastUpdateTime: metav1.NewTime(time.Unix(1795719538, 0)), LastTransitionTime: metav1.NewTime(time.Unix(1795719538, 0))},
 		}},
+	}
+}
+
+// BenchmarkProviderClassFootprint reports the heap each cached
+// SecretProviderClassPodStatus costs once decoded from JSON, as the dynamic
+// informer does, passed through providerClassTransform and stored in an
+// indexer with the class index. Each status reports two objects, as a
+// class with a password and a certificate would. It prints bytes per
+// status; it asserts nothing.
+func BenchmarkProviderClassFootprint(b *testing.B) {
+	const n = 4000
+	encoded := make([][]byte, n)
+	for i := range encoded {
+		ns := fmt.Sprintf("bench-mem-%03d", i%190)
+		pod := fmt.Sprintf("app-%05d-5d4f8c7b9-x2kq7", i)
+		raw := fmt.Sprintf(`{"apiVersion":"secrets-store.csi.x-k8s.io/v1","kind":"SecretProviderClassPodStatus",`+
+			`"metadata":{"name":"%s-%s-vault-db","namespace":"%s","uid":"0b7a1c2e-5d6f-4a8b-9c0d-%012d","resourceVersion":"%d",`+
+			`"creationTimestamp":"2026-12-01T00:00:00Z","labels":{"secrets-store.csi.k8s.io/managed":"true"},`+
+			`"ownerReferences":[{"apiVersion":"v1","kind":"Pod","name":"%s","uid":"1c8b2d3f-6e7a-4b9c-8d1e-%012d"}]},`+
+			`"status":{"podName":"%s","secretProviderClassName":"vault-db","mounted":true,"targetPath":"/var/lib/kubelet/pods/1c8b2d3f/volumes/kubernetes.io~csi/secrets/mount",`+
+			`"objects":[{"id":"secret/db-password","version":"v%d"},{"id":"secret/tls-cert","version":"v%d"}]}}`,
+			pod, ns, ns, i, 100000+i, pod, i, pod, i%7, i%5)
+		encoded[i] = []byte(raw)
+	}
+	for range b.N {
+		before := heapInUse()
+		store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{providerClassIndex: func(obj any) ([]string, error) {
+			p := obj.(*providerClassPod)
+			return []string{p.Namespace + "/" + p.Class}, nil
+		}})
+		for _, raw := range encoded {
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON(raw); err != nil {
+				b.Fatal(err)
+			}
+			t, _ := providerClassTransform(u)
+			if err := store.Add(t); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "B/object")
+		runtime.KeepAlive(store)
 	}
 }
