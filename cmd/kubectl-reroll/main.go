@@ -72,24 +72,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	o := &options{stdin: stdin, connector: connect}
 	fs := flag.NewFlagSet("kubectl reroll "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: kubectl reroll %s %s [flags]\n\nFlags:\n", args[0], cmd.args)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are reported below, help by writeHelp
+	fs.Usage = func() {}
 	o.define(fs)
 	if cmd.define != nil {
 		cmd.define(fs, o)
 	}
 	positional, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
+		writeHelp(stdout, args[0], cmd.args, fs)
 		return 0
 	}
 	if err == nil {
 		err = o.validate()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "kubectl reroll %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "kubectl reroll %s: %v\nSee 'kubectl reroll %s --help'.\n", args[0], err, args[0])
 		return 2
 	}
 	if err := cmd.run(ctx, o, positional, stdout); err != nil {

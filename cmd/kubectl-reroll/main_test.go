@@ -346,3 +346,22 @@ func TestFindController(t *testing.T) {
 		t.Errorf("cannot list: %q, %v; want the default namespace", ns, err)
 	}
 }
+
+// Each command's help follows kubectl's conventions: long flags with two
+// dashes, short aliases beside them, grouped (golden files).
+func TestCommandHelp(t *testing.T) {
+	for _, cmd := range []string{"impact", "status", "explain", "release"} {
+		code, out, errOut := invoke(t, fake.NewClientset(), "", cmd, "--help")
+		if code != 0 || errOut != "" {
+			t.Fatalf("%s --help: exit %d, %q", cmd, code, errOut)
+		}
+		golden(t, "help-"+cmd, out)
+		if strings.Contains(out, "\n  -n string") || !strings.Contains(out, "-A, --all-namespaces") {
+			t.Errorf("%s --help does not pair short and long flags:\n%s", cmd, out)
+		}
+	}
+	code, _, errOut := invoke(t, fake.NewClientset(), "", "status", "--bogus")
+	if code != 2 || !strings.Contains(errOut, "See 'kubectl reroll status --help'.") {
+		t.Errorf("a bad flag: exit %d, %q", code, errOut)
+	}
+}
