@@ -29,6 +29,7 @@ build:
 ## install-plugin: kubectl-reroll on the PATH, so that `kubectl reroll` works
 install-plugin: build
 	install -m 0755 $(PLUGIN) "$$(go env GOPATH)/bin/kubectl-reroll"
+	install -m 0755 cmd/kubectl-reroll/kubectl_complete-reroll "$$(go env GOPATH)/bin/kubectl_complete-reroll"
 
 ## test: formatting, vet, staticcheck, the unit tests with -race, and the
 ## end-to-end suite on a real control plane (built on first use, ~6 min cold)
@@ -44,7 +45,7 @@ vet:
 ## shellcheck: the shell scripts (hack/kind.sh cannot run here: no Docker)
 shellcheck:
 	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
-	shellcheck hack/*.sh .ci/run
+	shellcheck hack/*.sh .ci/run cmd/kubectl-reroll/kubectl_complete-reroll
 
 ## manifests-check: both kustomizations build (e2e applies them to a real API server)
 manifests-check:

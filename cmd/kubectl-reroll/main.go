@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
+	if args[0] == "__complete" {
+		return runComplete(ctx, args[1:], stdout, connect)
+	}
 	if args[0] == "version" {
 		fmt.Fprintln(stdout, "kubectl-reroll", version)
 		return 0

@@ -365,3 +365,25 @@ func TestCommandHelp(t *testing.T) {
 		t.Errorf("a bad flag: exit %d, %q", code, errOut)
 	}
 }
+
+// Completion answers kubectl's protocol: commands, kinds, then the names of
+// a kind's objects in the namespace, and ":4" (no file completion) last.
+func TestCompletion(t *testing.T) {
+	client := cluster(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"st"}, "status\n:4\n"},
+		{[]string{"impact", ""}, "configmap/\nsecret/\n:4\n"},
+		{[]string{"impact", "configmap/w"}, "configmap/web-config\n:4\n"},
+		{[]string{"status", "deployment/"}, "deployment/plain\ndeployment/web\ndeployment/worker\n:4\n"},
+		{[]string{"status", "-n", "other", "deployment/"}, ":4\n"},
+		{[]string{"status", "--out"}, ":4\n"},
+	} {
+		code, out, _ := invoke(t, client, "", append([]string{"__complete"}, tt.args...)...)
+		if code != 0 || out != tt.want {
+			t.Errorf("%q: %d %q, want %q", tt.args, code, out, tt.want)
+		}
+	}
+}
