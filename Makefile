@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: install-plugin bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
+.PHONY: krew-check install-plugin bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
 
 all: build
 
@@ -33,7 +33,7 @@ install-plugin: build
 
 ## test: formatting, vet, staticcheck, the unit tests with -race, and the
 ## end-to-end suite on a real control plane (built on first use, ~6 min cold)
-test: fmt-check vet lint shellcheck manifests-check chart-check unit tools-test e2e
+test: fmt-check vet lint shellcheck manifests-check chart-check krew-check unit tools-test e2e
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -66,6 +66,12 @@ chart-check:
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreSecrets=true | grep -q 'resources: \[configmaps\]'
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set secretsStoreCSI=true | grep -q 'resources: \[secretproviderclasspodstatuses\]'
 	go run $(KUSTOMIZE) build manifests/overlays/secrets-store-csi | grep -q -- '--secrets-store-csi'
+
+## krew-check: the krew manifest of the plugin's release archives, built for
+## this machine's platform and checked with krew's own validation and an
+## offline install (hack/krew.sh; `hack/krew.sh VERSION` builds every platform)
+krew-check:
+	hack/krew.sh v0.0.0-check "$$(go env GOOS)/$$(go env GOARCH)"
 
 ## helm: the pinned Helm binary, for the e2e suite
 helm:
