@@ -75,23 +75,13 @@ func BenchmarkCacheFootprint(b *testing.B) {
 			for i := range encoded {
 				encoded[i] = wire(k.objects(i))
 			}
-			for range b.N {
-				before := heapInUse()
-				store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, k.indexer)
-				for _, raw := range encoded {
-					obj, _, err := ser.Decode(raw, nil, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					t, _ := TransformForCache(obj)
-					if err := store.Add(t); err != nil {
-						b.Fatal(err)
-					}
+			reportStoreFootprint(b, encoded, k.indexer, func(raw []byte) (any, error) {
+				obj, _, err := ser.Decode(raw, nil, nil)
+				if err != nil {
+					return nil, err
 				}
-				after := heapInUse()
-				b.ReportMetric(float64(after-before)/n, "B/object")
-				runtime.KeepAlive(store)
-			}
+				return TransformForCache(obj)
+			})
 		})
 	}
 }
@@ -170,24 +160,37 @@ func BenchmarkProviderClassFootprint(b *testing.B) {
 			pod, ns, ns, i, 100000+i, pod, i, pod, i%7, i%5)
 		encoded[i] = []byte(raw)
 	}
+	indexers := cache.Indexers{providerClassIndex: func(obj any) ([]string, error) {
+		p := obj.(*providerClassPod)
+		return []string{p.Namespace + "/" + p.Class}, nil
+	}}
+	reportStoreFootprint(b, encoded, indexers, func(raw []byte) (any, error) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(raw); err != nil {
+			return nil, err
+		}
+		return providerClassTransform(u)
+	})
+}
+
+// reportStoreFootprint reports, for each of b.N rounds, the live heap per
+// object of an indexer (with indexers) holding the encoded objects, each
+// decoded and transformed by decode, as an informer caches them.
+func reportStoreFootprint(b *testing.B, encoded [][]byte, indexers cache.Indexers, decode func([]byte) (any, error)) {
 	for range b.N {
 		before := heapInUse()
-		store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{providerClassIndex: func(obj any) ([]string, error) {
-			p := obj.(*providerClassPod)
-			return []string{p.Namespace + "/" + p.Class}, nil
-		}})
+		store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, indexers)
 		for _, raw := range encoded {
-			u := &unstructured.Unstructured{}
-			if err := u.UnmarshalJSON(raw); err != nil {
+			obj, err := decode(raw)
+			if err != nil {
 				b.Fatal(err)
 			}
-			t, _ := providerClassTransform(u)
-			if err := store.Add(t); err != nil {
+			if err := store.Add(obj); err != nil {
 				b.Fatal(err)
 			}
 		}
 		after := heapInUse()
-		b.ReportMetric(float64(after-before)/n, "B/object")
+		b.ReportMetric(float64(after-before)/float64(len(encoded)), "B/object")
 		runtime.KeepAlive(store)
 	}
 }
