@@ -1,9 +1,19 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // TestParseMetrics checks the exposition parser on the shapes reroll's
@@ -158,5 +168,90 @@ func TestScaleLayout(t *testing.T) {
 	}
 	if l := newScaleLayout(&env{opts: options{scale: 1}}); l != (scaleLayout{namespaces: 2000, configMaps: 25000, secrets: 25000, deployments: 10000, shared: 1000}) {
 		t.Errorf("scale 1: layout %+v", l)
+	}
+}
+
+// TestProviderClassPods checks the CSI variants' names and objects: each
+// Pod name starts with its Deployment's name and a dash (how reroll maps a
+// status to its workload), is the same for the same Pod and differs between
+// Pods, and a status reports its Pod, its class and the version given,
+// under the driver's name for it.
+func TestProviderClassPods(t *testing.T) {
+	seen := map[string]bool{}
+	for _, deploy := range []string{"app-0000", "app-0001", "app-0999"} {
+		for n := range csiReplicas {
+			pod := csiPodName(deploy, n)
+			if !strings.HasPrefix(pod, deploy+"-") || !strings.HasSuffix(pod, "-"+strconv.Itoa(n)) || seen[pod] || pod != csiPodName(deploy, n) {
+				t.Errorf("csiPodName(%q, %d) = %q: not <deploy>-<hash>-<n>, or not unique or stable", deploy, n, pod)
+			}
+			seen[pod] = true
+		}
+	}
+	s := providerClassPodStatus("ns", "app-0000-abc-1", "vault", "v2")
+	if s.GetName() != "app-0000-abc-1-ns-vault" || s.GetNamespace() != "ns" || s.GetKind() != "SecretProviderClassPodStatus" || s.GetAPIVersion() != "secrets-store.csi.x-k8s.io/v1" {
+		t.Errorf("status %s/%s, %s %s", s.GetNamespace(), s.GetName(), s.GetAPIVersion(), s.GetKind())
+	}
+	pod, _, _ := unstructured.NestedString(s.Object, "status", "podName")
+	class, _, _ := unstructured.NestedString(s.Object, "status", "secretProviderClassName")
+	objects, _, _ := unstructured.NestedSlice(s.Object, "status", "objects")
+	if pod != "app-0000-abc-1" || class != "vault" || !reflect.DeepEqual(objects, []any{map[string]any{"id": csiObjectID, "version": "v2"}}) {
+		t.Errorf("status reports pod %q, class %q, objects %v", pod, class, objects)
+	}
+}
+
+// TestMemoryCSIVariant checks what the CSI variants change: the Deployment
+// gets csiReplicas replicas and a CSI volume of csiClass, mounted, and
+// keeps what the memory scenario consumes; only the watching variant adds
+// --secrets-store-csi; and keysIn finds every Deployment of a namespace.
+func TestMemoryCSIVariant(t *testing.T) {
+	d := newDeployment("ns", "app-0000", "memory-csi", true, consumption{envFromConfigMap: "cm", volumeSecret: "s"})
+	csiVariant(true).deployment(d)
+	spec := d.Spec.Template.Spec
+	if *d.Spec.Replicas != csiReplicas || len(spec.Volumes) != 2 || spec.Volumes[0].Secret == nil || len(spec.Containers[0].EnvFrom) != 1 {
+		t.Fatalf("Deployment: %d replicas, volumes %v", *d.Spec.Replicas, spec.Volumes)
+	}
+	if v := spec.Volumes[1]; v.CSI == nil || v.CSI.Driver != "secrets-store.csi.k8s.io" || v.CSI.VolumeAttributes["secretProviderClass"] != csiClass ||
+		spec.Containers[0].VolumeMounts[1].Name != v.Name {
+		t.Errorf("CSI volume %+v, mounts %v", v, spec.Containers[0].VolumeMounts)
+	}
+	if on, off := csiVariant(true).args, csiVariant(false).args; !slices.Contains(on, "--secrets-store-csi") || slices.Contains(off, "--secrets-store-csi") {
+		t.Errorf("reroll's flags: %v with the driver watched, %v without", on, off)
+	}
+	w := memoryWorkloads{namespaces: 3, n: 8, deployment: func(i int) *appsv1.Deployment {
+		return newDeployment(memoryNamespace(i%3), fmt.Sprintf("app-%04d", i), "memory-csi", true, consumption{})
+	}}
+	if got, want := w.keysIn(1), []string{"bench-mem-001/app-0001", "bench-mem-001/app-0004", "bench-mem-001/app-0007"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("keysIn(1) = %v, want %v", got, want)
+	}
+}
+
+// TestParseHeapAlloc checks that the live heap is read from a text heap
+// profile's MemStats, not from a line that merely contains the name.
+func TestParseHeapAlloc(t *testing.T) {
+	profile := "heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n\n# runtime.MemStats\n# Alloc = 1111\n# TotalAlloc = 9999\n# HeapAlloc = 12345678\n# HeapSys = 20000000\n"
+	if got, err := parseHeapAlloc(profile); err != nil || got != 12345678 {
+		t.Errorf("parseHeapAlloc = %d, %v; want 12345678", got, err)
+	}
+	if _, err := parseHeapAlloc("# NotHeapAlloc = 5\n"); err == nil {
+		t.Error("no HeapAlloc line: want an error")
+	}
+}
+
+// TestScenarioDefaults checks that the CSI variants run only when named.
+func TestScenarioDefaults(t *testing.T) {
+	dir := t.TempDir()
+	for _, bin := range []string{"localcluster", "reroll"} {
+		if err := os.WriteFile(filepath.Join(dir, bin), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--bin-dir=" + dir, "--controller=" + filepath.Join(dir, "reroll"), "--out=" + dir}
+	o, err := parseFlags(args, io.Discard)
+	if err != nil || slices.Contains(o.scenarios, "memory-csi") || slices.Contains(o.scenarios, "memory-csi-baseline") || !slices.Contains(o.scenarios, "memory") {
+		t.Errorf("default scenarios %v (%v): want memory and not the CSI variants", o.scenarios, err)
+	}
+	o, err = parseFlags(append(args, "--scenarios=memory-csi-baseline,memory-csi"), io.Discard)
+	if err != nil || !reflect.DeepEqual(o.scenarios, []string{"memory-csi-baseline", "memory-csi"}) {
+		t.Errorf("named scenarios %v (%v)", o.scenarios, err)
 	}
 }

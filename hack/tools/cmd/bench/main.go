@@ -1,7 +1,10 @@
 // Command bench measures reroll on a local control plane: memory with a
 // large amount of config data, roll latency against a floor, fan-out of one
 // change to many workloads, restarts, CPU under churn, and start-up and
-// adoption on a large cluster.
+// adoption on a large cluster. Two more scenarios run only when named:
+// memory-csi-baseline and memory-csi seed the memory scenario with the
+// Secrets Store CSI driver's pod statuses and run reroll without and with
+// --secrets-store-csi.
 //
 // Usage (what `make bench` runs):
 //
@@ -65,27 +68,35 @@ type scenario struct {
 	// withNodes starts the cluster with a kwok node, so Pods run and
 	// rollouts complete.
 	withNodes bool
+	// onlyNamed leaves the scenario out of the default run: it runs only
+	// when --scenarios names it.
+	onlyNamed bool
 }
 
-// scenarios returns every scenario in the order they run by default.
+// scenarios returns every scenario in the order they run.
 func scenarios() []scenario {
 	return []scenario{
-		{"memory", runMemory, false},
-		{"latency", runLatency, false},
-		{"fanout", runFanout, false},
-		{"restart", runRestart, false},
-		{"churn", runChurn, false},
-		{"storm", runStorm, true},
-		{"outage", runOutage, false},
-		{"scale", runScale, false},
+		{"memory", runMemory, false, false},
+		{"memory-csi-baseline", runMemoryCSIBaseline, false, true},
+		{"memory-csi", runMemoryCSI, false, true},
+		{"latency", runLatency, false, false},
+		{"fanout", runFanout, false, false},
+		{"restart", runRestart, false, false},
+		{"churn", runChurn, false, false},
+		{"storm", runStorm, true, false},
+		{"outage", runOutage, false, false},
+		{"scale", runScale, false, false},
 	}
 }
 
-// scenarioNames returns the names of every scenario.
-func scenarioNames() []string {
+// scenarioNames returns the names of every scenario, or with defaults only
+// of those that run by default.
+func scenarioNames(defaults bool) []string {
 	var names []string
 	for _, s := range scenarios() {
-		names = append(names, s.name)
+		if !defaults || !s.onlyNamed {
+			names = append(names, s.name)
+		}
 	}
 	return names
 }
@@ -150,7 +161,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plugin, "plugin", "", "the kubectl-reroll binary to time in the memory scenario (make build: bin/kubectl-reroll)")
 	fs.Float64Var(&o.scale, "scale", 1.0, "multiplies object counts and the churn duration; 0.1 is a quick run")
 	fs.StringVar(&o.outDir, "out", "", "directory for the results JSON (<date>.json)")
-	fs.StringVar(&names, "scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run")
+	fs.StringVar(&names, "scenarios", strings.Join(scenarioNames(true), ","), "comma-separated scenarios to run (memory-csi-baseline and memory-csi only when named)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "run reroll with --profiling and save CPU and heap profiles of each scenario here")
 	var controllerEnv string
 	fs.StringVar(&controllerEnv, "controller-env", "", "comma-separated KEY=VALUE pairs added to reroll's environment only, e.g. GOMEMLIMIT=40MiB")
@@ -181,8 +192,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	for _, n := range strings.Split(names, ",") {
 		switch {
-		case !slices.Contains(scenarioNames(), n):
-			errs = append(errs, fmt.Errorf("--scenarios: unknown scenario %q; the scenarios are %s", n, strings.Join(scenarioNames(), ", ")))
+		case !slices.Contains(scenarioNames(false), n):
+			errs = append(errs, fmt.Errorf("--scenarios: unknown scenario %q; the scenarios are %s", n, strings.Join(scenarioNames(false), ", ")))
 		case slices.Contains(o.scenarios, n):
 			errs = append(errs, fmt.Errorf("--scenarios: %q is listed twice", n))
 		default:

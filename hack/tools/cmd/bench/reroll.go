@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -234,4 +236,31 @@ func (r *reroll) memory() (hwm, rss uint64, err error) {
 // cpu returns the CPU seconds reroll has used.
 func (r *reroll) cpu() (float64, error) {
 	return cpuSeconds(r.pid())
+}
+
+// liveHeap forces a garbage collection in reroll (which needs --profiling)
+// and returns the bytes of heap objects left: the live heap, which unlike
+// the heap in use does not depend on when the GC last ran.
+func (r *reroll) liveHeap(ctx context.Context) (uint64, error) {
+	code, body, err := r.get(ctx, "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("GET /debug/pprof/heap: %d (is --profiling on?)", code)
+	}
+	return parseHeapAlloc(string(body))
+}
+
+// heapAllocLine is the line of a text heap profile (debug=1) that holds
+// runtime.MemStats.HeapAlloc.
+var heapAllocLine = regexp.MustCompile(`(?m)^# HeapAlloc = (\d+)$`)
+
+// parseHeapAlloc returns the HeapAlloc of a text heap profile.
+func parseHeapAlloc(profile string) (uint64, error) {
+	m := heapAllocLine.FindStringSubmatch(profile)
+	if m == nil {
+		return 0, errors.New("no HeapAlloc in the heap profile")
+	}
+	return strconv.ParseUint(m[1], 10, 64)
 }

@@ -84,6 +84,37 @@ func (d memoryData) totalBytes() int64 {
 	return t
 }
 
+// memoryWorkloads are the memory scenario's Deployments: Deployment i, of
+// n, lives in namespace i % namespaces.
+type memoryWorkloads struct {
+	namespaces, n int
+	deployment    func(i int) *appsv1.Deployment
+}
+
+// keysIn returns the tracker keys of the Deployments in namespace ns, the
+// ns-th namespace.
+func (w memoryWorkloads) keysIn(ns int) []string {
+	var keys []string
+	for i := ns; i < w.n; i += w.namespaces {
+		d := w.deployment(i)
+		keys = append(keys, key(d.Namespace, d.Name))
+	}
+	return keys
+}
+
+// memoryVariant is what a variant of the memory scenario adds to it; the
+// zero value is the memory scenario itself.
+type memoryVariant struct {
+	// deployment changes each Deployment before it is created.
+	deployment func(d *appsv1.Deployment)
+	// seed seeds more once the Deployments exist, before reroll starts.
+	seed func(ctx context.Context, e *env, res *scenarioResult, w memoryWorkloads) error
+	// args are reroll's extra flags.
+	args []string
+	// after measures more once the memory scenario's figures are taken.
+	after func(ctx context.Context, e *env, res *scenarioResult, r *reroll, tr *tracker, w memoryWorkloads) error
+}
+
 // runMemory measures reroll's memory with a lot of config data: 5,900
 // Secrets and 3,200 ConfigMaps holding ~213 MB of random data in 190
 // namespaces, and 1,000 opted-in Deployments each consuming one ConfigMap
@@ -91,6 +122,12 @@ func (d memoryData) totalBytes() int64 {
 // seeding; then 100 consumed objects change and the 100 Deployments that
 // consume them must roll.
 func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
+	return runMemoryVariant(ctx, e, res, memoryVariant{})
+}
+
+// runMemoryVariant runs the memory scenario (see runMemory) with what v
+// adds to it.
+func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memoryVariant) error {
 	nNS := e.scaled(190, 2)
 	nSecrets, nCMs := e.scaled(5900, 4), e.scaled(3200, 4)
 	nDeploy := min(e.scaled(1000, 2), nSecrets, nCMs)
@@ -133,11 +170,21 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	// Deployment i consumes ConfigMap i and Secret i, both in namespace
 	// i % nNS, as objects are spread the same way.
 	deployKey := func(i int) string { return key(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i)) }
-	if err := e.createDeployments(ctx, nDeploy, func(i int) *appsv1.Deployment {
-		return newDeployment(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i), e.scenario, true,
+	w := memoryWorkloads{namespaces: nNS, n: nDeploy, deployment: func(i int) *appsv1.Deployment {
+		d := newDeployment(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i), e.scenario, true,
 			consumption{envFromConfigMap: configMapName(i), volumeSecret: secretName(i)})
-	}); err != nil {
+		if v.deployment != nil {
+			v.deployment(d)
+		}
+		return d
+	}}
+	if err := e.createDeployments(ctx, nDeploy, w.deployment); err != nil {
 		return err
+	}
+	if v.seed != nil {
+		if err := v.seed(ctx, e, res, w); err != nil {
+			return err
+		}
 	}
 	e.recordSeeding(res, time.Since(began))
 	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
@@ -146,7 +193,7 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	}
 
 	// Start, sync, adopt.
-	r, err := e.startReroll(ctx, "main")
+	r, err := e.startReroll(ctx, "main", v.args...)
 	if err != nil {
 		return err
 	}
@@ -226,6 +273,11 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	res.add("heap in use at end", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
 	res.add("sync errors", m.sum("reroll_sync_errors_total"), "")
 	noteSyncErrors(res, "memory", nil, m)
+	if v.after != nil {
+		if err := v.after(ctx, e, res, r, tr, w); err != nil {
+			return err
+		}
+	}
 	e.prof.finish(ctx, r, "main")
 	return e.measurePlugin(ctx, res, nDeploy)
 }
