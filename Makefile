@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: krew-check install-plugin bench all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
+.PHONY: krew-check install-plugin bench bench-plots all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
 
 all: build
 
@@ -77,9 +77,16 @@ krew-check:
 helm:
 	GOBIN=$(TOOLS_BIN) go install $(HELM)
 
-## bench: the cluster-scale benchmarks (docs/benchmarks.md); SCALE=0.1 for a quick run
+## bench: the cluster-scale benchmarks (docs/benchmarks.md), then their
+## plots (bench-plots); SCALE=0.1 for a quick run
 bench: build control-plane
 	cd hack/tools && go run ./cmd/bench --bin-dir=$(TOOLS_BIN) --controller=$(CURDIR)/$(BIN) --plugin=$(CURDIR)/$(PLUGIN) --scale=$(SCALE) --out=$(CURDIR)/bench/results
+	$(MAKE) bench-plots
+
+## bench-plots: redraw docs/img/*.png from the results in bench/results,
+## running nothing
+bench-plots:
+	cd hack/tools && go run ./cmd/plot --results=$(CURDIR)/bench/results --out=$(CURDIR)/docs/img
 
 ## image: the container image, where Docker exists
 image:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -253,5 +254,58 @@ func TestScenarioDefaults(t *testing.T) {
 	o, err = parseFlags(append(args, "--scenarios=memory-csi-baseline,memory-csi"), io.Discard)
 	if err != nil || !reflect.DeepEqual(o.scenarios, []string{"memory-csi-baseline", "memory-csi"}) {
 		t.Errorf("named scenarios %v (%v)", o.scenarios, err)
+	}
+}
+
+// TestCumulative checks the rolls-over-time series: a count at every step
+// from the change until the last roll, a roll exactly at a step counted at
+// that step, and a roll before the change counted from the start.
+func TestCumulative(t *testing.T) {
+	start := time.Unix(100, 0)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	got := cumulative(start, []time.Time{at(250), at(100), at(-5), at(100), at(420)}, 100*time.Millisecond)
+	if want := []float64{1, 3, 3, 4, 4, 5}; !reflect.DeepEqual(got, want) {
+		t.Errorf("cumulative = %v, want %v", got, want)
+	}
+	if got := cumulative(start, nil, time.Second); !reflect.DeepEqual(got, []float64{0}) {
+		t.Errorf("no rolls: %v, want [0]", got)
+	}
+}
+
+// TestQuantiles checks the quantile series: nearest rank, the minimum at
+// 0 and the maximum at 1, whatever the order of the values.
+func TestQuantiles(t *testing.T) {
+	got := quantiles([]float64{40, 10, 30, 20}, 4)
+	if want := []float64{10, 10, 20, 30, 40}; !reflect.DeepEqual(got, want) {
+		t.Errorf("quantiles = %v, want %v", got, want)
+	}
+	if quantiles(nil, 4) != nil {
+		t.Error("no values: want nil")
+	}
+	s := latencySeries("x", []float64{1.23456, 2})
+	if s.Values[0] != 1.235 || len(s.Values) != quantileSteps+1 || s.Step != 0.01 || s.Unit != "ms" {
+		t.Errorf("latencySeries = %+v", s)
+	}
+}
+
+// TestCompactNumberLists checks that the results JSON keeps a series on
+// one line, and leaves other lists and strings alone.
+func TestCompactNumberLists(t *testing.T) {
+	in := []byte("{\n  \"values\": [\n    0,\n    1.5,\n    -2e-07\n  ],\n  \"cmd\": [\n    \"a\",\n    \"b\"\n  ],\n  \"note\": \"[1, 2]\"\n}")
+	want := "{\n  \"values\": [0,1.5,-2e-07],\n  \"cmd\": [\n    \"a\",\n    \"b\"\n  ],\n  \"note\": \"[1, 2]\"\n}"
+	if got := string(compactNumberLists(in)); got != want {
+		t.Errorf("compactNumberLists:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestFanoutPolicies checks the policy rounds' names: waves, pacing, both.
+func TestFanoutPolicies(t *testing.T) {
+	var got []string
+	for _, p := range fanoutPolicies() {
+		got = append(got, p.suffix())
+	}
+	want := []string{" (waves 1,10%,100%)", " (--max-rollouts-per-second=50)", " (waves 1,10%,100%, --max-rollouts-per-second=50)"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("suffixes %q, want %q", got, want)
 	}
 }

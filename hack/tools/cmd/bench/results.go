@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +71,9 @@ type scenarioResult struct {
 	Params map[string]any `json:"params"`
 	// Figures are in the order they were measured.
 	Figures []figure `json:"figures"`
+	// Series are measurements with more than one value, for plots
+	// (hack/tools/cmd/plot).
+	Series []series `json:"series,omitempty"`
 	// Notes explain figures that need it.
 	Notes []string `json:"notes,omitempty"`
 	// Error is why the scenario stopped early, if it did; the figures
@@ -86,6 +91,22 @@ func (r *scenarioResult) add(name string, value float64, unit string) {
 func (r *scenarioResult) addTarget(name string, value float64, unit string, t target) {
 	met := t.met(value)
 	r.Figures = append(r.Figures, figure{Name: name, Value: value, Unit: unit, Target: &t, Met: &met})
+}
+
+// series is a curve sampled at fixed steps: Values[i] is its value at
+// x = i × Step, in Unit.
+type series struct {
+	Name string `json:"name"`
+	// X says what x is, e.g. "seconds since the change" or "quantile".
+	X      string    `json:"x"`
+	Step   float64   `json:"step"`
+	Unit   string    `json:"unit"`
+	Values []float64 `json:"values"`
+}
+
+// addSeries records a series.
+func (r *scenarioResult) addSeries(s series) {
+	r.Series = append(r.Series, s)
 }
 
 // note records an explanation.
@@ -185,7 +206,20 @@ func writeReport(dir string, rep *report) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return path, os.WriteFile(path, append(data, '\n'), 0o644)
+	return path, os.WriteFile(path, append(compactNumberLists(data), '\n'), 0o644)
+}
+
+// numberList matches a list of numbers as MarshalIndent writes it: one
+// number a line. A raw newline cannot occur inside a JSON string, so no
+// string is ever matched.
+var numberList = regexp.MustCompile(`\[\n\s*-?[0-9][-+.0-9eE]*(?:,\n\s*-?[0-9][-+.0-9eE]*)*\n\s*\]`)
+
+// compactNumberLists puts every list of numbers of indented JSON on one
+// line, so that a series of hundreds of values is one line of the file.
+func compactNumberLists(data []byte) []byte {
+	return numberList.ReplaceAllFunc(data, func(list []byte) []byte {
+		return bytes.Join(bytes.Fields(list), nil)
+	})
 }
 
 // percentile returns the p-th percentile (nearest rank) of values, or 0

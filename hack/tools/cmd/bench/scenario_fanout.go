@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,13 +18,52 @@ const (
 	fanoutQPS = 200
 	// fanoutWorkers is reroll's --workers in the second fanout round.
 	fanoutWorkers = 32
+	// fanoutWaves is the reroll.dev/waves of the rounds with waves.
+	fanoutWaves = "1,10%,100%"
+	// fanoutPacing is the --max-rollouts-per-second of the paced rounds,
+	// as in the storm scenario.
+	fanoutPacing = 50
 )
+
+// fanoutPolicy is a round of the fanout scenario with reroll's rollout
+// policies: waves on the ConfigMap, pacing as a flag, or both.
+type fanoutPolicy struct {
+	// label names reroll's process (its log file).
+	label string
+	// waves is the ConfigMap's reroll.dev/waves, or "" for none.
+	waves string
+	// pacing is reroll's --max-rollouts-per-second, or 0 for none.
+	pacing int
+}
+
+// suffix is what the round's figure and series names end with.
+func (p fanoutPolicy) suffix() string {
+	var parts []string
+	if p.waves != "" {
+		parts = append(parts, "waves "+p.waves)
+	}
+	if p.pacing > 0 {
+		parts = append(parts, fmt.Sprintf("--max-rollouts-per-second=%d", p.pacing))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// fanoutPolicies returns the policy rounds, in the order they run.
+func fanoutPolicies() []fanoutPolicy {
+	return []fanoutPolicy{
+		{label: "waves", waves: fanoutWaves},
+		{label: "paced", pacing: fanoutPacing},
+		{label: "waves-paced", waves: fanoutWaves, pacing: fanoutPacing},
+	}
+}
 
 // runFanout changes one ConfigMap consumed by 1,000 adopted Deployments and
 // measures how long reroll, limited to 200 requests per second, takes to
 // roll them all, whether any rolls twice, and how many PATCHes it sends.
 // A second round does the same after restarting reroll with --workers=32,
 // which tells the client rate limit from the number of PATCHes in flight.
+// Three more rounds roll them with waves, with pacing, and with both (see
+// fanoutPolicies). Every round records its rolls over time.
 func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 	n := e.scaled(1000, 10)
 	res.Params = map[string]any{"deployments": n, "kubeAPIQPS": fanoutQPS, "kubeAPIBurst": fanoutQPS}
@@ -73,8 +113,52 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 	if err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, " (--workers="+workers+")"); err != nil {
 		return err
 	}
+	r.stop()
 	res.note("fanout: reroll runs with the default --debounce=1s, so the change-to-all-rolled time includes the 1s debounce (see change to first roll)")
 	res.note("fanout: the second round restarts reroll with --workers=%d (default 8) on the same Deployments and changes the ConfigMap again", fanoutWorkers)
+	for _, p := range fanoutPolicies() {
+		if err := e.fanoutPolicyRound(ctx, res, tr, ns, keys, p); err != nil {
+			return err
+		}
+	}
+	res.note("fanout: the policy rounds restart reroll (8 workers, %d QPS) with the ConfigMap's reroll.dev/waves and --max-rollouts-per-second as named, and change the ConfigMap once each", fanoutQPS)
+	return nil
+}
+
+// fanoutPolicyRound sets the ConfigMap's waves as p says, restarts reroll
+// with p's pacing, changes the ConfigMap once and records when each
+// Deployment rolled.
+func (e *env) fanoutPolicyRound(ctx context.Context, res *scenarioResult, tr *tracker, ns string, keys []string, p fanoutPolicy) error {
+	if err := e.patchAnnotation(ctx, ns, "shared", "reroll.dev/waves", p.waves); err != nil {
+		return err
+	}
+	qps := fmt.Sprint(fanoutQPS)
+	args := []string{"--kube-api-qps=" + qps, "--kube-api-burst=" + qps}
+	if p.pacing > 0 {
+		args = append(args, fmt.Sprintf("--max-rollouts-per-second=%d", p.pacing))
+	}
+	r, _, err := e.startAndAdopt(ctx, tr, len(keys), p.label, args...)
+	if err != nil {
+		return err
+	}
+	defer r.stop()
+	before := tr.counts()
+	changed := time.Now()
+	if err := e.patchConfigMapValue(ctx, ns, "shared", randomText(newRand(uint64(changed.UnixNano())), 32)); err != nil {
+		return err
+	}
+	last, err := tr.waitChanged(ctx, keys, before, 2*time.Minute+time.Duration(len(keys))*40*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	first, _ := tr.changeSpan(keys)
+	rolled, multi, _ := rollDiff(before, tr.counts())
+	suffix := p.suffix()
+	res.add(fmt.Sprintf("change to all %d rolled%s", len(keys), suffix), last.Sub(changed).Seconds(), "s")
+	res.add("change to first roll"+suffix, first.Sub(changed).Seconds(), "s")
+	res.addTarget("Deployments rolled"+suffix, float64(rolled), "", target{Op: "==", Value: float64(len(keys))})
+	res.addTarget("Deployments rolled more than once"+suffix, float64(multi), "", target{Op: "==", Value: 0})
+	res.addSeries(rollSeries(suffix, changed, tr.rollTimes(keys, before)))
 	return nil
 }
 
@@ -134,5 +218,6 @@ func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker,
 	res.add("sync errors"+suffix, delta(m0, m1, "reroll_sync_errors_total"), "")
 	noteSyncErrors(res, e.scenario+suffix, m0, m1)
 	addCPU(res, "change to all rolled"+suffix, cpu0, cpu1)
+	res.addSeries(rollSeries(suffix, changed, tr.rollTimes(keys, before)))
 	return nil
 }

@@ -105,6 +105,8 @@ func runLatency(ctx context.Context, e *env, res *scenarioResult) error {
 	res.add("floor p90", percentile(floorLat, 90), "ms")
 	res.add("floor p99", floor99, "ms")
 	res.add("floor max", percentile(floorLat, 100), "ms")
+	res.addSeries(latencySeries("reroll latency (--debounce=0)", rerollLat))
+	res.addSeries(latencySeries("floor latency", floorLat))
 	m, err := r.metrics(ctx)
 	if err != nil {
 		return err

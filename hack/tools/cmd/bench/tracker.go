@@ -277,6 +277,20 @@ func rollDiff(before, after map[string]int) (rolled, multi int, keys []string) {
 	return rolled, multi, keys
 }
 
+// rollTimes returns when each Deployment of keys that changed since before
+// last changed.
+func (t *tracker) rollTimes(keys []string, before map[string]int) []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var times []time.Time
+	for _, k := range keys {
+		if s, ok := t.deps[k]; ok && s.changes > before[k] {
+			times = append(times, s.changedAt)
+		}
+	}
+	return times
+}
+
 // changeSpan returns the earliest and latest last-change times among keys.
 func (t *tracker) changeSpan(keys []string) (first, last time.Time) {
 	t.mu.Lock()
