@@ -238,7 +238,8 @@ func TestParseHeapAlloc(t *testing.T) {
 	}
 }
 
-// TestScenarioDefaults checks that the CSI variants run only when named.
+// TestScenarioDefaults checks that the CSI and selector variants run only
+// when named.
 func TestScenarioDefaults(t *testing.T) {
 	dir := t.TempDir()
 	for _, bin := range []string{"localcluster", "reroll"} {
@@ -248,11 +249,12 @@ func TestScenarioDefaults(t *testing.T) {
 	}
 	args := []string{"--bin-dir=" + dir, "--controller=" + filepath.Join(dir, "reroll"), "--out=" + dir}
 	o, err := parseFlags(args, io.Discard)
-	if err != nil || slices.Contains(o.scenarios, "memory-csi") || slices.Contains(o.scenarios, "memory-csi-baseline") || !slices.Contains(o.scenarios, "memory") {
-		t.Errorf("default scenarios %v (%v): want memory and not the CSI variants", o.scenarios, err)
+	variants := []string{"memory-csi-baseline", "memory-csi", "memory-selector-baseline", "memory-selector"}
+	if err != nil || slices.ContainsFunc(o.scenarios, func(n string) bool { return slices.Contains(variants, n) }) || !slices.Contains(o.scenarios, "memory") {
+		t.Errorf("default scenarios %v (%v): want memory and none of the variants", o.scenarios, err)
 	}
-	o, err = parseFlags(append(args, "--scenarios=memory-csi-baseline,memory-csi"), io.Discard)
-	if err != nil || !reflect.DeepEqual(o.scenarios, []string{"memory-csi-baseline", "memory-csi"}) {
+	o, err = parseFlags(append(args, "--scenarios="+strings.Join(variants, ",")), io.Discard)
+	if err != nil || !reflect.DeepEqual(o.scenarios, variants) {
 		t.Errorf("named scenarios %v (%v)", o.scenarios, err)
 	}
 }
@@ -307,5 +309,25 @@ func TestFanoutPolicies(t *testing.T) {
 	want := []string{" (waves 1,10%,100%)", " (--max-rollouts-per-second=50)", " (waves 1,10%,100%, --max-rollouts-per-second=50)"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("suffixes %q, want %q", got, want)
+	}
+}
+
+// TestSelectorVariant checks the selector variants: only the objects the
+// Deployments consume are labelled, nothing is in the memory scenario, and
+// only the selecting variant passes --config-selector.
+func TestSelectorVariant(t *testing.T) {
+	labels := selectorVariant(true).labels(455)
+	if labels(0)[selectedLabel] != "true" || labels(454)[selectedLabel] != "true" || labels(455) != nil {
+		t.Errorf("labels of 0, 454, 455: %v %v %v", labels(0), labels(454), labels(455))
+	}
+	if (memoryVariant{}).labels(455)(0) != nil {
+		t.Error("the memory scenario labels its objects")
+	}
+	if d := newMemoryData(2, 3, 2, 100); d.firstBytes(1) != int64(d.sizes[0]+d.sizes[3]) {
+		t.Errorf("firstBytes(1) = %d, sizes %v: want Secret 0 and ConfigMap 0", d.firstBytes(1), d.sizes)
+	}
+	on, off := selectorVariant(true).args, selectorVariant(false).args
+	if !slices.Contains(on, "--config-selector="+selectedLabel+"=true") || slices.ContainsFunc(off, func(a string) bool { return strings.HasPrefix(a, "--config-selector") }) {
+		t.Errorf("reroll's flags: %v with the selector, %v without", on, off)
 	}
 }

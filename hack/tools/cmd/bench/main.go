@@ -1,10 +1,12 @@
 // Command bench measures reroll on a local control plane: memory with a
 // large amount of config data, roll latency against a floor, fan-out of one
 // change to many workloads, restarts, CPU under churn, and start-up and
-// adoption on a large cluster. Two more scenarios run only when named:
+// adoption on a large cluster. Four more scenarios run only when named:
 // memory-csi-baseline and memory-csi seed the memory scenario with the
 // Secrets Store CSI driver's pod statuses and run reroll without and with
-// --secrets-store-csi.
+// --secrets-store-csi; memory-selector-baseline and memory-selector label
+// a tenth of its ConfigMaps and Secrets and run reroll without and with
+// --config-selector.
 //
 // Usage (what `make bench` runs):
 //
@@ -79,6 +81,8 @@ func scenarios() []scenario {
 		{"memory", runMemory, false, false},
 		{"memory-csi-baseline", runMemoryCSIBaseline, false, true},
 		{"memory-csi", runMemoryCSI, false, true},
+		{"memory-selector-baseline", runMemorySelectorBaseline, false, true},
+		{"memory-selector", runMemorySelector, false, true},
 		{"latency", runLatency, false, false},
 		{"fanout", runFanout, false, false},
 		{"restart", runRestart, false, false},
@@ -161,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plugin, "plugin", "", "the kubectl-reroll binary to time in the memory scenario (make build: bin/kubectl-reroll)")
 	fs.Float64Var(&o.scale, "scale", 1.0, "multiplies object counts and the churn duration; 0.1 is a quick run")
 	fs.StringVar(&o.outDir, "out", "", "directory for the results JSON (<date>.json)")
-	fs.StringVar(&names, "scenarios", strings.Join(scenarioNames(true), ","), "comma-separated scenarios to run (memory-csi-baseline and memory-csi only when named)")
+	fs.StringVar(&names, "scenarios", strings.Join(scenarioNames(true), ","), "comma-separated scenarios to run (memory-csi-baseline, memory-csi, memory-selector-baseline and memory-selector only when named)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "run reroll with --profiling and save CPU and heap profiles of each scenario here")
 	var controllerEnv string
 	fs.StringVar(&controllerEnv, "controller-env", "", "comma-separated KEY=VALUE pairs added to reroll's environment only, e.g. GOMEMLIMIT=40MiB")

@@ -84,6 +84,16 @@ func (d memoryData) totalBytes() int64 {
 	return t
 }
 
+// firstBytes returns the value bytes of the first n Secrets and the first n
+// ConfigMaps.
+func (d memoryData) firstBytes(n int) int64 {
+	var t int64
+	for i := range n {
+		t += int64(d.sizes[i] + d.sizes[d.secrets+i])
+	}
+	return t
+}
+
 // memoryWorkloads are the memory scenario's Deployments: Deployment i, of
 // n, lives in namespace i % namespaces.
 type memoryWorkloads struct {
@@ -113,6 +123,50 @@ type memoryVariant struct {
 	args []string
 	// after measures more once the memory scenario's figures are taken.
 	after func(ctx context.Context, e *env, res *scenarioResult, r *reroll, tr *tracker, w memoryWorkloads) error
+	// selected, when above 0, is the share of the ConfigMaps and Secrets
+	// labelled selectedLabel: ConfigMap and Secret i for i below as many
+	// Deployments, whose number it lowers to half that share of the
+	// objects, so that each consumes only labelled objects.
+	selected float64
+}
+
+// labels returns the labels of ConfigMap and Secret i when nDeploy
+// Deployments consume them.
+func (v memoryVariant) labels(nDeploy int) func(i int) map[string]string {
+	return func(i int) map[string]string {
+		if v.selected > 0 && i < nDeploy {
+			return map[string]string{selectedLabel: "true"}
+		}
+		return nil
+	}
+}
+
+// seedMemoryConfig creates the Secrets and then the ConfigMaps of data,
+// object i of each with labels(i).
+func (e *env) seedMemoryConfig(ctx context.Context, data memoryData, labels func(i int) map[string]string) error {
+	e.log.printf("seeding %d Secrets and %d ConfigMaps with %.1f MB of random data in %d namespaces", data.secrets, data.configMaps, float64(data.totalBytes())/1e6, data.namespaces)
+	client := e.cluster.client
+	var done atomic.Int64
+	err := forEach(ctx, data.secrets+data.configMaps, seedWorkers, func(ctx context.Context, i int) error {
+		if n := done.Add(1); n%1000 == 0 {
+			e.log.printf("seeded %d objects", n)
+		}
+		if i < data.secrets {
+			s := newSecret(memoryNamespace(i%data.namespaces), secretName(i), data.secretData(i, 0))
+			s.Labels = labels(i)
+			_, err := client.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+			return err
+		}
+		j := i - data.secrets
+		cm := newConfigMap(memoryNamespace(j%data.namespaces), configMapName(j), data.configMapData(j, 0))
+		cm.Labels = labels(j)
+		_, err := client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("seeding config: %w", err)
+	}
+	return nil
 }
 
 // runMemory measures reroll's memory with a lot of config data: 5,900
@@ -125,60 +179,97 @@ func runMemory(ctx context.Context, e *env, res *scenarioResult) error {
 	return runMemoryVariant(ctx, e, res, memoryVariant{})
 }
 
-// runMemoryVariant runs the memory scenario (see runMemory) with what v
-// adds to it.
-func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memoryVariant) error {
-	nNS := e.scaled(190, 2)
-	nSecrets, nCMs := e.scaled(5900, 4), e.scaled(3200, 4)
-	nDeploy := min(e.scaled(1000, 2), nSecrets, nCMs)
-	nChanges := min(e.scaled(100, 2), nDeploy)
-	data := newMemoryData(nNS, nSecrets, nCMs, int64(math.Round(213e6*e.opts.scale)))
-	res.Params = map[string]any{
-		"namespaces": nNS, "secrets": nSecrets, "configMaps": nCMs, "deployments": nDeploy,
-		"changes": nChanges, "dataBytes": data.totalBytes(),
-	}
-	client := e.cluster.client
+// memoryLayout is how many of each object a run of the memory scenario
+// has, and their data.
+type memoryLayout struct {
+	namespaces, secrets, configMaps, deployments, changes int
+	data                                                  memoryData
+}
 
-	// Seed.
-	began := time.Now()
-	names := make([]string, nNS)
-	for i := range names {
-		names[i] = memoryNamespace(i)
+// newMemoryLayout returns the memory scenario's layout at the run's scale,
+// with the fewer Deployments a variant with selected objects has.
+func newMemoryLayout(e *env, v memoryVariant) memoryLayout {
+	l := memoryLayout{namespaces: e.scaled(190, 2), secrets: e.scaled(5900, 4), configMaps: e.scaled(3200, 4)}
+	l.deployments = min(e.scaled(1000, 2), l.secrets, l.configMaps)
+	if v.selected > 0 {
+		l.deployments = min(l.deployments, max(2, int(math.Round(v.selected*float64(l.secrets+l.configMaps)/2))))
 	}
-	if err := e.createNamespaces(ctx, names); err != nil {
-		return err
+	l.changes = min(e.scaled(100, 2), l.deployments)
+	l.data = newMemoryData(l.namespaces, l.secrets, l.configMaps, int64(math.Round(213e6*e.opts.scale)))
+	return l
+}
+
+// params returns the layout as a scenario's parameters.
+func (l memoryLayout) params(v memoryVariant) map[string]any {
+	p := map[string]any{
+		"namespaces": l.namespaces, "secrets": l.secrets, "configMaps": l.configMaps, "deployments": l.deployments,
+		"changes": l.changes, "dataBytes": l.data.totalBytes(),
 	}
-	e.log.printf("seeding %d Secrets and %d ConfigMaps with %.1f MB of random data in %d namespaces", nSecrets, nCMs, float64(data.totalBytes())/1e6, nNS)
-	var done atomic.Int64
-	err := forEach(ctx, nSecrets+nCMs, seedWorkers, func(ctx context.Context, i int) error {
-		if n := done.Add(1); n%1000 == 0 {
-			e.log.printf("seeded %d objects", n)
-		}
-		if i < nSecrets {
-			s := newSecret(memoryNamespace(i%nNS), secretName(i), data.secretData(i, 0))
-			_, err := client.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
-			return err
-		}
-		j := i - nSecrets
-		cm := newConfigMap(memoryNamespace(j%nNS), configMapName(j), data.configMapData(j, 0))
-		_, err := client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("seeding config: %w", err)
+	if v.selected > 0 {
+		p["selectedObjects"] = 2 * l.deployments
+		p["selectedBytes"] = l.data.firstBytes(l.deployments)
 	}
-	// Deployment i consumes ConfigMap i and Secret i, both in namespace
-	// i % nNS, as objects are spread the same way.
-	deployKey := func(i int) string { return key(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i)) }
-	w := memoryWorkloads{namespaces: nNS, n: nDeploy, deployment: func(i int) *appsv1.Deployment {
-		d := newDeployment(memoryNamespace(i%nNS), fmt.Sprintf("app-%04d", i), e.scenario, true,
+	return p
+}
+
+// workloads returns the layout's Deployments, as v changes them:
+// Deployment i consumes ConfigMap i and Secret i, all three in namespace
+// i % namespaces, as the objects are spread the same way.
+func (l memoryLayout) workloads(scenario string, v memoryVariant) memoryWorkloads {
+	return memoryWorkloads{namespaces: l.namespaces, n: l.deployments, deployment: func(i int) *appsv1.Deployment {
+		d := newDeployment(memoryNamespace(i%l.namespaces), fmt.Sprintf("app-%04d", i), scenario, true,
 			consumption{envFromConfigMap: configMapName(i), volumeSecret: secretName(i)})
 		if v.deployment != nil {
 			v.deployment(d)
 		}
 		return d
 	}}
-	if err := e.createDeployments(ctx, nDeploy, w.deployment); err != nil {
+}
+
+// runMemoryVariant runs the memory scenario (see runMemory) with what v
+// adds to it: seed, start and adopt, change, then v's own measurements.
+func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memoryVariant) error {
+	l := newMemoryLayout(e, v)
+	res.Params = l.params(v)
+	w := l.workloads(e.scenario, v)
+	if err := e.seedMemory(ctx, res, l, v, w); err != nil {
+		return err
+	}
+	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
+	if err != nil {
+		return err
+	}
+	r, err := e.startMemory(ctx, res, l, tr, v.args)
+	if err != nil {
+		return err
+	}
+	if err := e.changeMemory(ctx, res, l, r, tr); err != nil {
+		return err
+	}
+	if v.after != nil {
+		if err := v.after(ctx, e, res, r, tr, w); err != nil {
+			return err
+		}
+	}
+	e.prof.finish(ctx, r, "main")
+	return e.measurePlugin(ctx, res, l.deployments)
+}
+
+// seedMemory creates the layout's namespaces, ConfigMaps and Secrets and
+// the Deployments w, then seeds what v adds, and records how long it took.
+func (e *env) seedMemory(ctx context.Context, res *scenarioResult, l memoryLayout, v memoryVariant, w memoryWorkloads) error {
+	began := time.Now()
+	names := make([]string, l.namespaces)
+	for i := range names {
+		names[i] = memoryNamespace(i)
+	}
+	if err := e.createNamespaces(ctx, names); err != nil {
+		return err
+	}
+	if err := e.seedMemoryConfig(ctx, l.data, v.labels(l.deployments)); err != nil {
+		return err
+	}
+	if err := e.createDeployments(ctx, w.n, w.deployment); err != nil {
 		return err
 	}
 	if v.seed != nil {
@@ -187,20 +278,22 @@ func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memory
 		}
 	}
 	e.recordSeeding(res, time.Since(began))
-	tr, err := e.startTracker(ctx, "", labelScenario+"="+e.scenario)
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
-	// Start, sync, adopt.
-	r, err := e.startReroll(ctx, "main", v.args...)
+// startMemory starts reroll with args, records its start-up (time, peak
+// RSS and CPU to /readyz, a change made then to its roll), waits until it
+// adopted every Deployment and its queue drained, and records its memory
+// then.
+func (e *env) startMemory(ctx context.Context, res *scenarioResult, l memoryLayout, tr *tracker, args []string) (*reroll, error) {
+	r, err := e.startReroll(ctx, "main", args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.prof.startCPU(r, "main", maxCPUProfile)
 	ready, err := r.waitReady(ctx, readyTimeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res.add("start to /readyz 200", ready.Seconds(), "s")
 	if hwm, _, err := r.memory(); err == nil {
@@ -209,60 +302,53 @@ func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memory
 	if cpu, err := r.cpu(); err == nil {
 		res.add("CPU time, start to /readyz", cpu, "s")
 	}
-	if err := measureFirstRoll(ctx, e, res, r, tr, data, nDeploy-1, deployKey(nDeploy-1)); err != nil {
-		return err
+	last := l.deployments - 1
+	if err := measureFirstRoll(ctx, e, res, r, tr, l.data, last, l.deployKey(last)); err != nil {
+		return nil, err
 	}
-	if err := tr.waitConsumed(ctx, nDeploy, adoptTimeout(nDeploy)); err != nil {
-		return err
+	if err := tr.waitConsumed(ctx, l.deployments, adoptTimeout(l.deployments)); err != nil {
+		return nil, err
 	}
-	res.add(fmt.Sprintf("start to %d Deployments adopted", nDeploy), time.Since(r.started).Seconds(), "s")
-	_, m, err := r.waitQuiet(ctx, quietWindow, adoptTimeout(nDeploy))
+	res.add(fmt.Sprintf("start to %d Deployments adopted", l.deployments), time.Since(r.started).Seconds(), "s")
+	_, m, err := r.waitQuiet(ctx, quietWindow, adoptTimeout(l.deployments))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := addMemory(res, r, m, "after sync"); err != nil {
-		return err
-	}
+	return r, addMemory(res, r, m, "after sync")
+}
 
-	// Change consumed objects, each consumed by exactly one Deployment:
-	// alternately the ConfigMap and the Secret of every k-th Deployment.
+// deployKey returns the tracker key of Deployment i.
+func (l memoryLayout) deployKey(i int) string {
+	return key(memoryNamespace(i%l.namespaces), fmt.Sprintf("app-%04d", i))
+}
+
+// changeMemory changes consumed objects, each consumed by exactly one
+// Deployment (alternately the ConfigMap and the Secret of every k-th
+// Deployment), waits until those Deployments rolled, and records how long
+// that took, whether any rolled twice, and reroll's memory at the end.
+func (e *env) changeMemory(ctx context.Context, res *scenarioResult, l memoryLayout, r *reroll, tr *tracker) error {
 	before := tr.counts()
-	keys := make([]string, nChanges)
-	began = time.Now()
-	err = forEach(ctx, nChanges, seedWorkers, func(ctx context.Context, k int) error {
-		i := k * nDeploy / nChanges
-		keys[k] = deployKey(i)
-		ns := memoryNamespace(i % nNS)
-		if k%2 == 0 {
-			cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, configMapName(i), metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			cm.Data = data.configMapData(i, 1)
-			_, err = client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: benchFieldManager})
-			return err
-		}
-		s, err := client.CoreV1().Secrets(ns).Get(ctx, secretName(i), metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		s.Data = data.secretData(i, 1)
-		_, err = client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{FieldManager: benchFieldManager})
-		return err
+	keys := make([]string, l.changes)
+	began := time.Now()
+	err := forEach(ctx, l.changes, seedWorkers, func(ctx context.Context, k int) error {
+		i := k * l.deployments / l.changes
+		keys[k] = l.deployKey(i)
+		return e.changeMemoryObject(ctx, l.data, i, k%2 == 0)
 	})
 	if err != nil {
 		return fmt.Errorf("changing config: %w", err)
 	}
-	last, err := tr.waitChanged(ctx, keys, before, rollTimeout+time.Duration(nChanges)*100*time.Millisecond)
+	last, err := tr.waitChanged(ctx, keys, before, rollTimeout+time.Duration(l.changes)*100*time.Millisecond)
 	if err != nil {
 		return err
 	}
-	res.add(fmt.Sprintf("%d changes to %d rolled", nChanges, nChanges), last.Sub(began).Seconds(), "s")
-	if _, m, err = r.waitQuiet(ctx, quietWindow, time.Minute); err != nil {
+	res.add(fmt.Sprintf("%d changes to %d rolled", l.changes, l.changes), last.Sub(began).Seconds(), "s")
+	_, m, err := r.waitQuiet(ctx, quietWindow, time.Minute)
+	if err != nil {
 		return err
 	}
 	rolled, multi, _ := rollDiff(before, tr.counts())
-	res.addTarget("Deployments rolled", float64(rolled), "", target{Op: "==", Value: float64(nChanges)})
+	res.addTarget("Deployments rolled", float64(rolled), "", target{Op: "==", Value: float64(l.changes)})
 	res.addTarget("Deployments rolled more than once", float64(multi), "", target{Op: "==", Value: 0})
 	hwm, rss, err := r.memory()
 	if err != nil {
@@ -273,13 +359,30 @@ func runMemoryVariant(ctx context.Context, e *env, res *scenarioResult, v memory
 	res.add("heap in use at end", mib(uint64(m.sum("go_memstats_heap_inuse_bytes"))), "MiB")
 	res.add("sync errors", m.sum("reroll_sync_errors_total"), "")
 	noteSyncErrors(res, "memory", nil, m)
-	if v.after != nil {
-		if err := v.after(ctx, e, res, r, tr, w); err != nil {
+	return nil
+}
+
+// changeMemoryObject gives ConfigMap i (or, without configMap, Secret i)
+// its version 1 of data.
+func (e *env) changeMemoryObject(ctx context.Context, data memoryData, i int, configMap bool) error {
+	client := e.cluster.client
+	ns := memoryNamespace(i % data.namespaces)
+	if configMap {
+		cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, configMapName(i), metav1.GetOptions{})
+		if err != nil {
 			return err
 		}
+		cm.Data = data.configMapData(i, 1)
+		_, err = client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: benchFieldManager})
+		return err
 	}
-	e.prof.finish(ctx, r, "main")
-	return e.measurePlugin(ctx, res, nDeploy)
+	s, err := client.CoreV1().Secrets(ns).Get(ctx, secretName(i), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.Data = data.secretData(i, 1)
+	_, err = client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{FieldManager: benchFieldManager})
+	return err
 }
 
 // measureFirstRoll changes ConfigMap i, consumed only by Deployment
