@@ -52,6 +52,7 @@ type options struct {
 	reloaderAnnotations  bool
 	namespaceSelector    string
 	ignoreNamespaces     string
+	namespaces           string
 	waves                string
 	rolloutTimeout       time.Duration
 	maxRolloutsPerSecond float64
@@ -84,6 +85,7 @@ type parsedFlags struct {
 	kinds            []string
 	extraKinds       []controller.ExtraKind
 	ignoreNamespaces []string
+	namespaces       []string
 	ignoreTypes      []plan.ConfigType
 	waves            []plan.WaveStep
 	rollLimit        plan.RollLimit
@@ -123,6 +125,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Empty: in-cluster config, else $KUBECONFIG or ~/.kube/config.")
 	fs.StringVar(&o.master, "master", "", "Address of the Kubernetes API server; overrides the kubeconfig's.")
 	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace. Empty: all namespaces.")
+	fs.StringVar(&o.namespaces, "namespaces", "", "Watch only these namespaces, comma-separated, each on its own: a Role in each is enough. Empty: all namespaces.")
 	fs.IntVar(&o.workers, "workers", 8, "Workloads synced in parallel.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 100, "Sustained requests per second to the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 200, "Burst of requests to the API server.")
@@ -221,8 +224,11 @@ func (o *options) validate() error {
 	if o.parsed.ignoreNamespaces, err = plan.ParseNamespaceList(o.ignoreNamespaces); err != nil {
 		errs = append(errs, fmt.Errorf("--ignore-namespaces: %w", err))
 	}
-	if o.namespace != "" && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
-		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace already watches one"))
+	if o.parsed.namespaces, err = parseWatchedNamespaces(o.namespace, o.namespaces); err != nil {
+		errs = append(errs, err)
+	}
+	if (o.namespace != "" || o.namespaces != "") && (o.namespaceSelector != "" || o.ignoreNamespaces != "") {
+		errs = append(errs, errors.New("--namespace-selector and --ignore-namespaces choose among all namespaces; --namespace and --namespaces already name the watched ones"))
 	}
 	if u, err := url.ParseRequestURI(o.webhookURL); o.webhookURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		errs = append(errs, fmt.Errorf("--webhook-url must be an http or https URL, not %q", o.webhookURL))
@@ -252,6 +258,23 @@ func (o *options) validate() error {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
 	}
 	return errors.Join(errs...)
+}
+
+// parseWatchedNamespaces parses --namespace and --namespaces, of which at
+// most one may be given, into the watched namespaces (none: all).
+func parseWatchedNamespaces(namespace, namespaces string) ([]string, error) {
+	flag, value := "--namespaces", namespaces
+	switch {
+	case namespace != "" && namespaces != "":
+		return nil, errors.New("--namespace and --namespaces both name watched namespaces; give one")
+	case namespace != "":
+		flag, value = "--namespace", namespace
+	}
+	list, err := plan.ParseNamespaceList(value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return list, nil
 }
 
 // parseKinds parses --kinds: known kinds, no duplicates.

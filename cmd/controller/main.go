@@ -21,7 +21,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -135,7 +134,7 @@ func controllerOptions(o options, reg *metrics.Registry) controller.Options {
 		RollOnAdopt:            o.rollOnAdopt,
 		DryRun:                 o.dryRun,
 		Metrics:                reg,
-		Namespace:              o.namespace,
+		Namespaces:             o.parsed.namespaces,
 		ConfigSelector:         o.configSelector,
 		NamespaceSelector:      o.namespaceSelector,
 		IgnoreNamespaces:       o.parsed.ignoreNamespaces,
@@ -168,19 +167,38 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 		builtin[i] = controller.BuiltinResource(r)
 	}
 	return preflight.ControllerSettings{
-		Namespace:           copts.Namespace,
-		BuiltinResources:    builtin,
-		ExtraKinds:          extra,
-		DryRun:              copts.DryRun,
-		ControllerNamespace: ns,
-		HashKeySecret:       o.hashKeySecret,
-		LeaderElect:         o.leaderElect,
-		LeaseNamespace:      leaseNamespace(o, ns),
-		RecreatesJobs:       slices.Contains(copts.BuiltinResources, controller.JobsKind),
-		SecretsStoreCSI:     copts.SecretsStoreCSI,
-		IgnoreConfigMaps:    slices.Contains(copts.IgnoreConfigTypes, plan.TypeConfigMap),
-		IgnoreSecrets:       slices.Contains(copts.IgnoreConfigTypes, plan.TypeSecret),
+		Namespaces:           copts.Namespaces,
+		SkipNamespaceObjects: copts.SkipNamespaceObjects,
+		BuiltinResources:     builtin,
+		ExtraKinds:           extra,
+		DryRun:               copts.DryRun,
+		ControllerNamespace:  ns,
+		HashKeySecret:        o.hashKeySecret,
+		LeaderElect:          o.leaderElect,
+		LeaseNamespace:       leaseNamespace(o, ns),
+		RecreatesJobs:        slices.Contains(copts.BuiltinResources, controller.JobsKind),
+		SecretsStoreCSI:      copts.SecretsStoreCSI,
+		IgnoreConfigMaps:     slices.Contains(copts.IgnoreConfigTypes, plan.TypeConfigMap),
+		IgnoreSecrets:        slices.Contains(copts.IgnoreConfigTypes, plan.TypeSecret),
 	}
+}
+
+// namespaceObjectsDenied reports whether reroll, watching the namespaces
+// watched (none: all), may not read those Namespaces, as with a Role in
+// each and no ClusterRole. It then runs without their reroll.dev
+// annotations and says so; watching all namespaces, it reports false and
+// the preflight check requires the access.
+func namespaceObjectsDenied(ctx context.Context, client kubernetes.Interface, watched []string) (bool, error) {
+	if len(watched) == 0 {
+		return false, nil
+	}
+	denied, err := preflight.Denied(ctx, client, preflight.NamespaceAccess(watched))
+	if err != nil || len(denied) == 0 {
+		return false, err
+	}
+	klog.FromContext(ctx).Info("Not reading the watched Namespaces: their reroll.dev annotations (paused, rollout-window) do not apply; grant list and watch on them by name to use them",
+		"missing", denied[0].String())
+	return true, nil
 }
 
 // run connects to the cluster and runs the controller until ctx is done.
@@ -195,6 +213,9 @@ func run(ctx context.Context, o options) error {
 	ns := controllerNamespace(o.controllerNamespace)
 	copts := controllerOptions(o, reg)
 	copts.ControllerNamespace = ns
+	if copts.SkipNamespaceObjects, err = namespaceObjectsDenied(ctx, cs.client, copts.Namespaces); err != nil {
+		return err
+	}
 	if o.preflight {
 		settings := preflightSettings(o, copts, ns)
 		if err := preflight.Check(ctx, cs.client, preflight.ControllerRequirements(settings)); err != nil {
@@ -208,7 +229,7 @@ func run(ctx context.Context, o options) error {
 	if o.leaderElect {
 		copts.MayWrite = leader.StillLeading
 	}
-	factory := controller.NewInformerFactory(cs.client, copts)
+	factory := controller.NewInformerFactories(cs.client, copts)
 
 	recorder, stopEvents, err := startEvents(ctx, cs, reg)
 	if err != nil {
@@ -278,7 +299,7 @@ func healthChecks(c *controller.Controller, api rest.Interface, watchdog *leader
 // startInformers starts the informers, the custom kinds' discovery loop
 // (with extraKinds) and the GC policy. Standbys start them too, so a takeover finds warm caches.
 // The returned stop cancels them all and waits for them.
-func startInformers(ctx context.Context, cs clients, factory informers.SharedInformerFactory, c *controller.Controller, extraKinds bool) (func(), error) {
+func startInformers(ctx context.Context, cs clients, factory controller.InformerFactories, c *controller.Controller, extraKinds bool) (func(), error) {
 	informerCtx, cancel := context.WithCancel(ctx)
 	var extraDone sync.WaitGroup
 	stop := func() {

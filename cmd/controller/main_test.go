@@ -40,7 +40,12 @@ func TestParseFlagsErrors(t *testing.T) {
 		"ns selector":     {[]string{"--namespace-selector=a in (b"}, "--namespace-selector:"},
 		"ignore list":     {[]string{"--ignore-namespaces=a,,b"}, "--ignore-namespaces: item 2 is empty"},
 		"ignore name":     {[]string{"--ignore-namespaces=Kube_System"}, "--ignore-namespaces: item 1"},
-		"ns and selector": {[]string{"--namespace=x", "--namespace-selector=a=b"}, "--namespace already watches one"},
+		"ns and selector": {[]string{"--namespace=x", "--namespace-selector=a=b"}, "--namespace and --namespaces already name the watched ones"},
+		"nss and ignore":  {[]string{"--namespaces=x,y", "--ignore-namespaces=z"}, "--namespace and --namespaces already name the watched ones"},
+		"ns name":         {[]string{"--namespace=Bad_Name"}, "--namespace: item 1"},
+		"ns and nss":      {[]string{"--namespace=x", "--namespaces=y"}, "--namespace and --namespaces both name watched namespaces; give one"},
+		"nss twice":       {[]string{"--namespaces=x,y,x"}, `--namespaces: item 3 "x" is a duplicate`},
+		"nss empty item":  {[]string{"--namespaces=x,,y"}, "--namespaces: item 2 is empty"},
 		"waves end":       {[]string{"--waves=1,10%"}, "must end with 100%"},
 		"rollout timeout": {[]string{"--rollout-timeout=0"}, "--rollout-timeout must be positive"},
 		"pacing":          {[]string{"--max-rollouts-per-second=-1"}, "--max-rollouts-per-second must not be negative"},
@@ -73,6 +78,25 @@ func TestControllerNamespace(t *testing.T) {
 	}
 	if got := controllerNamespace("flag"); got != want {
 		t.Errorf("without POD_NAMESPACE: %q, want %q", got, want)
+	}
+}
+
+// --namespace and --namespaces both set the watched namespaces; neither
+// watches all of them.
+func TestParseFlagsWatchedNamespaces(t *testing.T) {
+	for args, want := range map[string][]string{
+		"":                 nil,
+		"--namespace=a":    {"a"},
+		"--namespaces=a,b": {"a", "b"},
+		"--namespaces=b,a": {"b", "a"},
+	} {
+		o, err := parseFlags(strings.Fields(args), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", args, err)
+		}
+		if !slices.Equal(o.parsed.namespaces, want) {
+			t.Errorf("%s: namespaces %q, want %q", args, o.parsed.namespaces, want)
+		}
 	}
 }
 

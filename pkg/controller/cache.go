@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,17 +36,65 @@ import (
 // Secret it holds every value in clear text, so it is never cached.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// NewInformerFactory returns the one SharedInformerFactory reroll uses, set
-// up so that nothing large is cached: every object goes through
-// TransformForCache; informers watch o.Namespace (empty: all); ConfigMaps
-// and Secrets are watched through o.ConfigSelector and never resynced (a
-// resync of config changes nothing; workload resyncs, every
-// o.ResyncPeriod, re-check what consumes it).
-func NewInformerFactory(client kubernetes.Interface, o Options) informers.SharedInformerFactory {
+// InformerFactories are reroll's SharedInformerFactories: a single one
+// that watches every namespace, or one per namespace of o.Namespaces, each
+// watching only its own, so that a Role in each is all reroll needs.
+type InformerFactories []informers.SharedInformerFactory
+
+// NewInformerFactories returns reroll's informer factories, set up so that
+// nothing large is cached: every object goes through TransformForCache;
+// informers watch o.Namespaces (none: all); ConfigMaps and Secrets are
+// watched through o.ConfigSelector and never resynced (a resync of config
+// changes nothing; workload resyncs, every o.ResyncPeriod, re-check what
+// consumes it).
+func NewInformerFactories(client kubernetes.Interface, o Options) InformerFactories {
+	if len(o.Namespaces) == 0 {
+		return InformerFactories{newInformerFactory(client, o, metav1.NamespaceAll)}
+	}
+	factories := make(InformerFactories, len(o.Namespaces))
+	for i, ns := range o.Namespaces {
+		factories[i] = newInformerFactory(client, o, ns)
+	}
+	return factories
+}
+
+// StartWithContext starts every factory's informers.
+func (f InformerFactories) StartWithContext(ctx context.Context) {
+	for _, factory := range f {
+		factory.StartWithContext(ctx)
+	}
+}
+
+// Shutdown stops every factory's informers and waits for them.
+func (f InformerFactories) Shutdown() {
+	for _, factory := range f {
+		factory.Shutdown()
+	}
+}
+
+// WaitForCacheSync waits until every started informer has synced, or ctx
+// is done.
+func (f InformerFactories) WaitForCacheSync(ctx context.Context) {
+	for _, factory := range f {
+		factory.WaitForCacheSync(ctx.Done())
+	}
+}
+
+// group returns the informers of one kind, one from each factory.
+func (f InformerFactories) group(informerOf func(informers.SharedInformerFactory) cache.SharedIndexInformer) informerGroup {
+	g := make(informerGroup, len(f))
+	for i, factory := range f {
+		g[i] = informerOf(factory)
+	}
+	return g
+}
+
+// newInformerFactory returns the factory of one namespace (all: empty).
+func newInformerFactory(client kubernetes.Interface, o Options, namespace string) informers.SharedInformerFactory {
 	opts := []informers.SharedInformerOption{informers.WithTransform(TransformForCache),
 		informers.WithTweakListOptions(ignoreNamespaces(o.IgnoreNamespaces))}
-	if o.Namespace != "" {
-		opts = append(opts, informers.WithNamespace(o.Namespace))
+	if namespace != "" {
+		opts = append(opts, informers.WithNamespace(namespace))
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(client, o.ResyncPeriod, opts...)
 	// No namespace index, unlike the factory's own informers: reroll only
@@ -63,49 +112,35 @@ func NewInformerFactory(client kubernetes.Interface, o Options) informers.Shared
 	// factory then starts no informer for it.
 	if !slices.Contains(o.IgnoreConfigTypes, plan.TypeConfigMap) {
 		f.InformerFor(&corev1.ConfigMap{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
-			return coreinformers.NewConfigMapInformerWithOptions(c, o.Namespace, configOpts)
+			return coreinformers.NewConfigMapInformerWithOptions(c, namespace, configOpts)
 		})
 	}
 	if !slices.Contains(o.IgnoreConfigTypes, plan.TypeSecret) {
 		f.InformerFor(&corev1.Secret{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
-			return coreinformers.NewSecretInformerWithOptions(c, o.Namespace, configOpts)
+			return coreinformers.NewSecretInformerWithOptions(c, namespace, configOpts)
 		})
 	}
-	// Namespaces, for their reroll.dev/paused annotation: all of them, or
-	// with o.Namespace only that one (which RBAC can grant by name).
+	if !o.SkipNamespaceObjects {
+		registerNamespaceInformer(f, o, namespace)
+	}
+	return f
+}
+
+// registerNamespaceInformer registers the informer of Namespaces, for their
+// reroll.dev annotations: all of them, or only the watched one (which RBAC
+// can grant by name).
+func registerNamespaceInformer(f informers.SharedInformerFactory, o Options, namespace string) {
 	f.InformerFor(&corev1.Namespace{}, func(c kubernetes.Interface, _ time.Duration) cache.SharedIndexInformer {
 		return coreinformers.NewNamespaceInformerWithOptions(c, internalinterfaces.InformerOptions{
 			TweakListOptions: func(lo *metav1.ListOptions) {
-				if o.Namespace != "" {
-					lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Namespace).String()
+				if namespace != "" {
+					lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", namespace).String()
 					return
 				}
 				lo.FieldSelector = excludeField("metadata.name", o.IgnoreNamespaces)
 			},
 		})
 	})
-	return f
-}
-
-// ignoreNamespaces returns the list-options tweak that excludes namespaces,
-// server-side, from a watch of a namespaced resource.
-func ignoreNamespaces(namespaces []string) func(*metav1.ListOptions) {
-	return func(lo *metav1.ListOptions) {
-		lo.FieldSelector = excludeField("metadata.namespace", namespaces)
-	}
-}
-
-// excludeField returns the field selector "field!=v1,field!=v2,...", or ""
-// for no values.
-func excludeField(field string, values []string) string {
-	selectors := make([]fields.Selector, len(values))
-	for i, v := range values {
-		selectors[i] = fields.OneTermNotEqualSelector(field, v)
-	}
-	if len(selectors) == 0 {
-		return ""
-	}
-	return fields.AndSelectors(selectors...).String()
 }
 
 // TransformForCache is the informer transform for every object of the

@@ -26,9 +26,9 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -54,11 +54,12 @@ type Controller struct {
 	// inputs builds the inputs of the plan and of the rules from the
 	// caches, reading the digested config objects through the listers.
 	inputs             inputBuilder
-	configMapsInformer cache.SharedIndexInformer
-	secretsInformer    cache.SharedIndexInformer
-	// namespaces reads the Namespaces' labels, for the namespace selector,
-	// and their reroll.dev/paused annotation.
-	namespaces corelisters.NamespaceLister
+	configMapsInformer informerGroup
+	secretsInformer    informerGroup
+	// namespaces holds the Namespaces' labels, for the namespace selector,
+	// and their reroll.dev annotations; empty when they are not read
+	// (Options.SkipNamespaceObjects).
+	namespaces indexerGroup
 	// namespaceSelector is Options.NamespaceSelector, parsed.
 	namespaceSelector labels.Selector
 	// cachesSynced reports whether every informer has synced; workers start
@@ -66,7 +67,7 @@ type Controller struct {
 	// missing one.
 	cachesSynced []cache.InformerSynced
 	// informers are checked for health.
-	informers []cache.SharedIndexInformer
+	informers []informerGroup
 
 	// queue holds workload keys, never objects.
 	queue    workqueue.TypedRateLimitingInterface[workloadKey]
@@ -110,8 +111,15 @@ func (c *Controller) namespaceSelected(namespace string) bool {
 	if c.namespaceSelector.Empty() {
 		return true
 	}
-	ns, err := c.namespaces.Get(namespace)
-	return err == nil && c.namespaceSelector.Matches(labels.Set(ns.Labels))
+	ns, ok := c.namespace(namespace)
+	return ok && c.namespaceSelector.Matches(labels.Set(ns.Labels))
+}
+
+// namespace returns the cached Namespace name.
+func (c *Controller) namespace(name string) (*corev1.Namespace, bool) {
+	obj, _, _ := c.namespaces.GetByKey(name)
+	ns, ok := obj.(*corev1.Namespace)
+	return ns, ok
 }
 
 // adapterFor returns the adapter of the watched workload kind groupKind.

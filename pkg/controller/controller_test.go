@@ -320,7 +320,7 @@ func TestHasSyncedAndHealthy(t *testing.T) {
 	stopped, stop := context.WithCancel(context.Background())
 	stop()
 	inf.RunWithContext(stopped) // returns at once: the context is done
-	f.c.informers = []cache.SharedIndexInformer{inf}
+	f.c.informers = []informerGroup{{inf}}
 	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "informer has stopped") {
 		t.Errorf("stopped informer: %v", err)
 	}

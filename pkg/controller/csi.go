@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -58,12 +57,12 @@ func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.Disc
 	}
 	logger := klog.FromContext(ctx)
 	var stop chan struct{}
-	var factory dynamicinformer.DynamicSharedInformerFactory
+	var informers dynamicInformers
 	halt := func() {
 		if stop != nil {
 			c.csi.setInformer(nil)
 			close(stop)
-			factory.Shutdown()
+			informers.shutdown()
 			stop = nil
 		}
 	}
@@ -74,14 +73,14 @@ func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.Disc
 		case err != nil:
 			logger.Error(err, "Discovery failed; re-checking the Secrets Store CSI driver later")
 		case served && stop == nil:
-			factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, c.opts.Namespace, ignoreNamespaces(c.opts.IgnoreNamespaces))
-			inf := factory.ForResource(providerClassPodStatuses).Informer()
+			informers = newDynamicInformers(dyn, c.opts, 0, providerClassPodStatuses)
+			inf := informers.informers
 			if err := c.watchProviderClasses(ctx, inf); err != nil {
 				logger.Error(err, "Cannot watch the Secrets Store CSI driver's pod statuses")
 				return
 			}
 			stop = make(chan struct{})
-			factory.Start(stop)
+			informers.start(stop)
 			c.csi.setInformer(inf)
 			logger.Info("Watching the Secrets Store CSI driver's pod statuses")
 		case !served && stop != nil:
@@ -112,7 +111,7 @@ func providerClassesServed(ctx context.Context, disc discovery.DiscoveryInterfac
 // watchProviderClasses sets up the statuses' informer: the transform, the
 // index by class, and the handler that enqueues a class's consumers when
 // the versions its pods mounted change.
-func (c *Controller) watchProviderClasses(ctx context.Context, inf cache.SharedIndexInformer) error {
+func (c *Controller) watchProviderClasses(ctx context.Context, inf informerGroup) error {
 	if err := inf.SetTransform(providerClassTransform); err != nil {
 		return err
 	}
@@ -128,7 +127,7 @@ func (c *Controller) watchProviderClasses(ctx context.Context, inf cache.SharedI
 		c.enqueueConsumers(ctx, p.Namespace, plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class}, nil)
 	}
 	logger := klog.FromContext(ctx)
-	_, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerDetailedFuncs{
+	err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, isInInitialList bool) {
 			if p, ok := obj.(*providerClassPod); ok {
 				c.warnUnmapped(ctx, p)

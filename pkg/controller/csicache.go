@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -80,18 +79,18 @@ func (v *providerClassView) ObjectDigests() map[string]string { return v.digests
 // otherwise.
 type csiWatch struct {
 	mu  sync.RWMutex
-	inf cache.SharedIndexInformer
+	inf informerGroup
 }
 
 // informer returns the running informer, or nil.
-func (w *csiWatch) informer() cache.SharedIndexInformer {
+func (w *csiWatch) informer() informerGroup {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.inf
 }
 
 // setInformer records the running informer, or nil once it stopped.
-func (w *csiWatch) setInformer(inf cache.SharedIndexInformer) {
+func (w *csiWatch) setInformer(inf informerGroup) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.inf = inf

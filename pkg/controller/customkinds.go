@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -32,7 +31,7 @@ type dynamicAdapter struct {
 	name   string
 	gvr    schema.GroupVersionResource
 	path   []string
-	inf    cache.SharedIndexInformer
+	inf    informerGroup
 	client dynamic.Interface
 	// resolve reads a Deployment's template for objects that name one in
 	// spec.workloadRef; nil for kinds without workloadRef.
@@ -51,7 +50,7 @@ func (k *dynamicAdapter) referencedTemplate(namespace, name string) ([]plan.PodR
 func (k *dynamicAdapter) groupKind() string { return k.name }
 
 // informer implements workloadAdapter.
-func (k *dynamicAdapter) informer() cache.SharedIndexInformer { return k.inf }
+func (k *dynamicAdapter) informer() informerGroup { return k.inf }
 
 // templatePath implements workloadAdapter.
 func (k *dynamicAdapter) templatePath() []string { return k.path }
@@ -70,9 +69,9 @@ func (k *dynamicAdapter) patch(ctx context.Context, name cache.ObjectName, body 
 
 // runningKind is a custom kind being watched.
 type runningKind struct {
-	adapter *dynamicAdapter
-	factory dynamicinformer.DynamicSharedInformerFactory
-	stop    chan struct{}
+	adapter   *dynamicAdapter
+	informers dynamicInformers
+	stop      chan struct{}
 }
 
 // resolveExtraKind maps an ExtraKind to its served resource and kind.
@@ -169,8 +168,8 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 // startExtraKind starts a dynamic informer for one resolved custom kind and
 // registers it with the handlers, the index and the sync.
 func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, k ExtraKind, m *meta.RESTMapping) (*runningKind, error) {
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, c.opts.ResyncPeriod, c.opts.Namespace, ignoreNamespaces(c.opts.IgnoreNamespaces))
-	inf := factory.ForResource(m.Resource).Informer()
+	informers := newDynamicInformers(dyn, c.opts, c.opts.ResyncPeriod, m.Resource)
+	inf := informers.informers
 	if err := inf.SetTransform(templateTransform(k)); err != nil {
 		return nil, err
 	}
@@ -187,8 +186,8 @@ func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, 
 	if err := c.addWorkloadKind(ctx, dk); err != nil {
 		return nil, err
 	}
-	r := &runningKind{adapter: dk, factory: factory, stop: make(chan struct{})}
-	factory.Start(r.stop)
+	r := &runningKind{adapter: dk, informers: informers, stop: make(chan struct{})}
+	informers.start(r.stop)
 	return r, nil
 }
 
@@ -211,5 +210,5 @@ func (c *Controller) deploymentTemplate(namespace, name string) ([]plan.PodRefer
 func (c *Controller) stopExtraKind(r *runningKind) {
 	c.removeWorkloadKind(r.adapter)
 	close(r.stop)
-	r.factory.Shutdown()
+	r.informers.shutdown()
 }

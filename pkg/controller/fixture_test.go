@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -63,9 +64,9 @@ func (f *fixture) start() context.Context {
 	f.t.Helper()
 	_, ctx := ktesting.NewTestContext(f.t)
 	f.client = fake.NewClientset(f.objects...)
-	f.factory = NewInformerFactory(f.client, Options{})
+	f.factory = singleFactory(f.client, Options{})
 	f.recorder = events.NewFakeRecorder(100)
-	c, err := NewController(ctx, f.client, f.factory, f.recorder, f.opts)
+	c, err := NewController(ctx, f.client, InformerFactories{f.factory}, f.recorder, f.opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -448,4 +449,10 @@ func testHashKey(t testing.TB, b byte) plan.HashKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// singleFactory returns the one informer factory of o, which must watch
+// all namespaces or one.
+func singleFactory(client kubernetes.Interface, o Options) informers.SharedInformerFactory {
+	return NewInformerFactories(client, o)[0]
 }

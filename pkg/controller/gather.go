@@ -67,8 +67,8 @@ func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now t
 // namespaceAnnotations returns the annotations of a cached Namespace, or
 // nil.
 func (c *Controller) namespaceAnnotations(name string) map[string]string {
-	ns, err := c.namespaces.Get(name)
-	if err != nil {
+	ns, ok := c.namespace(name)
+	if !ok {
 		return nil
 	}
 	return ns.Annotations

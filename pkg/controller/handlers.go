@@ -29,8 +29,7 @@ func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) err
 	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(a), patternsIndex: c.patternsIndexFunc(a)}); err != nil {
 		return fmt.Errorf("indexing %s: %w", a.groupKind(), err)
 	}
-	_, err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger})
-	if err != nil {
+	if err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger}); err != nil {
 		return fmt.Errorf("watching %s: %w", a.groupKind(), err)
 	}
 	c.adaptersMu.Lock()

@@ -4,8 +4,6 @@ import (
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -24,10 +22,10 @@ type inputBuilder struct {
 	optIn        plan.OptInSettings
 	rollOnAdopt  bool
 	rollOnDelete bool
-	// configMaps and secrets read the cached config objects, as
-	// TransformForCache leaves them.
-	configMaps corelisters.ConfigMapLister
-	secrets    corelisters.SecretLister
+	// configs read the cached ConfigMaps and Secrets, as TransformForCache
+	// leaves them; a type missing here is not watched
+	// (--resources-to-ignore).
+	configs map[plan.ConfigType]configStore
 	// providerClasses reads the Secrets Store CSI driver's classes (see
 	// csi.go); nil reads none.
 	providerClasses func(namespace, name string) (metav1.Object, bool)
@@ -38,29 +36,30 @@ func (b inputBuilder) settings() plan.Settings {
 	return plan.Settings{HashKey: b.hashKey, OptIn: b.optIn, RollOnAdopt: b.rollOnAdopt, RollOnDelete: b.rollOnDelete}
 }
 
-// configObject returns the cached ConfigMap or Secret ref of namespace.
+// configStore is a read-only view of a cache of ConfigMaps or Secrets: an
+// informer's indexer, a group of them (one per watched namespace), or the
+// plugin's indexer over the pages of a LIST.
+type configStore interface {
+	GetByKey(key string) (any, bool, error)
+	List() []any
+}
+
+// configObject returns the cached ConfigMap, Secret or SecretProviderClass
+// ref of namespace.
 func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1.Object, bool) {
-	var obj metav1.Object
-	var err error
-	switch ref.Type {
-	case plan.TypeConfigMap:
-		if b.configMaps == nil {
-			return nil, false // an ignored type (--resources-to-ignore)
-		}
-		obj, err = b.configMaps.ConfigMaps(namespace).Get(ref.Name)
-	case plan.TypeSecret:
-		if b.secrets == nil {
-			return nil, false
-		}
-		obj, err = b.secrets.Secrets(namespace).Get(ref.Name)
-	case plan.TypeSecretProviderClass:
+	if ref.Type == plan.TypeSecretProviderClass {
 		if b.providerClasses == nil {
 			return nil, false
 		}
 		return b.providerClasses(namespace, ref.Name)
 	}
-	// The listers fail only with NotFound.
-	return obj, err == nil && obj != nil
+	store, ok := b.configs[ref.Type]
+	if !ok {
+		return nil, false // an ignored type (--resources-to-ignore)
+	}
+	obj, exists, _ := store.GetByKey(namespace + "/" + ref.Name)
+	o, isObject := obj.(metav1.Object)
+	return o, exists && isObject
 }
 
 // names lists the names of the cached objects of type t in namespace, for
@@ -68,22 +67,13 @@ func (b inputBuilder) configObject(namespace string, ref plan.ConfigRef) (metav1
 // namespace index (it would cost an entry per object), so this scans them:
 // only workloads with patterns ask.
 func (b inputBuilder) names(namespace string, t plan.ConfigType) []string {
-	var objs []metav1.Object
-	switch {
-	case t == plan.TypeConfigMap && b.configMaps != nil:
-		list, _ := b.configMaps.List(labels.Everything())
-		for _, o := range list {
-			objs = append(objs, o)
-		}
-	case t == plan.TypeSecret && b.secrets != nil:
-		list, _ := b.secrets.List(labels.Everything())
-		for _, o := range list {
-			objs = append(objs, o)
-		}
+	store, ok := b.configs[t]
+	if !ok {
+		return nil
 	}
 	var names []string
-	for _, o := range objs {
-		if o.GetNamespace() == namespace {
+	for _, obj := range store.List() {
+		if o, ok := obj.(metav1.Object); ok && o.GetNamespace() == namespace {
 			names = append(names, o.GetName())
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	corelisters "k8s.io/client-go/listers/core/v1"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -72,9 +70,8 @@ func NewInspector(s InspectSettings) *Inspector {
 	}
 	configs := map[plan.ConfigType]cache.Indexer{plan.TypeConfigMap: indexer(), plan.TypeSecret: indexer()}
 	inputs := inputBuilder{
-		optIn:      plan.OptInSettings{AutoAll: s.AutoAll, Reloader: s.ReloaderAnnotations},
-		configMaps: corelisters.NewConfigMapLister(configs[plan.TypeConfigMap]),
-		secrets:    corelisters.NewSecretLister(configs[plan.TypeSecret]),
+		optIn:   plan.OptInSettings{AutoAll: s.AutoAll, Reloader: s.ReloaderAnnotations},
+		configs: map[plan.ConfigType]configStore{plan.TypeConfigMap: configs[plan.TypeConfigMap], plan.TypeSecret: configs[plan.TypeSecret]},
 	}
 	if s.HashKey != nil {
 		inputs.hashKey = *s.HashKey

@@ -42,8 +42,13 @@ type Options struct {
 	// metrics; nil keeps them private.
 	Metrics *metrics.Registry
 
-	// Namespace limits every informer to one namespace; empty means all.
-	Namespace string
+	// Namespaces limits the informers to these namespaces, each watched on
+	// its own (a Role in each is enough); empty means all.
+	Namespaces []string
+	// SkipNamespaceObjects leaves the Namespaces themselves unread, for a
+	// reroll with Roles only: their reroll.dev annotations then do not
+	// apply. With all namespaces watched it must be false.
+	SkipNamespaceObjects bool
 	// ConfigSelector is a label selector that narrows, server-side, which
 	// ConfigMaps and Secrets are watched. Empty means all.
 	ConfigSelector string

@@ -620,7 +620,7 @@ func TestUnknownKind(t *testing.T) {
 	f.opts.BuiltinResources = []string{"deployments", "replicasets"}
 	_, ctx := ktesting.NewTestContext(t)
 	client := fake.NewClientset()
-	_, err := NewController(ctx, client, NewInformerFactory(client, Options{}), events.NewFakeRecorder(1), f.opts)
+	_, err := NewController(ctx, client, NewInformerFactories(client, Options{}), events.NewFakeRecorder(1), f.opts)
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("error = %v", err)
 	}

@@ -22,9 +22,9 @@ import (
 )
 
 // NewController returns a Controller that watches workloads, ConfigMaps
-// and Secrets through factory, which must come from NewInformerFactory with
-// the same opts and must be started after this call.
-func NewController(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder events.EventRecorder, opts Options) (*Controller, error) {
+// and Secrets through factories, which must come from NewInformerFactories
+// with the same opts and must be started after this call.
+func NewController(ctx context.Context, client kubernetes.Interface, factories InformerFactories, recorder events.EventRecorder, opts Options) (*Controller, error) {
 	if opts.FieldManager == "" {
 		return nil, errors.New("a field manager is required")
 	}
@@ -54,7 +54,6 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 			optIn:        plan.OptInSettings{AutoAll: opts.AutoAll, Reloader: opts.ReloaderAnnotations, IgnoreTypes: opts.IgnoreConfigTypes},
 			rollOnDelete: opts.RollOnDelete,
 		},
-		namespaces:        factory.Core().V1().Namespaces().Lister(),
 		namespaceSelector: nsSelector,
 		recorder:          recorder,
 		changes:           changes,
@@ -72,10 +71,10 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 	c.csi = &csiWatch{}
 	c.inputs.providerClasses = c.providerClass
 	c.syncHandler = c.syncWorkload
-	if err := c.watchBuiltinKinds(ctx, client, factory); err != nil {
+	if err := c.watchBuiltinKinds(ctx, client, factories); err != nil {
 		return nil, err
 	}
-	if err := c.watchConfig(ctx, factory); err != nil {
+	if err := c.watchConfig(ctx, factories); err != nil {
 		return nil, err
 	}
 	registerCacheGauge(reg, c)
@@ -84,13 +83,13 @@ func NewController(ctx context.Context, client kubernetes.Interface, factory inf
 }
 
 // watchBuiltinKinds registers the built-in workload kinds of opts.
-func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory) error {
+func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.Interface, factories InformerFactories) error {
 	resources := c.opts.BuiltinResources
 	if resources == nil {
 		resources = BuiltinResources()
 	}
 	for _, name := range resources {
-		a, err := builtinAdapter(name, client, factory)
+		a, err := builtinAdapter(name, client, factories)
 		if err != nil {
 			return err
 		}
@@ -106,45 +105,66 @@ func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.In
 }
 
 // watchConfig registers the ConfigMap, Secret and Namespace informers.
-func (c *Controller) watchConfig(ctx context.Context, factory informers.SharedInformerFactory) error {
+func (c *Controller) watchConfig(ctx context.Context, factories InformerFactories) error {
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	c.inputs.configs = map[plan.ConfigType]configStore{}
 	// An ignored type (--resources-to-ignore) gets no informer: nothing of
 	// it is watched or cached, and no workload consumes it.
 	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeConfigMap) {
-		cmInformer := factory.Core().V1().ConfigMaps().TypedInformer()
-		if _, err := cmInformer.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
-			return err
+		for _, f := range factories {
+			inf := f.Core().V1().ConfigMaps().TypedInformer()
+			if _, err := inf.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
+				return err
+			}
 		}
-		c.inputs.configMaps = factory.Core().V1().ConfigMaps().Lister()
-		c.configMapsInformer = cmInformer
-		c.cachesSynced = append(c.cachesSynced, cmInformer.HasSynced)
-		c.informers = append(c.informers, cmInformer)
+		c.configMapsInformer = factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().ConfigMaps().Informer()
+		})
+		c.watchedConfig(plan.TypeConfigMap, c.configMapsInformer)
 	}
 	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeSecret) {
-		secretInformer := factory.Core().V1().Secrets().TypedInformer()
-		if _, err := secretInformer.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
+		for _, f := range factories {
+			inf := f.Core().V1().Secrets().TypedInformer()
+			if _, err := inf.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
+				return err
+			}
+		}
+		c.secretsInformer = factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Secrets().Informer()
+		})
+		c.watchedConfig(plan.TypeSecret, c.secretsInformer)
+	}
+	if c.opts.SkipNamespaceObjects {
+		return nil
+	}
+	for _, f := range factories {
+		if _, err := f.Core().V1().Namespaces().TypedInformer().AddTypedEventHandler(namespaceHandler(ctx, c), handlerOpts); err != nil {
 			return err
 		}
-		c.inputs.secrets = factory.Core().V1().Secrets().Lister()
-		c.secretsInformer = secretInformer
-		c.cachesSynced = append(c.cachesSynced, secretInformer.HasSynced)
-		c.informers = append(c.informers, secretInformer)
 	}
-	nsInformer := factory.Core().V1().Namespaces().TypedInformer()
-	if _, err := nsInformer.AddTypedEventHandler(namespaceHandler(ctx, c), handlerOpts); err != nil {
-		return err
-	}
-	c.cachesSynced = append(c.cachesSynced, nsInformer.HasSynced)
-	c.informers = append(c.informers, nsInformer)
+	nsInformers := factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Namespaces().Informer()
+	})
+	c.namespaces = nsInformers.GetIndexer()
+	c.cachesSynced = append(c.cachesSynced, nsInformers.HasSynced)
+	c.informers = append(c.informers, nsInformers)
 	return nil
+}
+
+// watchedConfig records the informers of a watched config type: the sync
+// reads them, and readiness and health wait on them.
+func (c *Controller) watchedConfig(t plan.ConfigType, g informerGroup) {
+	c.inputs.configs[t] = g.GetIndexer()
+	c.cachesSynced = append(c.cachesSynced, g.HasSynced)
+	c.informers = append(c.informers, g)
 }
 
 // registerCacheGauge exposes how many objects each of c's informers caches.
 func registerCacheGauge(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
 		func(emit func(value float64, labelValues ...string)) {
-			for typ, inf := range map[plan.ConfigType]cache.SharedIndexInformer{plan.TypeConfigMap: c.configMapsInformer, plan.TypeSecret: c.secretsInformer} {
+			for typ, inf := range map[plan.ConfigType]informerGroup{plan.TypeConfigMap: c.configMapsInformer, plan.TypeSecret: c.secretsInformer} {
 				if inf != nil {
 					emit(float64(len(inf.GetStore().ListKeys())), string(typ))
 				}

@@ -77,7 +77,7 @@ type workloadAdapter interface {
 	groupKind() string
 	// informer returns the kind's shared informer, whose cache holds
 	// *cachedWorkload objects.
-	informer() cache.SharedIndexInformer
+	informer() informerGroup
 	// groupResource names the kind's resource, for NotFound errors.
 	groupResource() schema.GroupResource
 	// templatePath is the path of the pod template in the object.
@@ -152,7 +152,7 @@ type typedAdapter[T workloadObject] struct {
 	resource schema.GroupResource
 	// path is where the pod template is.
 	path   []string
-	inf    cache.SharedIndexInformer
+	inf    informerGroup
 	client func(namespace string) patcher[T]
 }
 
@@ -160,7 +160,7 @@ type typedAdapter[T workloadObject] struct {
 func (k *typedAdapter[T]) groupKind() string { return k.name }
 
 // informer implements workloadAdapter.
-func (k *typedAdapter[T]) informer() cache.SharedIndexInformer { return k.inf }
+func (k *typedAdapter[T]) informer() informerGroup { return k.inf }
 
 // groupResource implements workloadAdapter.
 func (k *typedAdapter[T]) groupResource() schema.GroupResource { return k.resource }
@@ -220,33 +220,43 @@ var (
 
 // builtinAdapter returns the workloadAdapter of a built-in resource named
 // as in BuiltinResources, or an error naming the valid ones.
-func builtinAdapter(name string, client kubernetes.Interface, factory informers.SharedInformerFactory) (workloadAdapter, error) {
-	apps, clients := factory.Apps().V1(), client.AppsV1()
+func builtinAdapter(name string, client kubernetes.Interface, factories InformerFactories) (workloadAdapter, error) {
+	clients := client.AppsV1()
 	gr := BuiltinResource(name).GroupResource()
 	switch name {
 	case "deployments":
 		return &typedAdapter[*appsv1.Deployment]{
-			name: "Deployment", resource: gr, path: specTemplate, inf: apps.Deployments().Informer(),
+			name: "Deployment", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+				return f.Apps().V1().Deployments().Informer()
+			}),
 			client: func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
 		}, nil
 	case "statefulsets":
 		return &typedAdapter[*appsv1.StatefulSet]{
-			name: "StatefulSet", resource: gr, path: specTemplate, inf: apps.StatefulSets().Informer(),
+			name: "StatefulSet", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+				return f.Apps().V1().StatefulSets().Informer()
+			}),
 			client: func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
 		}, nil
 	case "daemonsets":
 		return &typedAdapter[*appsv1.DaemonSet]{
-			name: "DaemonSet", resource: gr, path: specTemplate, inf: apps.DaemonSets().Informer(),
+			name: "DaemonSet", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+				return f.Apps().V1().DaemonSets().Informer()
+			}),
 			client: func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
 		}, nil
 	case "cronjobs":
 		return &typedAdapter[*batchv1.CronJob]{
-			name: "CronJob", resource: gr, path: jobTemplate, inf: factory.Batch().V1().CronJobs().Informer(),
+			name: "CronJob", resource: gr, path: jobTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+				return f.Batch().V1().CronJobs().Informer()
+			}),
 			client: func(ns string) patcher[*batchv1.CronJob] { return client.BatchV1().CronJobs(ns) },
 		}, nil
 	case JobsKind:
 		return &jobAdapter{typedAdapter: typedAdapter[*batchv1.Job]{
-			name: "Job", resource: gr, path: specTemplate, inf: factory.Batch().V1().Jobs().Informer(),
+			name: "Job", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+				return f.Batch().V1().Jobs().Informer()
+			}),
 			client: func(ns string) patcher[*batchv1.Job] { return client.BatchV1().Jobs(ns) },
 		}, jobs: client.BatchV1()}, nil
 	}

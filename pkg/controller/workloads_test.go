@@ -23,7 +23,7 @@ import (
 // template path; an unknown one is an error that names the valid ones.
 func TestBuiltinAdapter(t *testing.T) {
 	client := fake.NewClientset()
-	factory := NewInformerFactory(client, Options{})
+	factory := singleFactory(client, Options{})
 	type kind struct{ groupKind, group, path string }
 	want := map[string]kind{
 		"deployments":  {"Deployment", "apps", "spec.template"},
@@ -33,7 +33,7 @@ func TestBuiltinAdapter(t *testing.T) {
 		"jobs":         {"Job", "batch", "spec.template"},
 	}
 	for _, resource := range append(BuiltinResources(), JobsKind) {
-		a, err := builtinAdapter(resource, client, factory)
+		a, err := builtinAdapter(resource, client, InformerFactories{factory})
 		if err != nil {
 			t.Fatalf("%s: %v", resource, err)
 		}
@@ -54,7 +54,7 @@ func TestBuiltinAdapter(t *testing.T) {
 	if len(want) != len(BuiltinResources())+1 {
 		t.Errorf("BuiltinResources() = %q", BuiltinResources())
 	}
-	_, err := builtinAdapter("replicasets", client, factory)
+	_, err := builtinAdapter("replicasets", client, InformerFactories{factory})
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("unknown resource: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestBuiltinAdapter(t *testing.T) {
 func TestTypedAdapterPatch(t *testing.T) {
 	d := deployment("web", auto(), nil)
 	client := fake.NewClientset(d)
-	a, err := builtinAdapter("deployments", client, NewInformerFactory(client, Options{}))
+	a, err := builtinAdapter("deployments", client, NewInformerFactories(client, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +96,15 @@ func TestTypedAdapterPatch(t *testing.T) {
 // resource, and a cached one is viewed with its references.
 func TestGetWorkload(t *testing.T) {
 	client := fake.NewClientset()
-	factory := NewInformerFactory(client, Options{})
-	a, _ := builtinAdapter("deployments", client, factory)
+	factory := singleFactory(client, Options{})
+	a, _ := builtinAdapter("deployments", client, InformerFactories{factory})
 	name := cache.ObjectName{Namespace: testNamespace, Name: "web"}
 	_, err := getWorkload(a, name)
 	if !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `deployments.apps "web" not found`) {
 		t.Errorf("missing workload: %v", err)
 	}
 	cached, _ := TransformForCache(deployment("web", auto(), envFromConfigMap("cfg")))
-	if err := a.informer().GetIndexer().Add(cached); err != nil {
+	if err := a.informer()[0].GetIndexer().Add(cached); err != nil {
 		t.Fatal(err)
 	}
 	w, err := getWorkload(a, name)

@@ -91,18 +91,13 @@ func Check(ctx context.Context, client kubernetes.Interface, req Requirements) e
 		}
 	}
 
+	denied, err := Denied(ctx, client, req.Access)
+	if err != nil {
+		return fmt.Errorf("preflight: %w", err)
+	}
 	var missing []string
-	for _, a := range req.Access {
-		review, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Verb: a.Verb, Group: a.Group, Resource: a.Resource, Namespace: a.Namespace, Name: a.Name}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			return fmt.Errorf("preflight: checking permissions with a SelfSubjectAccessReview: %w", err)
-		}
-		if !review.Status.Allowed {
-			missing = append(missing, a.String())
-		}
+	for _, a := range denied {
+		missing = append(missing, a.String())
 	}
 	if len(missing) > 0 {
 		problems = append(problems, "reroll's identity lacks permission to: "+strings.Join(missing, "; "))
@@ -112,4 +107,23 @@ func Check(ctx context.Context, client kubernetes.Interface, req Requirements) e
 	}
 	logger.Info("Preflight: permissions and resources are in place", "checked", len(req.Access))
 	return nil
+}
+
+// Denied returns the accesses of want that reroll's identity is not
+// granted, asking the API server with SelfSubjectAccessReviews.
+func Denied(ctx context.Context, client kubernetes.Interface, want []Access) ([]Access, error) {
+	var denied []Access
+	for _, a := range want {
+		review, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: a.Verb, Group: a.Group, Resource: a.Resource, Namespace: a.Namespace, Name: a.Name}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("checking permissions with a SelfSubjectAccessReview: %w", err)
+		}
+		if !review.Status.Allowed {
+			denied = append(denied, a)
+		}
+	}
+	return denied, nil
 }

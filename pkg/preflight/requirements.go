@@ -5,8 +5,11 @@ import "k8s.io/apimachinery/pkg/runtime/schema"
 // ControllerSettings are the settings of a reroll controller that decide
 // what it needs of the API server and of RBAC.
 type ControllerSettings struct {
-	// Namespace is the one namespace watched; empty means all.
-	Namespace string
+	// Namespaces are the namespaces watched; none means all.
+	Namespaces []string
+	// SkipNamespaceObjects controllers do not read the watched Namespaces
+	// (a Role in each is all they have).
+	SkipNamespaceObjects bool
 	// BuiltinResources are the built-in workload resources watched.
 	BuiltinResources []schema.GroupVersionResource
 	// ExtraKinds are the custom workload kinds watched.
@@ -35,14 +38,21 @@ type ControllerSettings struct {
 // chart grant, and the preflight check verifies.
 func ControllerRequirements(s ControllerSettings) Requirements {
 	var req Requirements
-	access := func(group, resource, namespace string, verbs ...string) {
-		for _, v := range verbs {
-			req.Access = append(req.Access, Access{Verb: v, Group: group, Resource: resource, Namespace: namespace})
+	access := func(group, resource string, namespaces []string, verbs ...string) {
+		for _, ns := range namespaces {
+			for _, v := range verbs {
+				req.Access = append(req.Access, Access{Verb: v, Group: group, Resource: resource, Namespace: ns})
+			}
 		}
 	}
+	watched := s.Namespaces
+	if len(watched) == 0 {
+		watched = []string{""}
+	}
+	own := []string{s.ControllerNamespace}
 	need := func(group, version, resource string, verbs ...string) {
 		req.Resources = append(req.Resources, schema.GroupVersionResource{Group: group, Version: version, Resource: resource})
-		access(group, resource, s.Namespace, verbs...)
+		access(group, resource, watched, verbs...)
 	}
 	workloadVerbs := []string{"list", "watch", "patch"}
 	if s.DryRun {
@@ -58,27 +68,42 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		need(r.Group, r.Version, r.Resource, workloadVerbs...)
 	}
 	need("events.k8s.io", "v1", "events", "create", "patch")
-	// Namespaces are cluster-scoped: all of them, or the watched one by name.
-	req.Resources = append(req.Resources, schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
-	for _, v := range []string{"list", "watch"} {
-		req.Access = append(req.Access, Access{Verb: v, Resource: "namespaces", Name: s.Namespace})
+	if !s.SkipNamespaceObjects {
+		req.Resources = append(req.Resources, schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+		req.Access = append(req.Access, NamespaceAccess(s.Namespaces)...)
 	}
 	for _, gr := range s.ExtraKinds {
 		// Its CRD may come later: check RBAC now, discovery at runtime.
-		access(gr.Group, gr.Resource, s.Namespace, workloadVerbs...)
+		access(gr.Group, gr.Resource, watched, workloadVerbs...)
 	}
 	req.Access = append(req.Access, Access{Verb: "get", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
 	if s.SecretsStoreCSI {
 		// Its CRD may come later: check RBAC now, discovery at runtime.
-		access("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses", s.Namespace, "list", "watch")
+		access("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses", watched, "list", "watch")
 	}
 	if s.RecreatesJobs && !s.DryRun {
-		access("batch", "jobs", s.Namespace, "create", "delete")
-		access("", "secrets", s.ControllerNamespace, "list", "create", "update", "delete")
+		access("batch", "jobs", watched, "create", "delete")
+		access("", "secrets", own, "list", "create", "update", "delete")
 	}
 	if s.LeaderElect {
 		req.Resources = append(req.Resources, schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"})
-		access("coordination.k8s.io", "leases", s.LeaseNamespace, "get", "create", "update")
+		access("coordination.k8s.io", "leases", []string{s.LeaseNamespace}, "get", "create", "update")
 	}
 	return req
+}
+
+// NamespaceAccess is what reading the watched Namespaces takes: listing
+// and watching them all, or each watched one by name (Namespaces are
+// cluster-scoped, so only a ClusterRole grants it).
+func NamespaceAccess(watched []string) []Access {
+	if len(watched) == 0 {
+		watched = []string{""}
+	}
+	var access []Access
+	for _, name := range watched {
+		for _, v := range []string{"list", "watch"} {
+			access = append(access, Access{Verb: v, Resource: "namespaces", Name: name})
+		}
+	}
+	return access
 }

@@ -19,7 +19,7 @@ func TestControllerRequirements(t *testing.T) {
 		}
 		return out
 	}
-	base := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key",
+	base := ControllerSettings{Namespaces: []string{"apps"}, ControllerNamespace: "reroll-system", HashKeySecret: "key",
 		BuiltinResources: []schema.GroupVersionResource{{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "batch", Version: "v1", Resource: "cronjobs"}}}
 	got := ControllerRequirements(base)
 	want := []string{
@@ -65,7 +65,7 @@ func TestControllerRequirements(t *testing.T) {
 // reroll's namespace where a Job being re-created waits; a dry run needs
 // neither.
 func TestControllerRequirementsJobs(t *testing.T) {
-	s := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key", RecreatesJobs: true,
+	s := ControllerSettings{Namespaces: []string{"apps"}, ControllerNamespace: "reroll-system", HashKeySecret: "key", RecreatesJobs: true,
 		BuiltinResources: []schema.GroupVersionResource{{Group: "batch", Version: "v1", Resource: "jobs"}}}
 	var got []string
 	for _, a := range ControllerRequirements(s).Access {
@@ -87,7 +87,7 @@ func TestControllerRequirementsJobs(t *testing.T) {
 
 // The Secrets Store CSI driver's statuses are read, never written.
 func TestControllerRequirementsSecretsStoreCSI(t *testing.T) {
-	s := ControllerSettings{Namespace: "apps", ControllerNamespace: "reroll-system", HashKeySecret: "key", SecretsStoreCSI: true}
+	s := ControllerSettings{Namespaces: []string{"apps"}, ControllerNamespace: "reroll-system", HashKeySecret: "key", SecretsStoreCSI: true}
 	var got []string
 	for _, a := range ControllerRequirements(s).Access {
 		if a.Resource == "secretproviderclasspodstatuses" {
@@ -98,5 +98,28 @@ func TestControllerRequirementsSecretsStoreCSI(t *testing.T) {
 		"watch secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io in namespace apps"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Several namespaces with Roles only (SkipNamespaceObjects): every
+// namespaced permission is asked in each watched namespace, and nothing
+// cluster-scoped is asked, so no ClusterRole is needed.
+func TestControllerRequirementsSeveralNamespacesRolesOnly(t *testing.T) {
+	s := ControllerSettings{Namespaces: []string{"a", "b"}, SkipNamespaceObjects: true, ControllerNamespace: "reroll-system", HashKeySecret: "key",
+		BuiltinResources: []schema.GroupVersionResource{{Group: "apps", Version: "v1", Resource: "deployments"}}}
+	perNamespace := map[string]int{}
+	for _, a := range ControllerRequirements(s).Access {
+		if a.Namespace == "" {
+			t.Errorf("%s: cluster-wide, needs a ClusterRole", a)
+		}
+		perNamespace[a.Namespace]++
+	}
+	// list, watch ConfigMaps and Secrets; list, watch, patch Deployments;
+	// create, patch Events.
+	if perNamespace["a"] != 9 || perNamespace["b"] != 9 {
+		t.Errorf("permissions per namespace: %v, want 9 in each of a and b", perNamespace)
+	}
+	if got := NamespaceAccess([]string{"a", "b"}); len(got) != 4 || got[0].Name != "a" || got[3].Name != "b" || got[3].Namespace != "" {
+		t.Errorf("NamespaceAccess = %v: want list and watch of each Namespace by name", got)
 	}
 }

@@ -44,17 +44,17 @@ func rulesGrants(rules []rbacv1.PolicyRule, namespace string) []grant {
 	return out
 }
 
-// TestHelmChart installs charts/reroll with Helm into the control plane,
-// waits until the API server accepted its Deployment, and checks that the
-// RBAC it rendered grants exactly what the preflight check requires of that
-// configuration (plus get on what reroll lists, as manifests/ grants).
-func TestHelmChart(t *testing.T) {
-	t.Parallel()
+// helmInstall installs charts/reroll as release into namespace ns with
+// the given --set values, and uninstalls it at cleanup.
+func helmInstall(t *testing.T, ns, release string, set ...string) {
+	t.Helper()
 	helm := filepath.Join(os.Getenv("REROLL_E2E_BIN_DIR"), "helm")
-	ns := newNamespace(t)
-	release := "reroll-" + ns[len(ns)-6:]
-	cmd := exec.Command(helm, "install", release, filepath.Join(testEnv.repoRoot, "charts", "reroll"),
-		"--kubeconfig", testEnv.info.Kubeconfig, "--namespace", ns, "--wait=false")
+	args := []string{"install", release, filepath.Join(testEnv.repoRoot, "charts", "reroll"),
+		"--kubeconfig", testEnv.info.Kubeconfig, "--namespace", ns, "--wait=false"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	cmd := exec.Command(helm, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
@@ -64,36 +64,66 @@ func TestHelmChart(t *testing.T) {
 		c.Env = cmd.Env
 		_ = c.Run()
 	})
-	ctx := context.Background()
-	if _, err := testEnv.client.AppsV1().Deployments(ns).Get(ctx, "reroll", metav1.GetOptions{}); err != nil {
+	if _, err := testEnv.client.AppsV1().Deployments(ns).Get(context.Background(), "reroll", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the chart's Deployment: %v", err)
 	}
+}
 
-	cr, err := testEnv.client.RbacV1().ClusterRoles().Get(ctx, release, metav1.GetOptions{})
+// grantedTo returns what the RBAC bound to reroll's ServiceAccount in ns
+// grants: its ClusterRoles bound cluster-wide, and its Roles bound in any
+// namespace.
+func grantedTo(t *testing.T, ns string) []grant {
+	t.Helper()
+	ctx := context.Background()
+	boundHere := func(subjects []rbacv1.Subject) bool {
+		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == "ServiceAccount" && s.Namespace == ns && s.Name == "reroll"
+		})
+	}
+	var granted []grant
+	crbs, err := testEnv.client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	role, err := testEnv.client.RbacV1().Roles(ns).Get(ctx, "reroll", metav1.GetOptions{})
+	for _, b := range crbs.Items {
+		if !boundHere(b.Subjects) {
+			continue
+		}
+		cr, err := testEnv.client.RbacV1().ClusterRoles().Get(ctx, b.RoleRef.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		granted = append(granted, rulesGrants(cr.Rules, "")...)
+	}
+	rbs, err := testEnv.client.RbacV1().RoleBindings(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	granted := append(rulesGrants(cr.Rules, ""), rulesGrants(role.Rules, ns)...)
-
-	var builtin []schema.GroupVersionResource
-	for _, r := range controller.BuiltinResources() {
-		builtin = append(builtin, controller.BuiltinResource(r))
+	for _, b := range rbs.Items {
+		if !boundHere(b.Subjects) {
+			continue
+		}
+		role, err := testEnv.client.RbacV1().Roles(b.Namespace).Get(ctx, b.RoleRef.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		granted = append(granted, rulesGrants(role.Rules, b.Namespace)...)
 	}
-	req := preflight.ControllerRequirements(preflight.ControllerSettings{
-		BuiltinResources: builtin, ControllerNamespace: ns, HashKeySecret: "reroll-hash-key",
-		LeaderElect: true, LeaseNamespace: ns,
-	})
+	return granted
+}
+
+// assertGrantsExactly checks that granted holds every permission the
+// preflight check requires of settings, and nothing else but get on what
+// reroll lists (as manifests/ grants it too).
+func assertGrantsExactly(t *testing.T, granted []grant, settings preflight.ControllerSettings) {
+	t.Helper()
 	var required []grant
-	for _, a := range req.Access {
+	for _, a := range preflight.ControllerRequirements(settings).Access {
 		required = append(required, grant{a.Verb, a.Group, a.Resource, a.Namespace, a.Name})
 	}
 	// What reroll writes at first start, which preflight does not check:
 	// the hash-key Secret, created if missing.
-	required = append(required, grant{"create", "", "secrets", ns, ""})
+	required = append(required, grant{"create", "", "secrets", settings.ControllerNamespace, ""})
 	for _, g := range required {
 		if !slices.Contains(granted, g) {
 			t.Errorf("the chart does not grant %+v, which preflight requires", g)
@@ -103,11 +133,34 @@ func TestHelmChart(t *testing.T) {
 		if slices.Contains(required, g) {
 			continue
 		}
-		// get on what reroll lists, as manifests/ grants it too.
 		listed := slices.Contains(required, grant{"list", g.group, g.resource, g.namespace, g.name})
 		if g.verb != "get" || !listed {
 			t.Errorf("the chart grants %+v, which preflight does not require", g)
 		}
 	}
 	t.Logf("the chart grants %d verb-resource pairs; preflight requires %d", len(granted), len(required))
+}
+
+// builtinResources returns the built-in workload resources reroll watches
+// by default, as the chart's default kinds.
+func builtinResources() []schema.GroupVersionResource {
+	var builtin []schema.GroupVersionResource
+	for _, r := range controller.BuiltinResources() {
+		builtin = append(builtin, controller.BuiltinResource(r))
+	}
+	return builtin
+}
+
+// TestHelmChart installs charts/reroll with Helm into the control plane,
+// waits until the API server accepted its Deployment, and checks that the
+// RBAC it rendered grants exactly what the preflight check requires of that
+// configuration (plus get on what reroll lists, as manifests/ grants).
+func TestHelmChart(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	helmInstall(t, ns, "reroll-"+ns[len(ns)-6:])
+	assertGrantsExactly(t, grantedTo(t, ns), preflight.ControllerSettings{
+		BuiltinResources: builtinResources(), ControllerNamespace: ns, HashKeySecret: "reroll-hash-key",
+		LeaderElect: true, LeaseNamespace: ns,
+	})
 }

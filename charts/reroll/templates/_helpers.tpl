@@ -72,3 +72,27 @@ and, namespace-scoped, in a Role. */}}
 {{- end }}
 {{- join "," $items }}
 {{- end }}
+
+{{/* The watched namespaces, comma-separated (empty: all): watchNamespace,
+or watchNamespaces, or Reloader's namespaces (a list or a comma-separated
+string); setting more than one fails, as does a namespace selection. */}}
+{{- define "reroll.watchedNamespaces" -}}
+{{- $watched := .Values.watchNamespaces }}
+{{- $set := 0 }}
+{{- if .Values.watchNamespaces }}{{ $set = add1 $set }}{{ end }}
+{{- with .Values.namespaces }}
+{{- $set = add1 $set }}
+{{- $watched = kindIs "string" . | ternary (splitList "," (toString .)) . }}
+{{- end }}
+{{- with .Values.watchNamespace }}
+{{- $set = add1 $set }}
+{{- $watched = list . }}
+{{- end }}
+{{- if gt $set 1 }}
+{{- fail "watchNamespace, watchNamespaces and namespaces all name the watched namespaces; set one" }}
+{{- end }}
+{{- if and $watched (or .Values.namespaceSelector .Values.ignoreNamespaces) }}
+{{- fail "namespaceSelector and ignoreNamespaces choose among all namespaces; watchNamespace and watchNamespaces already name the watched ones" }}
+{{- end }}
+{{- range $watched }}{{ trim . }},{{ end }}
+{{- end }}
