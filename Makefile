@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: krew-check install-plugin bench bench-plots all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
+.PHONY: krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
 
 all: build
 
@@ -54,7 +54,8 @@ manifests-check:
 	go run $(KUSTOMIZE) build manifests/overlays/argo-rollouts | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,rollouts'
 
 ## chart-check: helm lint and helm template of charts/reroll, with the
-## default and the namespace-scoped values (e2e installs it)
+## default and the namespace-scoped values (e2e installs it), and with the
+## Grafana dashboard and the PrometheusRule on (promcheck tests their PromQL)
 chart-check:
 	go run $(HELM) lint --strict charts/reroll
 	go run $(HELM) lint --strict charts/reroll -f charts/reroll/ci/namespaced-values.yaml
@@ -66,6 +67,16 @@ chart-check:
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreSecrets=true | grep -q 'resources: \[configmaps\]'
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set secretsStoreCSI=true | grep -q 'resources: \[secretproviderclasspodstatuses\]'
 	go run $(KUSTOMIZE) build manifests/overlays/secrets-store-csi | grep -q -- '--secrets-store-csi'
+	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'watchNamespaces={a,b}')"; \
+	grep -q -- '--namespaces=a,b' <<<"$$out" && ! grep -q 'kind: ClusterRole' <<<"$$out" || { echo "chart-check: watchNamespaces must render Roles only and --namespaces"; exit 1; }
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'namespaces=a\,b' | grep -q -- '--namespaces=a,b'
+	! go run $(HELM) template reroll charts/reroll --set 'watchNamespaces={a}' --set watchNamespace=b >/dev/null 2>&1
+	go run $(HELM) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
+	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \
+	for want in 'grafana_dashboard: "1"' '"title": "Held rolls, by reason"' \
+		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted'; do \
+		grep -qF -- "$$want" <<<"$$out" || { echo "chart-check: the dashboard and rules render without $$want"; exit 1; }; \
+	done
 
 ## krew-check: the krew manifest of the plugin's release archives, built for
 ## this machine's platform and checked with krew's own validation and an
@@ -76,6 +87,11 @@ krew-check:
 ## helm: the pinned Helm binary, for the e2e suite
 helm:
 	GOBIN=$(TOOLS_BIN) go install $(HELM)
+
+## promcheck: hack/tools/cmd/promcheck, which lists the metrics the chart's
+## dashboard and alerts use, for the e2e suite (TestObservabilityMetricsExist)
+promcheck:
+	cd hack/tools && go build -o $(TOOLS_BIN)/promcheck ./cmd/promcheck
 
 ## bench: the cluster-scale benchmarks (docs/benchmarks.md), then their
 ## plots (bench-plots); SCALE=0.1 for a quick run
@@ -106,13 +122,15 @@ lint:
 unit:
 	go test -race -count=1 ./...
 
-## tools-test: the local control plane's own tests (hack/tools module)
-tools-test: control-plane
+## tools-test: the hack/tools module's tests: the local control plane's, and
+## promcheck's (the chart's PromQL parses, each alert fires and stays quiet
+## in Prometheus' rule engine), which render the chart with the pinned Helm
+tools-test: control-plane helm
 	cd hack/tools && go vet ./... && REROLL_BIN_DIR=$(TOOLS_BIN) go test -count=1 ./...
 
 ## e2e: the end-to-end suite (test/e2e) against a local control plane
 E2E_FLAGS ?= -v
-e2e: build control-plane helm
+e2e: build control-plane helm promcheck
 	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) \
 		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 
