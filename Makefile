@@ -70,6 +70,8 @@ chart-check:
 	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'watchNamespaces={a,b}')"; \
 	grep -q -- '--namespaces=a,b' <<<"$$out" && ! grep -q 'kind: ClusterRole' <<<"$$out" || { echo "chart-check: watchNamespaces must render Roles only and --namespaces"; exit 1; }
 	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'namespaces=a\,b' | grep -q -- '--namespaces=a,b'
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreCronJobs=true | grep -q -- '--kinds=deployments,statefulsets,daemonsets$$'
+	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set isArgoRollouts=true | grep -q 'apiGroups: \[argoproj.io\]'
 	! go run $(HELM) template reroll charts/reroll --set 'watchNamespaces={a}' --set watchNamespace=b >/dev/null 2>&1
 	go run $(HELM) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
 	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \

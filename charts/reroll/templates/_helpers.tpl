@@ -22,18 +22,18 @@ and, namespace-scoped, in a Role. */}}
   resources: [{{ without (list "configmaps" "secrets") $ignore | join ", " }}]
   verbs: [get, list, watch]
 {{- $apps := list }}
-{{- range .Values.kinds }}{{ if has . (list "deployments" "statefulsets" "daemonsets") }}{{ $apps = append $apps . }}{{ end }}{{ end }}
+{{- range (include "reroll.kinds" . | splitList ",") }}{{ if has . (list "deployments" "statefulsets" "daemonsets") }}{{ $apps = append $apps . }}{{ end }}{{ end }}
 {{- if $apps }}
 - apiGroups: [apps]
   resources: [{{ join ", " $apps }}]
   verbs: [get, list, watch, patch]
 {{- end }}
-{{- if has "cronjobs" .Values.kinds }}
+{{- if has "cronjobs" (include "reroll.kinds" . | splitList ",") }}
 - apiGroups: [batch]
   resources: [cronjobs]
   verbs: [get, list, watch, patch]
 {{- end }}
-{{- if has "jobs" .Values.kinds }}
+{{- if has "jobs" (include "reroll.kinds" . | splitList ",") }}
 # Jobs roll by being re-created.
 - apiGroups: [batch]
   resources: [jobs]
@@ -45,7 +45,7 @@ and, namespace-scoped, in a Role. */}}
   resources: [secretproviderclasspodstatuses]
   verbs: [get, list, watch]
 {{- end }}
-{{- if has "rollouts" .Values.kinds }}
+{{- if has "rollouts" (include "reroll.kinds" . | splitList ",") }}
 - apiGroups: [argoproj.io]
   resources: [rollouts]
   verbs: [get, list, watch, patch]
@@ -95,4 +95,15 @@ string); setting more than one fails, as does a namespace selection. */}}
 {{- fail "namespaceSelector and ignoreNamespaces choose among all namespaces; watchNamespace and watchNamespaces already name the watched ones" }}
 {{- end }}
 {{- range $watched }}{{ trim . }},{{ end }}
+{{- end }}
+
+{{/* The built-in kinds watched, comma-separated: kinds, without jobs or
+cronjobs when Reloader's ignoreJobs or ignoreCronJobs is set, and with
+rollouts when Reloader's isArgoRollouts is. */}}
+{{- define "reroll.kinds" -}}
+{{- $kinds := .Values.kinds }}
+{{- if .Values.ignoreJobs }}{{ $kinds = without $kinds "jobs" }}{{ end }}
+{{- if .Values.ignoreCronJobs }}{{ $kinds = without $kinds "cronjobs" }}{{ end }}
+{{- if and .Values.isArgoRollouts (not (has "rollouts" $kinds)) }}{{ $kinds = append $kinds "rollouts" }}{{ end }}
+{{- join "," $kinds }}
 {{- end }}
