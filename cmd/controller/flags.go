@@ -32,6 +32,7 @@ type options struct {
 	dryRun              bool
 	configSelector      string
 	hashKeySecret       string
+	pendingSecret       string
 	controllerNamespace string
 	showVersion         bool
 
@@ -136,6 +137,7 @@ func (o *options) define(fs *flag.FlagSet) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Log and report what would be written; write nothing but Events.")
 	fs.StringVar(&o.configSelector, "config-selector", "", "Label selector narrowing which ConfigMaps and Secrets are watched.")
 	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "Secret holding the key of reroll's hashes, in the controller's namespace; created if missing.")
+	fs.StringVar(&o.pendingSecret, "pending-changes-secret", "reroll-pending-changes", "Secret, in the controller's namespace, where a change made before some of its consumers were adopted is kept across a crash; created if missing.")
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "reroll-system", "reroll's own namespace when neither POD_NAMESPACE nor the in-cluster namespace file says.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	fs.StringVar(&o.kinds, "kinds", strings.Join(controller.BuiltinResources(), ","), "Built-in workload kinds to watch, comma-separated: deployments, statefulsets, daemonsets, cronjobs, jobs (re-created to roll; added by default with --reloader-annotations), and rollouts (Argo Rollouts, watched while their CRD exists).")
@@ -194,6 +196,9 @@ func (o *options) validate() error {
 	}
 	if o.hashKeySecret == "" {
 		errs = append(errs, errors.New("--hash-key-secret must not be empty"))
+	}
+	if o.pendingSecret == "" || o.pendingSecret == o.hashKeySecret {
+		errs = append(errs, errors.New("--pending-changes-secret must be set, and not to --hash-key-secret"))
 	}
 	if o.leaderElect && !(o.leaseDuration > o.renewDeadline && float64(o.renewDeadline) > 1.2*float64(o.retryPeriod) && o.retryPeriod > 0) {
 		errs = append(errs, fmt.Errorf("leader election timings must satisfy lease duration (%v) > renew deadline (%v) > 1.2 x retry period (%v) > 0",

@@ -174,6 +174,7 @@ func preflightSettings(o options, copts controller.Options, ns string) preflight
 		DryRun:               copts.DryRun,
 		ControllerNamespace:  ns,
 		HashKeySecret:        o.hashKeySecret,
+		PendingChangesSecret: copts.PendingChangesSecret,
 		LeaderElect:          o.leaderElect,
 		LeaseNamespace:       leaseNamespace(o, ns),
 		RecreatesJobs:        slices.Contains(copts.BuiltinResources, controller.JobsKind),
@@ -213,6 +214,9 @@ func run(ctx context.Context, o options) error {
 	ns := controllerNamespace(o.controllerNamespace)
 	copts := controllerOptions(o, reg)
 	copts.ControllerNamespace = ns
+	if !o.dryRun {
+		copts.PendingChangesSecret = o.pendingSecret
+	}
 	if copts.SkipNamespaceObjects, err = namespaceObjectsDenied(ctx, cs.client, copts.Namespaces); err != nil {
 		return err
 	}

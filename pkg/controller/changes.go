@@ -56,8 +56,8 @@ func newChangeTracker() *changeTracker {
 // changed records a change of ref consumed by key. old is the object before
 // the change when key is not adopted yet, nil otherwise; only the first one
 // per object is kept, as the workload's Pods run what was there before any
-// change reroll saw.
-func (t *changeTracker) changed(key workloadKey, ref plan.ConfigRef, old metav1.Object) {
+// change reroll saw. It reports whether it kept old.
+func (t *changeTracker) changed(key workloadKey, ref plan.ConfigRef, old metav1.Object) (kept bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq++
@@ -68,14 +68,29 @@ func (t *changeTracker) changed(key workloadKey, ref plan.ConfigRef, old metav1.
 	}
 	p.seq = t.seq
 	if old == nil {
-		return
+		return false
 	}
 	if p.before == nil {
 		p.before = map[plan.ConfigRef]metav1.Object{}
 	}
-	if _, kept := p.before[ref]; !kept {
-		p.before[ref] = old
+	if _, had := p.before[ref]; had {
+		return false
 	}
+	p.before[ref] = old
+	return true
+}
+
+// waitsOn reports whether key still waits for a sync against ref as it was
+// at resourceVersion, before a change (see pendingstore.go).
+func (t *changeTracker) waitsOn(key workloadKey, ref plan.ConfigRef, resourceVersion string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pending[key]
+	if p == nil {
+		return false
+	}
+	old, ok := p.before[ref]
+	return ok && old.GetResourceVersion() == resourceVersion
 }
 
 // urgent reports whether key has a pending change.

@@ -91,6 +91,10 @@ type Controller struct {
 	// workload urgent in the queue, and keeps a baseline for one not
 	// adopted yet (changes.go).
 	changes *changeTracker
+	// pending writes down the changes whose baselines the change tracker
+	// keeps for workloads not adopted yet, so a crash keeps them too
+	// (pendingstore.go).
+	pending *pendingStore
 	// flaps remembers the rolls of each workload, for the flap breaker;
 	// slots are the in-flight places and pacing slots rolls claim
 	// (limits.go, inflight.go).
@@ -146,6 +150,7 @@ func (c *Controller) forget(key workloadKey) {
 	c.holds.forget(key)
 	c.bursts.forget(key)
 	c.changes.forget(key)
+	c.pending.settled()
 	c.slots.pacer.forget(key)
 	c.flaps.forget(key)
 }

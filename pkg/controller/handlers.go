@@ -253,8 +253,10 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 // entry can make too early (see burst.go). It also records the change as
 // pending, which makes the consumer urgent in the queue and, for a consumer
 // not adopted yet, keeps old, the object before an update (nil for a
-// creation or deletion), as its baseline (see changes.go).
+// creation or deletion), as its baseline (see changes.go), in memory and
+// in the pending store.
 func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref plan.ConfigRef, old metav1.Object) {
+	var unadopted []workloadKey
 	for _, m := range c.changedConsumers(ctx, namespace, ref) {
 		// A workload's own window (Reloader's pause period) replaces
 		// --debounce.
@@ -267,9 +269,13 @@ func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref
 		if _, adopted := m.w.meta.GetAnnotations()[plan.AnnotationConsumed]; !adopted {
 			before = old
 		}
-		c.changes.changed(m.key, ref, before)
+		if c.changes.changed(m.key, ref, before) {
+			unadopted = append(unadopted, m.key)
+		}
 		c.enqueue(m.key, window)
 	}
+	// Written down too, so that a crash does not lose it (pendingstore.go).
+	c.pending.add(namespace, ref, old, unadopted)
 }
 
 // changedConsumers returns the workloads of every kind that may consume ref

@@ -29,6 +29,8 @@ type controllerMetrics struct {
 	warnings     *metrics.CounterVec
 	syncDuration *metrics.HistogramVec
 	lastSuccess  *metrics.Gauge
+	// pendingWrites counts the writes of the pending-changes Secret.
+	pendingWrites *metrics.CounterVec
 }
 
 // newControllerMetrics registers the controller's metrics on reg.
@@ -46,6 +48,8 @@ func newControllerMetrics(reg *metrics.Registry) *controllerMetrics {
 			"Time one sync took.", []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "kind"),
 		lastSuccess: reg.NewGaugeVec("reroll_last_successful_sync_timestamp_seconds",
 			"Unix time of the last sync that succeeded.").WithLabelValues(),
+		pendingWrites: reg.NewCounterVec("reroll_pending_change_writes_total",
+			"Writes of the Secret that keeps changes made before some of their consumers were adopted."),
 	}
 }
 

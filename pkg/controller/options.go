@@ -19,8 +19,13 @@ type Options struct {
 	// FieldManager names reroll in the managedFields of what it writes.
 	FieldManager string
 	// ControllerNamespace is reroll's own namespace, where it keeps the Jobs
-	// it is re-creating (jobs.go).
+	// it is re-creating (jobs.go) and the pending changes.
 	ControllerNamespace string
+	// PendingChangesSecret names the Secret in ControllerNamespace where a
+	// change that arrives before some of its consumers were adopted is
+	// written down, so a crash does not lose it (pendingstore.go). Empty
+	// keeps such changes in memory only.
+	PendingChangesSecret string
 	// Debounce delays syncs caused by config changes, so that a burst of
 	// changes within it rolls a workload once. Zero syncs at once.
 	Debounce time.Duration

@@ -47,7 +47,12 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		c.queue.ShutDown()
 		return fmt.Errorf("caches did not sync: %w", context.Cause(ctx))
 	}
+	if err := c.resumePendingChanges(ctx); err != nil {
+		c.queue.ShutDown()
+		return err
+	}
 	var wg sync.WaitGroup
+	wg.Go(func() { c.pending.run(ctx) })
 	for range workers {
 		wg.Go(func() {
 			wait.UntilWithContext(ctx, c.runWorker, time.Second)

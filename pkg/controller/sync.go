@@ -67,12 +67,9 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	p := c.planSync(c.planInput(key, w, current), key.name.Namespace, before)
 	var record *plan.RolloutRecord
 	if !p.Blocked && p.Decision.Action == plan.ActionRoll {
-		rec, h := c.judgeRoll(key, w, p, current)
-		if h.Reason != "" {
-			c.reportHold(ctx, key, w, p, h)
-			return nil
+		if record, err = c.clearRoll(ctx, key, w, p, current); err != nil || record == nil {
+			return err
 		}
-		record = &rec
 	}
 	c.releaseHold(ctx, key)
 	outcome, err := c.apply(ctx, a, key, w, p, record)
@@ -84,7 +81,26 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 	}
 	c.report(ctx, key, w, p, outcome, current)
 	c.changes.settle(key, seq, before, p.Decision.Action == plan.ActionRoll)
+	if len(before) > 0 {
+		c.pending.settled()
+	}
 	return nil
+}
+
+// clearRoll readies a planned roll: the change it is for is made durable
+// for the consumers not adopted yet before any consumer rolls
+// (pendingstore.go), then the rules judge it. It returns the record the
+// roll writes, or nil when the roll is held, which it reports.
+func (c *Controller) clearRoll(ctx context.Context, key workloadKey, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) (*plan.RolloutRecord, error) {
+	if err := c.pending.flush(ctx); err != nil {
+		return nil, err
+	}
+	record, h := c.judgeRoll(key, w, p, current)
+	if h.Reason != "" {
+		c.reportHold(ctx, key, w, p, h)
+		return nil, nil
+	}
+	return &record, nil
 }
 
 // judgeRoll decides whether a planned roll goes ahead now: the rules judge

@@ -68,6 +68,9 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,
 		wakeHeld: func() { c.wake(c.holds.heldFor(plan.HoldInflight)) }}
+	c.pending = newPendingStore(client, opts.ControllerNamespace, opts.PendingChangesSecret, opts.FieldManager)
+	c.pending.mayWrite, c.pending.stillPending = opts.MayWrite, changes.waitsOn
+	c.pending.writes = c.metrics.pendingWrites.WithLabelValues().Inc
 	c.csi = &csiWatch{}
 	c.inputs.providerClasses = c.providerClass
 	c.syncHandler = c.syncWorkload

@@ -5,6 +5,10 @@ import "k8s.io/apimachinery/pkg/runtime/schema"
 // ControllerSettings are the settings of a reroll controller that decide
 // what it needs of the API server and of RBAC.
 type ControllerSettings struct {
+	// PendingChangesSecret is the Secret, in ControllerNamespace, that
+	// keeps changes made before their consumers were adopted; empty in a
+	// dry run.
+	PendingChangesSecret string
 	// Namespaces are the namespaces watched; none means all.
 	Namespaces []string
 	// SkipNamespaceObjects controllers do not read the watched Namespaces
@@ -77,6 +81,11 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		access(gr.Group, gr.Resource, watched, workloadVerbs...)
 	}
 	req.Access = append(req.Access, Access{Verb: "get", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
+	if s.PendingChangesSecret != "" {
+		for _, v := range []string{"get", "update"} {
+			req.Access = append(req.Access, Access{Verb: v, Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.PendingChangesSecret})
+		}
+	}
 	if s.SecretsStoreCSI {
 		// Its CRD may come later: check RBAC now, discovery at runtime.
 		access("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses", watched, "list", "watch")

@@ -49,8 +49,10 @@ func TestControllerRequirements(t *testing.T) {
 	full := base
 	full.ExtraKinds = []schema.GroupResource{{Group: "argoproj.io", Resource: "rollouts"}}
 	full.LeaderElect, full.LeaseNamespace = true, "reroll-system"
+	full.PendingChangesSecret = "pending"
 	r := ControllerRequirements(full)
-	for _, w := range []string{"patch rollouts.argoproj.io in namespace apps", "update leases.coordination.k8s.io in namespace reroll-system"} {
+	for _, w := range []string{"patch rollouts.argoproj.io in namespace apps", "update leases.coordination.k8s.io in namespace reroll-system",
+		"get secrets pending in namespace reroll-system", "update secrets pending in namespace reroll-system"} {
 		if !slices.Contains(access(r), w) {
 			t.Errorf("missing %q in %q", w, access(r))
 		}

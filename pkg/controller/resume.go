@@ -1,0 +1,84 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+
+	"github.com/reroll/reroll/pkg/plan"
+)
+
+// resumePendingChanges reads the changes a previous run wrote down before
+// some of their consumers were adopted (pendingstore.go) and gives each
+// consumer that has not rolled since its baseline back, as if this run had
+// seen the change: it is urgent, and its next sync compares against the
+// object before the change. Workers start only after it: one adopting such
+// a consumer first would take the new content as its baseline. A read that
+// fails is retried until ctx is done.
+func (c *Controller) resumePendingChanges(ctx context.Context) error {
+	if !c.pending.enabled() {
+		return nil
+	}
+	logger := klog.FromContext(ctx)
+	var records []*pendingRecord
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 1 << 30, Cap: 10 * time.Second},
+		func(ctx context.Context) (bool, error) {
+			var err error
+			if records, err = c.pending.load(ctx); err != nil {
+				logger.Error(err, "Reading pending changes; retrying before starting workers")
+				return false, nil
+			}
+			return true, nil
+		})
+	if err != nil {
+		return fmt.Errorf("reading pending changes: %w", err)
+	}
+	var kept []*pendingRecord
+	resumed := 0
+	for _, r := range records {
+		waiting := c.resumeRecord(r)
+		resumed += len(waiting)
+		if len(waiting) > 0 {
+			kept = append(kept, &pendingRecord{namespace: r.namespace, ref: r.ref, before: r.before, workloads: waiting})
+		}
+	}
+	if len(records) > 0 {
+		// Written back at once: what the previous run kept, less the
+		// consumers adopted since.
+		c.pending.keep(kept)
+		logger.Info("Resumed changes made before their consumers were adopted", "changes", len(records), "consumers", resumed)
+	}
+	return nil
+}
+
+// resumeRecord gives each consumer of r that exists and has not rolled
+// since its baseline back, enqueues it, and returns those consumers. Not
+// only those still without a recorded state: an adoption that read the new
+// content before the change's event was handled recorded it as if the Pods
+// ran it, and the roll that was to follow may not have been written before
+// the crash. A consumer adopted against this baseline whose keys did not
+// change compares against it again, and still does not roll. One that
+// rolled (reroll.dev/rollout), and one deleted, need nothing.
+func (c *Controller) resumeRecord(r *pendingRecord) []workloadKey {
+	var waiting []workloadKey
+	for _, key := range r.workloads {
+		a, ok := c.adapterFor(key.groupKind)
+		if !ok {
+			continue
+		}
+		w, err := getWorkload(a, key.name)
+		if err != nil {
+			continue
+		}
+		if _, rolled := w.meta.GetAnnotations()[plan.AnnotationRollout]; rolled {
+			continue
+		}
+		c.changes.changed(key, r.ref, r.before)
+		c.enqueue(key, 0)
+		waiting = append(waiting, key)
+	}
+	return waiting
+}
