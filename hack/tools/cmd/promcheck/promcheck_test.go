@@ -92,8 +92,9 @@ func TestDashboardShowsWhatOperatorsNeed(t *testing.T) {
 		"reroll_rollouts_total", "reroll_rollouts_skipped_total", "reroll_rollouts_held", "reroll_rollouts_inflight",
 		"reroll_sync_duration_seconds_bucket", "reroll_sync_errors_total",
 		"workqueue_depth", "workqueue_queue_duration_seconds_bucket", "workqueue_longest_running_processor_seconds",
-		"reroll_events_dropped_total", "reroll_leader",
+		"reroll_events_dropped_total", "reroll_warnings_total", "reroll_leader",
 		"process_resident_memory_bytes", "process_cpu_seconds_total", "reroll_cached_objects",
+		"rest_client_requests_total", "rest_client_request_duration_seconds_bucket",
 	} {
 		if !slices.Contains(used, want) {
 			t.Errorf("the dashboard does not query %s", want)
