@@ -11,7 +11,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/reroll/reroll/pkg/plan"
@@ -483,6 +486,52 @@ func TestPolicyRolloutWindow(t *testing.T) {
 				t.Errorf("rolled %q when the window opened, want web once", rolled)
 			}
 		})
+	}
+}
+
+// foldKeys records, per Event, what client-go's events broadcaster folds
+// isomorphic Events by (the regarding object's name, the type, the reason
+// and the action), then passes the Event on.
+type foldKeys struct {
+	next events.EventRecorder
+	keys map[string][]string // by regarding object's name
+}
+
+// Eventf implements events.EventRecorder.
+func (f *foldKeys) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+	if m, err := meta.Accessor(regarding); err == nil {
+		f.keys[m.GetName()] = append(f.keys[m.GetName()], eventtype+" "+reason+" "+action)
+	}
+	f.next.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+// A consumer held by its wave, and then, its wave done but the window
+// closed meanwhile, by the window, gets a second Event that client-go
+// cannot fold into the first: the window's Event, naming the opening, is
+// seen. (With one action for every hold, the broadcaster kept the wave's
+// note and counted the window hold as a repeat of it.)
+func TestPolicyHoldOfANewReasonIsItsOwnEvent(t *testing.T) {
+	// The fixture's clock reads Monday 2026-11-30 12:00 UTC.
+	cfg := map[string]string{plan.AnnotationWaves: "1,100%", plan.AnnotationRolloutWindow: "Mon 12:00-12:10 UTC; Mon 12:20-12:30 UTC"}
+	p := newPolicyFixture(t, cfg, []string{"a", "b"}, nil, nil)
+	keys := &foldKeys{next: p.c.recorder, keys: map[string][]string{}}
+	p.c.recorder = keys
+	p.events()
+	p.change("2", cfg)
+	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"a"}) {
+		t.Fatalf("wave 1 rolled %q, want a", rolled)
+	}
+	p.rolled("a", setComplete)
+	p.clock.Step(10 * time.Minute)
+	if rolled := p.syncAll("b"); len(rolled) != 0 {
+		t.Fatalf("rolled %q with the window closed", rolled)
+	}
+	held := p.eventsOf("RolloutHeld")
+	if len(held) != 2 || !strings.Contains(held[0], "Roll held (wave)") || !strings.Contains(held[1], "Roll held (window): outside the rollout window of ConfigMap/cfg; rolling when it opens, at 2026-11-30T12:20:00Z") {
+		t.Fatalf("hold Events %q, want b's wave hold, then its window hold naming 12:20", held)
+	}
+	if got := keys.keys["b"]; len(got) != 2 || got[0] == got[1] {
+		t.Errorf("b's hold Events are %q: the second folds into the first", got)
 	}
 }
 

@@ -144,9 +144,24 @@ func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload
 	case plan.HoldThrottled:
 		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.Message)
 	default:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, "Hold", "Roll held (%s): %s", h.Reason, h.Message)
+		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, holdAction(h.Reason), "Roll held (%s): %s", h.Reason, h.Message)
 	}
 	logger.Info("Roll held", "reason", h.Reason, "message", h.Message)
+}
+
+// holdAction returns the action of a RolloutHeld Event: "Hold" and the
+// reason ("HoldWave", "HoldWindow"). client-go's events broadcaster folds an
+// Event into the series of an earlier one with the same type, reason,
+// action and regarding object (resourceVersion included) for six minutes,
+// and the series keeps the earlier note. With one action for every reason,
+// a workload held by its wave and then, unchanged, by a window that closed
+// meanwhile showed the wave hold twice, and never the window's opening.
+func holdAction(reason plan.HoldReason) string {
+	r := string(reason)
+	if r == "" {
+		return "Hold"
+	}
+	return "Hold" + strings.ToUpper(r[:1]) + r[1:]
 }
 
 // reportFailedRollout gives the consumer whose failed rollout halts a
