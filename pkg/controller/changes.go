@@ -149,3 +149,25 @@ func (t *changeTracker) forget(key workloadKey) {
 	defer t.mu.Unlock()
 	delete(t.pending, key)
 }
+
+// withBaselines returns the workloads that keep a baseline.
+func (t *changeTracker) withBaselines() []workloadKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var keys []workloadKey
+	for key, p := range t.pending {
+		if len(p.before) > 0 {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// dropBaselines forgets key's baselines; its change stays pending.
+func (t *changeTracker) dropBaselines(key workloadKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pending[key]; p != nil {
+		p.before = nil
+	}
+}

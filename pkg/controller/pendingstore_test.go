@@ -225,3 +225,41 @@ func TestPendingChangeSurvivesACrash(t *testing.T) {
 	}
 	t.Error("the settled change was not written away")
 }
+
+// TestTakeoverDoesNotRollAgain: a standby's handlers keep baselines for the
+// consumers not adopted when a change arrives, while the leader rolls them.
+// After a takeover, one the old leader rolled is not rolled again; one it
+// did not reach rolls once.
+func TestTakeoverDoesNotRollAgain(t *testing.T) {
+	f, name := newSharedConfigRun(t, 2)
+	f.opts.PendingChangesSecret = "" // the standby's baselines are in memory
+	ctx := f.start()
+	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
+	oldObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
+	changed := configMap("shared", map[string]string{"a": "1", "b": "0"})
+	changed.ResourceVersion = "2"
+	f.seed(changed)
+	newObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
+	configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+
+	// The old leader's roll of app-00 reaches the standby's cache.
+	rolled := f.current(name(0))
+	rolled.Annotations[plan.AnnotationConsumed] = f.recordedState(rolled)
+	rolled.Annotations[plan.AnnotationRollout] = "v1;at=1"
+	rolled.Spec.Template.Annotations = map[string]string{plan.AnnotationConfigHash: "rolled"}
+	rolled.ResourceVersion = "11"
+	f.seed(rolled)
+
+	if err := f.c.resumePendingChanges(ctx); err != nil { // the takeover
+		t.Fatal(err)
+	}
+	f.client.ClearActions()
+	f.sync(ctx, name(0))
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("app-00, rolled by the old leader, wrote %v after the takeover", w)
+	}
+	f.sync(ctx, name(1))
+	if w := f.writes(); len(w) != 1 || !isRoll(w[0]) {
+		t.Errorf("app-01, not reached by the old leader, wrote %v, want one roll", w)
+	}
+}

@@ -19,6 +19,7 @@ import (
 // a consumer first would take the new content as its baseline. A read that
 // fails is retried until ctx is done.
 func (c *Controller) resumePendingChanges(ctx context.Context) error {
+	c.dropRolledBaselines()
 	if !c.pending.enabled() {
 		return nil
 	}
@@ -54,6 +55,33 @@ func (c *Controller) resumePendingChanges(ctx context.Context) error {
 	return nil
 }
 
+// dropRolledBaselines forgets the baselines of workloads that rolled since
+// they were kept. A standby keeps baselines as its handlers see changes,
+// while the leader rolls; comparing such a workload against its baseline
+// after a takeover would roll it a second time.
+func (c *Controller) dropRolledBaselines() {
+	for _, key := range c.changes.withBaselines() {
+		if c.rolledSince(key) {
+			c.changes.dropBaselines(key)
+		}
+	}
+}
+
+// rolledSince reports whether reroll rolled key, a workload that was not
+// adopted when it kept a baseline for it: it carries reroll.dev/rollout.
+func (c *Controller) rolledSince(key workloadKey) bool {
+	a, ok := c.adapterFor(key.groupKind)
+	if !ok {
+		return false
+	}
+	w, err := getWorkload(a, key.name)
+	if err != nil {
+		return false
+	}
+	_, rolled := w.meta.GetAnnotations()[plan.AnnotationRollout]
+	return rolled
+}
+
 // resumeRecord gives each consumer of r that exists and has not rolled
 // since its baseline back, enqueues it, and returns those consumers. Not
 // only those still without a recorded state: an adoption that read the new
@@ -69,11 +97,7 @@ func (c *Controller) resumeRecord(r *pendingRecord) []workloadKey {
 		if !ok {
 			continue
 		}
-		w, err := getWorkload(a, key.name)
-		if err != nil {
-			continue
-		}
-		if _, rolled := w.meta.GetAnnotations()[plan.AnnotationRollout]; rolled {
+		if _, err := getWorkload(a, key.name); err != nil || c.rolledSince(key) {
 			continue
 		}
 		c.changes.changed(key, r.ref, r.before)
