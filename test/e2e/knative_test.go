@@ -90,6 +90,9 @@ func TestKnativeServiceWavesWaitOnReady(t *testing.T) {
 		v, err := hash(ctx, "b")
 		return v != "", err
 	})
+	// reroll logs the roll just after its PATCH returns, which the test
+	// can see first.
+	r.waitLog(1, `"Rolled"`, `workload="`+ns+`/b"`)
 	if got := r.countLog(`"Rolled"`, `workload="`+ns+`/b"`); got != 1 {
 		t.Errorf("Service b rolled %d times, want once", got)
 	}
