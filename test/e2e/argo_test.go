@@ -131,6 +131,8 @@ func TestArgoRolloutsWavesAndHalt(t *testing.T) {
 		})
 	}
 	for _, n := range names {
+		// The Rolled log line follows the PATCH, which the test sees first.
+		r.waitLog(1, `"Rolled"`, `workload="`+ns+"/"+n+`"`)
 		if got := r.countLog(`"Rolled"`, `workload="`+ns+"/"+n+`"`); got != 1 {
 			t.Errorf("Rollout %s rolled %d times, want once", n, got)
 		}
@@ -228,6 +230,7 @@ func TestArgoRolloutsWorkloadRef(t *testing.T) {
 	if d := getDeployment(t, ns, "template"); d.Spec.Template.Annotations[annotationConfigHash] != "" || d.Annotations[annotationConsumed] != "" {
 		t.Errorf("reroll wrote the referenced Deployment: %v %v", d.Annotations, d.Spec.Template.Annotations)
 	}
+	r.waitLog(1, `"Rolled"`, `workload="`+ns+`/ref"`)
 	if got := r.countLog(`"Rolled"`, `workload="`+ns+`/ref"`); got != 1 {
 		t.Errorf("Rollout ref rolled %d times, want once", got)
 	}
