@@ -5,8 +5,10 @@ package e2e
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestKillDuringFirstAdoption is issue #21's black-box run: 300 Deployments
@@ -25,6 +27,9 @@ func TestKillDuringFirstAdoption(t *testing.T) {
 	names := consumerNames("d", 300)
 	createShared(t, ns, nil, names, 0, nil)
 	b := newBarrier(t, ns)
+	// Each Deployment's first ReplicaSet, before any roll: a roll the
+	// Deployment controller saw first would leave it only one.
+	waitReplicaSetCounts(t, ns, names, 1)
 	rolls := watchNamespaceRolls(t, ns)
 	// About 6 s of adoption writes at 50 per second.
 	r := startReroll(t, ns, "--kube-api-qps=50", "--kube-api-burst=50", "--workers=8")
@@ -42,17 +47,9 @@ func TestKillDuringFirstAdoption(t *testing.T) {
 	rolls.waitTotal("d-", len(names))
 	b.wait()
 	rolls.expectEachOnce(names)
-	// The Deployment controller makes each roll's ReplicaSet a little later.
-	var revs map[string]int
-	waitFor(t, "a ReplicaSet for every roll", func(context.Context) (bool, error) {
-		revs = revisions(t, ns)
-		for _, n := range names {
-			if revs[n] < 2 {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	// The Deployment controller makes each roll's ReplicaSet a little
+	// later.
+	revs := waitReplicaSetCounts(t, ns, names, 2)
 	// Writes of the pending changes, bounded by the changes: the restarted
 	// reroll writes back what it resumed, and writes it away once every
 	// consumer settled.
@@ -64,4 +61,27 @@ func TestKillDuringFirstAdoption(t *testing.T) {
 			t.Errorf("%s has %d revisions, want 2 (its first template and one roll)", n, revs[n])
 		}
 	}
+}
+
+// waitReplicaSetCounts waits, for up to 3 minutes (the Deployment controller is
+// slow when the whole suite keeps it busy), until each of names in ns has
+// at least n ReplicaSets, failing the test with those that have fewer. It
+// returns the last count.
+func waitReplicaSetCounts(t *testing.T, ns string, names []string, n int) map[string]int {
+	t.Helper()
+	var revs map[string]int
+	var behind []string
+	_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+		revs, behind = revisions(t, ns), nil
+		for _, name := range names {
+			if revs[name] < n {
+				behind = append(behind, name)
+			}
+		}
+		return len(behind) == 0, nil
+	})
+	if len(behind) > 0 {
+		t.Fatalf("%d Deployments have fewer than %d ReplicaSets after 3 minutes: %q", len(behind), n, behind)
+	}
+	return revs
 }
