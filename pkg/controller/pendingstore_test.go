@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -100,6 +101,21 @@ func newSharedConfigRun(t *testing.T, n int, objects ...runtime.Object) (*fixtur
 	return f, name
 }
 
+// changeShared changes key a of the ConfigMap shared, in the API server
+// and the cache, and hands the update to the controller's handler. It
+// returns the ConfigMap as changed.
+func (f *fixture) changeShared(ctx context.Context) *corev1.ConfigMap {
+	f.t.Helper()
+	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
+	oldObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
+	changed := configMap("shared", map[string]string{"a": "1", "b": "0"})
+	changed.ResourceVersion = "2"
+	f.seed(changed)
+	newObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
+	configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+	return changed
+}
+
 // current returns the Deployment as the fake API server holds it.
 func (f *fixture) current(name string) *appsv1.Deployment {
 	f.t.Helper()
@@ -147,13 +163,7 @@ func TestPendingChangeSurvivesACrash(t *testing.T) {
 		}
 		f.seed(f.current(name(i)))
 	}
-	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
-	oldObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
-	changed := configMap("shared", map[string]string{"a": "1", "b": "0"})
-	changed.ResourceVersion = "2"
-	f.seed(changed)
-	newObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
-	configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+	changed := f.changeShared(ctx)
 
 	if err := f.c.pending.writeOnce(ctx); err != nil {
 		t.Fatal(err)
@@ -234,13 +244,7 @@ func TestTakeoverDoesNotRollAgain(t *testing.T) {
 	f, name := newSharedConfigRun(t, 2)
 	f.opts.PendingChangesSecret = "" // the standby's baselines are in memory
 	ctx := f.start()
-	indexer := f.factory.Core().V1().ConfigMaps().Informer().GetIndexer()
-	oldObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
-	changed := configMap("shared", map[string]string{"a": "1", "b": "0"})
-	changed.ResourceVersion = "2"
-	f.seed(changed)
-	newObj, _, _ := indexer.GetByKey(testNamespace + "/shared")
-	configHandler[*corev1.ConfigMap](ctx, f.c, plan.TypeConfigMap).OnUpdate(oldObj.(*corev1.ConfigMap), newObj.(*corev1.ConfigMap))
+	f.changeShared(ctx)
 
 	// The old leader's roll of app-00 reaches the standby's cache.
 	rolled := f.current(name(0))

@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 // annotationRelease on a ConfigMap or Secret lets the one change whose
@@ -53,24 +52,9 @@ func heldDigests(t *testing.T, ns, name string) []string {
 // tests' mass deletions.
 func TestReleaseOfAHaltedChange(t *testing.T) {
 	ns := newNamespace(t)
-	// Only Pods created while the node carries this label can run on it.
-	label := "e2e.reroll.dev/" + ns
-	labelNode(t, label, "ok")
-	t.Cleanup(func() { labelNode(t, label, "") })
-	names := consumerNames("r", 5)
-	createShared(t, ns, map[string]string{annotationWaves: "1,100%"}, names[1:], 0, map[string]string{annotationWavePriority: "1"})
-	canary := consumer(ns, names[0], "shared", 1, map[string]string{annotationWavePriority: "0"})
-	canary.Spec.ProgressDeadlineSeconds = ptr.To[int32](10)
-	canary.Spec.Template.Spec.NodeSelector = map[string]string{label: "ok"}
-	create(t, canary)
-	b := newBarrier(t, ns)
-	r := startReroll(t, ns, "--kinds=deployments")
-	waitAllAdopted(t, ns, names)
-	waitComplete(t, ns, "r-")
-	rolls := watchNamespaceRolls(t, ns)
+	run := startStuckCanary(t, ns, "r", 5, "1,100%", 10, "--kinds=deployments")
+	names, b, r, rolls := run.names, run.barrier, run.reroll, run.rolls
 
-	labelNode(t, label, "") // the canary's running Pod stays; a new one cannot start
-	waitUnschedulable(t, ns, label)
 	updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "bad" })
 	rolls.waitTotal(names[0], 1)
 	waitForUpTo(t, "RolloutHalted on every consumer", rolloutTimeout, func(context.Context) (bool, error) {

@@ -341,6 +341,46 @@ func TestWavesRollInOrder(t *testing.T) {
 		wave3[0].Sub(wave2[len(wave2)-1]).Round(time.Millisecond), wave3[len(wave3)-1].Sub(wave3[0]).Round(time.Millisecond))
 }
 
+// stuckCanary is a wave rollout whose canary cannot finish: the consumers
+// of the ConfigMap shared, with waves, the first (the canary, one replica)
+// on a node label that is gone by the time the ConfigMap changes.
+type stuckCanary struct {
+	names   []string
+	label   string
+	barrier *barrier
+	reroll  *rerollProcess
+	rolls   *rollLog
+}
+
+// startStuckCanary creates n consumers named prefix-* of shared, whose
+// waves annotation is waves, the canary first (with a progress deadline of
+// progressDeadline seconds, unless 0) on a node labelled for ns alone;
+// starts reroll with args, waits until every consumer is adopted and
+// complete, then takes the label away: running Pods stay, new ones cannot
+// start.
+func startStuckCanary(t *testing.T, ns, prefix string, n int, waves string, progressDeadline int32, args ...string) stuckCanary {
+	t.Helper()
+	// Only Pods created while the node carries this label can run on it.
+	label := "e2e.reroll.dev/" + ns
+	labelNode(t, label, "ok")
+	t.Cleanup(func() { labelNode(t, label, "") })
+	names := consumerNames(prefix, n)
+	createShared(t, ns, map[string]string{annotationWaves: waves}, names[1:], 0, map[string]string{annotationWavePriority: "1"})
+	canary := consumer(ns, names[0], "shared", 1, map[string]string{annotationWavePriority: "0"})
+	if progressDeadline > 0 {
+		canary.Spec.ProgressDeadlineSeconds = ptr.To(progressDeadline)
+	}
+	canary.Spec.Template.Spec.NodeSelector = map[string]string{label: "ok"}
+	create(t, canary)
+	run := stuckCanary{names: names, label: label, barrier: newBarrier(t, ns), reroll: startReroll(t, ns, args...)}
+	waitAllAdopted(t, ns, names)
+	waitComplete(t, ns, prefix+"-")
+	run.rolls = watchNamespaceRolls(t, ns)
+	labelNode(t, label, "")
+	waitUnschedulable(t, ns, label)
+	return run
+}
+
 // TestHaltOnFailedRollout: the first-wave workload's new Pods can never be
 // scheduled, so its rollout fails (progressDeadlineSeconds 10): 1 rolled,
 // 49 held with RolloutHalted, also across a restart of reroll; once it is
@@ -358,24 +398,8 @@ func TestHaltOnFailedRollout(t *testing.T) {
 		t.Run(fix, func(t *testing.T) {
 			t.Parallel()
 			ns := newNamespace(t)
-			// Only Pods created while the node carries this label can run on it.
-			label := "e2e.reroll.dev/" + ns
-			labelNode(t, label, "ok")
-			t.Cleanup(func() { labelNode(t, label, "") })
-			names := consumerNames("h", 50)
-			createShared(t, ns, map[string]string{annotationWaves: "1,10%,100%"}, names[1:], 0, map[string]string{annotationWavePriority: "1"})
-			canary := consumer(ns, names[0], "shared", 1, map[string]string{annotationWavePriority: "0"})
-			canary.Spec.ProgressDeadlineSeconds = ptr.To[int32](10)
-			canary.Spec.Template.Spec.NodeSelector = map[string]string{label: "ok"}
-			create(t, canary)
-			b := newBarrier(t, ns)
-			r := startReroll(t, ns)
-			waitAllAdopted(t, ns, names)
-			waitComplete(t, ns, "h-")
-			rolls := watchNamespaceRolls(t, ns)
-
-			labelNode(t, label, "") // running Pods stay; new ones cannot start
-			waitUnschedulable(t, ns, label)
+			run := startStuckCanary(t, ns, "h", 50, "1,10%,100%", 10)
+			names, label, b, r, rolls := run.names, run.label, run.barrier, run.reroll, run.rolls
 			changed := time.Now()
 			updateConfigMap(t, ns, "shared", func(cm *corev1.ConfigMap) { cm.Data["k"] = "bad" })
 			rolls.waitTotal("h-00", 1)

@@ -108,22 +108,8 @@ func eventNotes(t *testing.T, ns, name, reason string) []string {
 func TestWaveAcrossTwoWindows(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	// Only Pods created while the node carries this label can run on it.
-	label := "e2e.reroll.dev/" + ns
-	labelNode(t, label, "ok")
-	t.Cleanup(func() { labelNode(t, label, "") })
-	names := consumerNames("v", 4)
-	createShared(t, ns, map[string]string{annotationWaves: "1,100%"}, names[1:], 0, map[string]string{annotationWavePriority: "1"})
-	canary := consumer(ns, names[0], "shared", 1, map[string]string{annotationWavePriority: "0"})
-	canary.Spec.Template.Spec.NodeSelector = map[string]string{label: "ok"}
-	create(t, canary)
-	b := newBarrier(t, ns)
-	r := startReroll(t, ns, "--kinds=deployments")
-	waitAllAdopted(t, ns, names)
-	waitComplete(t, ns, "v-")
-	rolls := watchNamespaceRolls(t, ns)
-	labelNode(t, label, "") // the canary's running Pod stays; a new one cannot start
-	waitUnschedulable(t, ns, label)
+	run := startStuckCanary(t, ns, "v", 4, "1,100%", 0, "--kinds=deployments")
+	names, label, b, r, rolls := run.names, run.label, run.barrier, run.reroll, run.rolls
 
 	// The first opening runs from this minute to the first whole minute at
 	// least 20 s away, time enough for the canary to roll in it; the second
