@@ -2,7 +2,12 @@ package controller
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
 
 	"k8s.io/client-go/tools/cache"
 
@@ -98,3 +103,71 @@ func TestFanoutRollsInWaves(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherChangeMatchesFreshRead checks that the memo of consumer facts
+// changes nothing the rules see: after each update of a consumer, as the
+// informer delivers it, every sync's gathered input equals one read with
+// an empty memo, and the rules judge it the same.
+func TestGatherChangeMatchesFreshRead(t *testing.T) {
+	f, syncs := newFanout(t, 12, map[string]string{plan.AnnotationWaves: "1,10%,100%"})
+	change := plan.ChangedObject{}
+	if in, _ := f.c.gatherPolicyInput(syncs[0].key, syncs[0].w, syncs[0].p, syncs[0].current); len(in.Changed) == 1 {
+		change = in.Changed[0]
+	}
+	rv := 100
+	update := func(i int, mutate func(*appsv1.Deployment)) {
+		d := f.adopted(deployment(fmt.Sprintf("d-%04d", i), auto(), envFromConfigMap("cfg")))
+		setComplete(d)
+		mutate(d)
+		rv++
+		d.ResourceVersion = fmt.Sprint(rv)
+		cached, _ := TransformForCache(d)
+		if err := f.informerFor(d).GetIndexer().Update(cached); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rolledFor := func(d *appsv1.Deployment) {
+		d.Annotations[plan.AnnotationRollout] = plan.RolloutRecord{Started: f.opts.Clock.Now(), FromComplete: true, Changes: []plan.ChangeID{change.Change}}.String()
+		d.Annotations[plan.AnnotationConsumed] = f.recordedState(d)
+	}
+	steps := []struct {
+		name   string
+		i      int
+		mutate func(*appsv1.Deployment)
+	}{
+		{"the first wave rolls", 0, func(d *appsv1.Deployment) { rolledFor(d); setProgressing(d) }},
+		{"and completes", 0, rolledFor},
+		{"a later consumer goes first", 7, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "0"; rolledFor(d) }},
+		{"its rollout fails", 7, func(d *appsv1.Deployment) { rolledFor(d); setFailed(d) }},
+		{"a malformed priority", 3, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "soon" }},
+		{"opted out", 5, func(d *appsv1.Deployment) { delete(d.Annotations, plan.AnnotationAuto) }},
+		{"it recovers", 7, rolledFor},
+	}
+	for _, step := range steps {
+		update(step.i, step.mutate)
+		for _, s := range syncs {
+			w, err := getWorkload(must(f.c.adapterFor("Deployment")), s.key.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
+			memo := f.c.consumerFacts
+			f.c.consumerFacts = newConsumerFactsMemo()
+			want, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
+			f.c.consumerFacts = memo
+			// The consumers index is a set: its order was never defined.
+			for _, in := range []plan.PolicyInput{got, want} {
+				slices.SortFunc(in.Changed[0].Consumers, func(a, b plan.ConsumerFacts) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: %s gathered\n%+v\nwant, read afresh,\n%+v", step.name, s.key, got, want)
+			}
+			if hg, hw := plan.Judge(got, plan.Rules()), plan.Judge(want, plan.Rules()); hg != hw {
+				t.Errorf("%s: %s judged %+v, afresh %+v", step.name, s.key, hg, hw)
+			}
+		}
+	}
+}
+
+// must returns v, dropping ok: for lookups a test knows succeed.
+func must[V any](v V, _ bool) V { return v }
