@@ -42,10 +42,12 @@ func (c *Controller) gatherPolicyInput(key workloadKey, w workload, p plan.Plan,
 // gatherChange fills in the waves of a changed object o and the facts of
 // its consumers: their rollout records and states, and, when o has waves,
 // their wave priorities and whether the change rolls them (the only facts
-// that cost a hash each). The facts of a consumer whose object has not
-// changed since an earlier sync read them for the same change come from
-// c.consumerFacts (see factsmemo.go): a fan-out of one change to n
-// workloads then reads each consumer about once, not n times.
+// that cost a hash each). Without waves, only the halt reads consumers,
+// and only those whose rollout can fail (canFailIndex), so only those are
+// read. The facts of a consumer whose object has not changed since an
+// earlier sync read them for the same change come from c.consumerFacts
+// (see factsmemo.go). Either way a fan-out of one change to n workloads
+// no longer reads all n consumers in each of its n syncs.
 func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now time.Time) {
 	o.Waves, o.WavesError = plan.WavesOf(o.Annotations, c.opts.Waves)
 	k := changeKey{namespace: namespace, ref: o.Ref, change: o.Change, withWaves: o.WavesError == nil && o.Waves != nil}
@@ -56,12 +58,16 @@ func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now t
 			digests = plan.CachedDigests(obj)
 		}
 	}
+	index := consumersIndex
+	if !k.withWaves {
+		index = canFailIndex
+	}
 	memo := c.consumerFacts.forChange(k)
 	indexed := 0
 	for _, a := range c.adapterList() {
 		// The same walk as consumersOf, which the memo lets skip the
 		// opt-in of every consumer it remembers.
-		objs, err := a.informer().GetIndexer().ByIndex(consumersIndex, configIndexValue(namespace, o.Ref))
+		objs, err := a.informer().GetIndexer().ByIndex(index, configIndexValue(namespace, o.Ref))
 		if err != nil {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 
@@ -82,8 +83,8 @@ func BenchmarkGatherFanout(b *testing.B) {
 			for i := range b.N {
 				s := syncs[i%len(syncs)]
 				in, _ := f.c.gatherPolicyInput(s.key, s.w, s.p, s.current)
-				if len(in.Changed) != 1 || len(in.Changed[0].Consumers) != len(syncs) {
-					b.Fatalf("gathered %d changes, want 1 with %d consumers", len(in.Changed), len(syncs))
+				if len(in.Changed) != 1 {
+					b.Fatalf("gathered %d changes, want 1", len(in.Changed))
 				}
 			}
 		})
@@ -104,69 +105,131 @@ func TestFanoutRollsInWaves(t *testing.T) {
 	}
 }
 
-// TestGatherChangeMatchesFreshRead checks that the memo of consumer facts
-// changes nothing the rules see: after each update of a consumer, as the
+// TestGatherChangeMatchesFreshRead checks that neither the memo of
+// consumer facts nor reading only the consumers whose rollout can fail
+// changes what the rules decide: after each update of a consumer, as the
 // informer delivers it, every sync's gathered input equals one read with
-// an empty memo, and the rules judge it the same.
+// an empty memo, and the rules judge it as they judge every consumer's
+// facts read afresh, the way every sync read them before.
 func TestGatherChangeMatchesFreshRead(t *testing.T) {
-	f, syncs := newFanout(t, 12, map[string]string{plan.AnnotationWaves: "1,10%,100%"})
-	change := plan.ChangedObject{}
-	if in, _ := f.c.gatherPolicyInput(syncs[0].key, syncs[0].w, syncs[0].p, syncs[0].current); len(in.Changed) == 1 {
-		change = in.Changed[0]
+	for _, waves := range []string{"none", "1,10%,100%"} {
+		t.Run("waves="+waves, func(t *testing.T) {
+			var annotations map[string]string
+			if waves != "none" {
+				annotations = map[string]string{plan.AnnotationWaves: waves}
+			}
+			f, syncs := newFanout(t, 12, annotations)
+			for _, step := range consumerUpdates(f, syncs[0]) {
+				step.update()
+				for _, s := range syncs {
+					checkGather(t, f, s, step.name, waves != "none")
+				}
+			}
+		})
 	}
+}
+
+// consumerUpdate is one update of a consumer in a fan-out, as the informer
+// delivers it.
+type consumerUpdate struct {
+	name   string
+	update func()
+}
+
+// consumerUpdates returns the updates TestGatherChangeMatchesFreshRead
+// delivers, in order: rolls, completion, a failure and its recovery, wave
+// priorities, and an opt-out.
+func consumerUpdates(f *fixture, first fanoutSync) []consumerUpdate {
+	in, _ := f.c.gatherPolicyInput(first.key, first.w, first.p, first.current)
+	change := in.Changed[0].Change
 	rv := 100
-	update := func(i int, mutate func(*appsv1.Deployment)) {
-		d := f.adopted(deployment(fmt.Sprintf("d-%04d", i), auto(), envFromConfigMap("cfg")))
-		setComplete(d)
-		mutate(d)
-		rv++
-		d.ResourceVersion = fmt.Sprint(rv)
-		cached, _ := TransformForCache(d)
-		if err := f.informerFor(d).GetIndexer().Update(cached); err != nil {
-			t.Fatal(err)
+	update := func(i int, mutate func(*appsv1.Deployment)) func() {
+		return func() {
+			d := f.adopted(deployment(fmt.Sprintf("d-%04d", i), auto(), envFromConfigMap("cfg")))
+			setComplete(d)
+			mutate(d)
+			rv++
+			d.ResourceVersion = fmt.Sprint(rv)
+			cached, _ := TransformForCache(d)
+			if err := f.informerFor(d).GetIndexer().Update(cached); err != nil {
+				f.t.Fatal(err)
+			}
 		}
 	}
 	rolledFor := func(d *appsv1.Deployment) {
-		d.Annotations[plan.AnnotationRollout] = plan.RolloutRecord{Started: f.opts.Clock.Now(), FromComplete: true, Changes: []plan.ChangeID{change.Change}}.String()
+		d.Annotations[plan.AnnotationRollout] = plan.RolloutRecord{Started: f.opts.Clock.Now(), FromComplete: true, Changes: []plan.ChangeID{change}}.String()
 		d.Annotations[plan.AnnotationConsumed] = f.recordedState(d)
 	}
-	steps := []struct {
-		name   string
-		i      int
-		mutate func(*appsv1.Deployment)
-	}{
-		{"the first wave rolls", 0, func(d *appsv1.Deployment) { rolledFor(d); setProgressing(d) }},
-		{"and completes", 0, rolledFor},
-		{"a later consumer goes first", 7, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "0"; rolledFor(d) }},
-		{"its rollout fails", 7, func(d *appsv1.Deployment) { rolledFor(d); setFailed(d) }},
-		{"a malformed priority", 3, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "soon" }},
-		{"opted out", 5, func(d *appsv1.Deployment) { delete(d.Annotations, plan.AnnotationAuto) }},
-		{"it recovers", 7, rolledFor},
+	return []consumerUpdate{
+		{"the first wave rolls", update(0, func(d *appsv1.Deployment) { rolledFor(d); setProgressing(d) })},
+		{"and completes", update(0, rolledFor)},
+		{"a later consumer goes first", update(7, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "0"; rolledFor(d) })},
+		{"its rollout fails", update(7, func(d *appsv1.Deployment) { rolledFor(d); setFailed(d) })},
+		{"a malformed priority", update(3, func(d *appsv1.Deployment) { d.Annotations[plan.AnnotationWavePriority] = "soon" })},
+		{"opted out", update(5, func(d *appsv1.Deployment) { delete(d.Annotations, plan.AnnotationAuto) })},
+		{"it recovers", update(7, rolledFor)},
+		{"one not rolled for the change fails", update(9, setFailed)},
 	}
-	for _, step := range steps {
-		update(step.i, step.mutate)
-		for _, s := range syncs {
-			w, err := getWorkload(must(f.c.adapterFor("Deployment")), s.key.name)
-			if err != nil {
-				t.Fatal(err)
+}
+
+// checkGather gathers the policy input of sync s three ways: as the sync
+// does, with an empty memo, and with every consumer's facts read afresh.
+// The first two must be equal, and the rules must judge all three alike;
+// with waves, when every consumer is read anyway, all three are equal.
+func checkGather(t *testing.T, f *fixture, s fanoutSync, step string, withWaves bool) {
+	t.Helper()
+	w, err := getWorkload(must(f.c.adapterFor("Deployment")), s.key.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
+	memo := f.c.consumerFacts
+	f.c.consumerFacts = newConsumerFactsMemo()
+	fresh, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
+	f.c.consumerFacts = memo
+	every := gatherEveryConsumer(f.c, s.key.name.Namespace, fresh)
+	for _, in := range []plan.PolicyInput{got, fresh, every} {
+		// The consumers index is a set: its order was never defined.
+		slices.SortFunc(in.Changed[0].Consumers, func(a, b plan.ConsumerFacts) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	}
+	if !reflect.DeepEqual(got, fresh) || (withWaves && !reflect.DeepEqual(got, every)) {
+		t.Fatalf("%s: %s gathered\n%+v\nwant, read afresh,\n%+v", step, s.key, got, every)
+	}
+	if hg, he := plan.Judge(got, plan.Rules()), plan.Judge(every, plan.Rules()); hg != he {
+		t.Errorf("%s: %s judged %+v, with every consumer %+v", step, s.key, hg, he)
+	}
+}
+
+// gatherEveryConsumer returns in with the facts of every consumer of each
+// changed object read afresh from the caches, as gatherChange read them
+// before it read only those the rules ask about, each only once.
+func gatherEveryConsumer(c *Controller, namespace string, in plan.PolicyInput) plan.PolicyInput {
+	in.Changed = slices.Clone(in.Changed)
+	for i := range in.Changed {
+		o := &in.Changed[i]
+		withWaves := o.WavesError == nil && o.Waves != nil
+		var digests map[string]string
+		if obj, ok := c.inputs.configObject(namespace, o.Ref); ok && withWaves {
+			digests = plan.CachedDigests(obj)
+		}
+		o.Consumers = nil
+		for _, m := range c.consumersOf(namespace, o.Ref) {
+			annotations := m.w.meta.GetAnnotations()
+			f := plan.ConsumerFacts{ID: m.key.id()}
+			var started time.Time
+			if rec, err := plan.ParseRolloutRecord(annotations[plan.AnnotationRollout]); err == nil {
+				f.Record, started = &rec, rec.Started
 			}
-			got, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
-			memo := f.c.consumerFacts
-			f.c.consumerFacts = newConsumerFactsMemo()
-			want, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
-			f.c.consumerFacts = memo
-			// The consumers index is a set: its order was never defined.
-			for _, in := range []plan.PolicyInput{got, want} {
-				slices.SortFunc(in.Changed[0].Consumers, func(a, b plan.ConsumerFacts) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+			f.State = plan.CalculateRolloutState(m.w.status, started, in.Now, c.opts.RolloutTimeout)
+			if withWaves {
+				f.Priority, f.PriorityError = plan.ParseWavePriority(annotations)
+				f.ConsumesChange = plan.ConsumesChange(c.opts.HashKey, annotations[plan.AnnotationConsumed],
+					plan.CalculateConsumption(m.w.references, m.o), o.Ref, digests)
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("%s: %s gathered\n%+v\nwant, read afresh,\n%+v", step.name, s.key, got, want)
-			}
-			if hg, hw := plan.Judge(got, plan.Rules()), plan.Judge(want, plan.Rules()); hg != hw {
-				t.Errorf("%s: %s judged %+v, afresh %+v", step.name, s.key, hg, hw)
-			}
+			o.Consumers = append(o.Consumers, f)
 		}
 	}
+	return in
 }
 
 // must returns v, dropping ok: for lookups a test knows succeed.
