@@ -10,11 +10,12 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// Why a memo: every sync of a workload that a change rolls gathers the
-// facts of all the change's consumers (gather.go), for the halt and the
-// waves. In a fan-out of one change to n workloads that is n syncs of n
-// consumers each: parsing n opt-in annotations and rollout records, and
-// with waves hashing n consumed states, per sync. Between two syncs of the
+// Why a memo: every sync of a workload that a change with waves rolls
+// gathers the facts of all the change's consumers (gather.go): the wave
+// order needs them all. In a fan-out of one change to n workloads that is
+// n syncs of n consumers each: parsing n opt-in annotations and rollout
+// records, and hashing n consumed states, per sync. (A change without
+// waves reads only the few consumers canFailIndex holds.) Between two syncs of the
 // fan-out only a few consumers change (the one just rolled, a status or
 // two), so the facts of the others are remembered, per change, as of the
 // resourceVersion they were read at. A sync then reads only the consumers

@@ -65,7 +65,7 @@ func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now t
 	memo := c.consumerFacts.forChange(k)
 	indexed := 0
 	for _, a := range c.adapterList() {
-		// The same walk as consumersOf, which the memo lets skip the
+		// consumersOf's walk, over index, but the memo lets it skip the
 		// opt-in of every consumer it remembers.
 		objs, err := a.informer().GetIndexer().ByIndex(index, configIndexValue(namespace, o.Ref))
 		if err != nil {
