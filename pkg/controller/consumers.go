@@ -22,18 +22,44 @@ func (c *Controller) consumersIndexFunc(a workloadAdapter) cache.IndexFunc {
 		if err != nil {
 			return nil, err
 		}
-		// A malformed annotation still indexes what parsed: the sync reports
-		// the problem, and fixing it must not depend on another event.
-		o, _, _ := c.inputs.optInOf(w)
-		if !o.Enabled() {
-			return nil, nil
+		return c.consumedIndexValues(w), nil
+	}
+}
+
+// consumedIndexValues returns the consumersIndex values of w: one per
+// object it consumes, none when it is not opted in.
+func (c *Controller) consumedIndexValues(w workload) []string {
+	// A malformed annotation still indexes what parsed: the sync reports
+	// the problem, and fixing it must not depend on another event.
+	o, _, _ := c.inputs.optInOf(w)
+	if !o.Enabled() {
+		return nil
+	}
+	consumed := plan.CalculateConsumption(w.references, o)
+	values := make([]string, len(consumed))
+	for i, u := range consumed {
+		values[i] = configIndexValue(w.meta.GetNamespace(), u.Ref)
+	}
+	return values
+}
+
+// canFailIndex indexes, as consumersIndex does, only the workloads whose
+// rollout has failed or can fail by timing out (plan.CanFail): the only
+// consumers the halt of a change reads. A change without waves asks no
+// more of its consumers, so its syncs read this short list, not every
+// consumer: with all of them, a fan-out of one change to n workloads read
+// n² consumers.
+const canFailIndex = "reroll.dev/can-fail"
+
+// canFailIndexFunc indexes a workload whose rollout can fail under every
+// object it consumes.
+func (c *Controller) canFailIndexFunc(a workloadAdapter) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		w, err := viewWorkload(a, obj)
+		if err != nil || !plan.CanFail(w.status) {
+			return nil, err
 		}
-		consumed := plan.CalculateConsumption(w.references, o)
-		values := make([]string, len(consumed))
-		for i, u := range consumed {
-			values[i] = configIndexValue(w.meta.GetNamespace(), u.Ref)
-		}
-		return values, nil
+		return c.consumedIndexValues(w), nil
 	}
 }
 

@@ -100,6 +100,10 @@ type Controller struct {
 	// (limits.go, inflight.go).
 	flaps *flapBreaker
 	slots rollSlots
+	// consumerFacts remembers the facts of the consumers of the changes
+	// judged last, so a fan-out of one change does not read every consumer
+	// in every sync (factsmemo.go).
+	consumerFacts *consumerFactsMemo
 
 	// syncHandler syncs one key; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key workloadKey) error

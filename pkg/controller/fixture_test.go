@@ -40,7 +40,7 @@ const testNamespace = "team-a"
 // informers would, into the informers' indexers. Tests call the sync
 // directly and assert the clientset's write actions and the Events.
 type fixture struct {
-	t *testing.T
+	t testing.TB
 
 	client   *fake.Clientset
 	factory  informers.SharedInformerFactory
@@ -53,7 +53,7 @@ type fixture struct {
 
 // newFixture returns a fixture with default options, a fake clock, and the
 // given objects.
-func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
+func newFixture(t testing.TB, objects ...runtime.Object) *fixture {
 	return &fixture{t: t, objects: objects, opts: Options{HashKey: testHashKey(t, 7), FieldManager: "reroll", Metrics: metrics.NewRegistry(),
 		Clock: testingclock.NewFakeClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))}}
 }

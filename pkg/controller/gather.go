@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"slices"
 	"time"
+
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -39,29 +42,104 @@ func (c *Controller) gatherPolicyInput(key workloadKey, w workload, p plan.Plan,
 // gatherChange fills in the waves of a changed object o and the facts of
 // its consumers: their rollout records and states, and, when o has waves,
 // their wave priorities and whether the change rolls them (the only facts
-// that cost a hash each).
+// that cost a hash each). Without waves, only the halt reads consumers,
+// and only those whose rollout can fail (canFailIndex), so only those are
+// read. The facts of a consumer whose object has not changed since an
+// earlier sync read them for the same change come from c.consumerFacts
+// (see factsmemo.go). Either way a fan-out of one change to n workloads
+// no longer reads all n consumers in each of its n syncs.
 func (c *Controller) gatherChange(namespace string, o *plan.ChangedObject, now time.Time) {
 	o.Waves, o.WavesError = plan.WavesOf(o.Annotations, c.opts.Waves)
-	withWaves := o.WavesError == nil && o.Waves != nil
+	k := changeKey{namespace: namespace, ref: o.Ref, change: o.Change, withWaves: o.WavesError == nil && o.Waves != nil}
 	var digests map[string]string
-	if obj, ok := c.inputs.configObject(namespace, o.Ref); ok && withWaves {
-		digests = plan.CachedDigests(obj)
-	}
-	for _, m := range c.consumersOf(namespace, o.Ref) {
-		annotations := m.w.meta.GetAnnotations()
-		f := plan.ConsumerFacts{ID: m.key.id()}
-		var started time.Time
-		if rec, err := plan.ParseRolloutRecord(annotations[plan.AnnotationRollout]); err == nil {
-			f.Record, started = &rec, rec.Started
+	if obj, ok := c.inputs.configObject(namespace, o.Ref); ok {
+		k.uid, k.resourceVersion = obj.GetUID(), obj.GetResourceVersion()
+		if k.withWaves {
+			digests = plan.CachedDigests(obj)
 		}
-		f.State = plan.CalculateRolloutState(m.w.status, started, now, c.opts.RolloutTimeout)
-		if withWaves {
-			f.Priority, f.PriorityError = plan.ParseWavePriority(annotations)
-			f.ConsumesChange = plan.ConsumesChange(c.opts.HashKey, annotations[plan.AnnotationConsumed],
-				plan.CalculateConsumption(m.w.references, m.o), o.Ref, digests)
-		}
-		o.Consumers = append(o.Consumers, f)
 	}
+	index := consumersIndex
+	if !k.withWaves {
+		index = canFailIndex
+	}
+	memo := c.consumerFacts.forChange(k)
+	indexed := 0
+	for _, a := range c.adapterList() {
+		// consumersOf's walk, over index, but the memo lets it skip the
+		// opt-in of every consumer it remembers.
+		objs, err := a.informer().GetIndexer().ByIndex(index, configIndexValue(namespace, o.Ref))
+		if err != nil {
+			continue
+		}
+		indexed += len(objs)
+		o.Consumers = slices.Grow(o.Consumers, len(objs))
+		for _, obj := range objs {
+			m, ok := c.consumerFactsOf(a, obj, memo, k, digests)
+			if !ok || !m.consumer {
+				continue
+			}
+			f := m.facts
+			f.State = plan.CalculateRolloutState(m.status, m.started, now, c.opts.RolloutTimeout)
+			o.Consumers = append(o.Consumers, f)
+		}
+	}
+	memo.trim(indexed)
+}
+
+// consumerFactsOf returns the facts of obj, a workload of a's kind indexed
+// as a consumer of change k, as remembered in memo for its object's
+// resourceVersion, or read afresh and remembered. ok is false for an
+// object that is not a cached workload, which consumersOf skips too.
+func (c *Controller) consumerFactsOf(a workloadAdapter, obj any, memo *changeFacts, k changeKey, digests map[string]string) (m consumerMemo, ok bool) {
+	cw, ok := obj.(*cachedWorkload)
+	if !ok {
+		return consumerMemo{}, false
+	}
+	key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(cw)}
+	// A resourceVersion names one version of an object, so facts read from
+	// it hold as long as it is cached; but not for one that runs another
+	// workload's template (spec.workloadRef), whose references change with
+	// that other object.
+	memoable := cw.ResourceVersion != "" && cw.WorkloadRef == ""
+	if memoable {
+		if m, ok := memo.get(key, cw.UID, cw.ResourceVersion); ok {
+			return m, true
+		}
+	}
+	w, err := viewWorkload(a, obj)
+	if err != nil {
+		return consumerMemo{}, false
+	}
+	m = c.calculateConsumerFacts(key, w, k, digests)
+	if memoable {
+		memo.put(key, m)
+	}
+	return m, true
+}
+
+// calculateConsumerFacts reads the facts of workload w, named key, as a
+// consumer of change k, whose object has digests, from its cached object:
+// whether it is opted in (as consumersOf asks), its rollout record, and
+// with waves its priority and whether the change rolls it. Its rollout
+// state is left to the caller: it depends on the time.
+func (c *Controller) calculateConsumerFacts(key workloadKey, w workload, k changeKey, digests map[string]string) consumerMemo {
+	m := consumerMemo{uid: w.meta.GetUID(), resourceVersion: w.meta.GetResourceVersion(), status: w.status}
+	o, _, err := c.inputs.optInOf(w)
+	if err != nil || !o.Enabled() {
+		return m
+	}
+	m.consumer = true
+	annotations := w.meta.GetAnnotations()
+	m.facts.ID = key.id()
+	if rec, err := plan.ParseRolloutRecord(annotations[plan.AnnotationRollout]); err == nil {
+		m.facts.Record, m.started = &rec, rec.Started
+	}
+	if k.withWaves {
+		m.facts.Priority, m.facts.PriorityError = plan.ParseWavePriority(annotations)
+		m.facts.ConsumesChange = plan.ConsumesChange(c.opts.HashKey, annotations[plan.AnnotationConsumed],
+			plan.CalculateConsumption(w.references, o), k.ref, digests)
+	}
+	return m
 }
 
 // namespaceAnnotations returns the annotations of a cached Namespace, or

@@ -26,7 +26,8 @@ import (
 func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) error {
 	logger := klog.FromContext(ctx)
 	inf := a.informer()
-	if err := inf.AddIndexers(cache.Indexers{consumersIndex: c.consumersIndexFunc(a), patternsIndex: c.patternsIndexFunc(a)}); err != nil {
+	indexers := cache.Indexers{consumersIndex: c.consumersIndexFunc(a), patternsIndex: c.patternsIndexFunc(a), canFailIndex: c.canFailIndexFunc(a)}
+	if err := inf.AddIndexers(indexers); err != nil {
 		return fmt.Errorf("indexing %s: %w", a.groupKind(), err)
 	}
 	if err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger}); err != nil {

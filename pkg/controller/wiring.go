@@ -64,6 +64,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 		holds:             newHoldBook(),
 		bursts:            newBurstTracker(opts.Clock),
 		flaps:             newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
+		consumerFacts:     newConsumerFactsMemo(),
 	}
 	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,

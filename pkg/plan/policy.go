@@ -132,7 +132,8 @@ type ChangedObject struct {
 	Waves      []WaveStep
 	WavesError error
 	// Consumers are the opted-in workloads that consume the object, the
-	// workload to roll included.
+	// workload to roll included; for an object without waves, only those
+	// whose rollout can fail (CanFail), the only ones HaltRule reads.
 	Consumers []ConsumerFacts
 	// Released: the object's reroll.dev/release names this change, which an
 	// operator let through its pause, window, waves and halt.

@@ -114,6 +114,18 @@ func CalculateRolloutState(status RolloutStatus, started, now time.Time, timeout
 	return RolloutProgressing
 }
 
+// CanFail reports whether CalculateRolloutState can find a rollout with
+// status failed, at some time, whenever it started: it has failed by its
+// own signal, or its kind fails by --rollout-timeout and it has not
+// completed. It depends on the status alone, so a cache index can keep the
+// workloads it holds for: those the halt of a change must look at.
+func CanFail(status RolloutStatus) bool {
+	if status.Observed && status.Done {
+		return false
+	}
+	return (status.Observed && status.DeadlineExceeded) || status.Timed
+}
+
 // ChangeID identifies one change of a ConfigMap or Secret: the object and a
 // keyed digest of its whole content ("ConfigMap/cfg:1a2b...").
 type ChangeID string

@@ -172,3 +172,25 @@ func TestCustomAndArgoStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestCanFail(t *testing.T) {
+	// Every status, with and without a start, at times before and after the
+	// timeout, with and without one: CanFail holds whenever
+	// CalculateRolloutState finds the rollout failed, and is false for a
+	// status it never finds failed.
+	start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for bits := range 16 {
+		status := RolloutStatus{Observed: bits&1 != 0, Done: bits&2 != 0, DeadlineExceeded: bits&4 != 0, Timed: bits&8 != 0}
+		failed := false
+		for _, started := range []time.Time{{}, start} {
+			for _, now := range []time.Time{start, start.Add(time.Hour)} {
+				for _, timeout := range []time.Duration{0, time.Minute} {
+					failed = failed || CalculateRolloutState(status, started, now, timeout) == RolloutFailed
+				}
+			}
+		}
+		if got := CanFail(status); got != failed {
+			t.Errorf("CanFail(%+v) = %v, but CalculateRolloutState finds it failed: %v", status, got, failed)
+		}
+	}
+}
