@@ -69,9 +69,7 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
 		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,
 		wakeHeld: func() { c.wake(c.holds.heldFor(plan.HoldInflight)) }}
-	c.pending = newPendingStore(client, opts.ControllerNamespace, opts.PendingChangesSecret, opts.FieldManager)
-	c.pending.mayWrite, c.pending.stillPending = opts.MayWrite, changes.waitsOn
-	c.pending.writes = c.metrics.pendingWrites.WithLabelValues().Inc
+	c.pending = c.newPendingStore(client)
 	c.csi = &csiWatch{}
 	c.inputs.providerClasses = c.providerClass
 	c.syncHandler = c.syncWorkload
@@ -84,6 +82,15 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 	registerCacheGauge(reg, c)
 	registerPolicyGauges(reg, c)
 	return c, nil
+}
+
+// newPendingStore returns the store of the changes whose baselines the
+// change tracker keeps (pendingstore.go), wired to it and to the metrics.
+func (c *Controller) newPendingStore(client kubernetes.Interface) *pendingStore {
+	s := newPendingStore(client, c.opts.ControllerNamespace, c.opts.PendingChangesSecret, c.opts.FieldManager)
+	s.mayWrite, s.stillPending = c.opts.MayWrite, c.changes.waitsOn
+	s.writes = c.metrics.pendingWrites.WithLabelValues().Inc
+	return s
 }
 
 // watchBuiltinKinds registers the built-in workload kinds of opts.
