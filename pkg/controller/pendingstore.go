@@ -45,9 +45,6 @@ import (
 // pending changes: gzipped JSON (storedChanges).
 const pendingStoreDataKey = "changes.json.gz"
 
-// PendingStoreLabelSelector selects the Secrets that hold pending changes.
-const PendingStoreLabelSelector = "app.kubernetes.io/name=reroll,app.kubernetes.io/component=pending-changes"
-
 // maxPendingStoreBytes keeps the Secret well under the API server's 1 MiB
 // object limit; changes beyond it stay in memory only, with a log line.
 const maxPendingStoreBytes = 900 << 10
@@ -251,9 +248,15 @@ func (s *pendingStore) writeOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	switch err := s.put(ctx, data, len(records)); {
+	tooLarge := len(data) > maxPendingStoreBytes
+	if tooLarge {
+		err = fmt.Errorf("%d pending changes take %d bytes, more than one Secret holds", len(records), len(data))
+	} else {
+		err = s.put(ctx, data)
+	}
+	switch {
 	case err == nil:
-	case len(data) > maxPendingStoreBytes, apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsRequestEntityTooLargeError(err):
+	case tooLarge, apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsRequestEntityTooLargeError(err):
 		// Retrying cannot help, and rolls must not wait for it: the
 		// changes stay in memory only, as before reroll wrote them down.
 		klog.FromContext(ctx).Error(err, "Keeping pending changes in memory only: a crash now would adopt their consumers' new content as their baseline",
@@ -284,12 +287,8 @@ func (s *pendingStore) unsettled() []*pendingRecord {
 	return kept
 }
 
-// put writes data, which holds records records, to the Secret, creating
-// it on the first write.
-func (s *pendingStore) put(ctx context.Context, data []byte, records int) error {
-	if len(data) > maxPendingStoreBytes {
-		return fmt.Errorf("%d pending changes take %d bytes, more than one Secret holds", records, len(data))
-	}
+// put writes data to the Secret, creating it on the first write.
+func (s *pendingStore) put(ctx context.Context, data []byte) error {
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace,
 			Labels: map[string]string{"app.kubernetes.io/name": "reroll", "app.kubernetes.io/component": "pending-changes"}},

@@ -61,25 +61,26 @@ func (c *Controller) resumePendingChanges(ctx context.Context) error {
 // after a takeover would roll it a second time.
 func (c *Controller) dropRolledBaselines() {
 	for _, key := range c.changes.withBaselines() {
-		if c.rolledSince(key) {
+		if _, rolled := c.rolledSince(key); rolled {
 			c.changes.dropBaselines(key)
 		}
 	}
 }
 
-// rolledSince reports whether reroll rolled key, a workload that was not
-// adopted when it kept a baseline for it: it carries reroll.dev/rollout.
-func (c *Controller) rolledSince(key workloadKey) bool {
+// rolledSince reports whether key, a workload that was not adopted when a
+// baseline was kept for it, is cached, and whether reroll rolled it since:
+// it carries reroll.dev/rollout.
+func (c *Controller) rolledSince(key workloadKey) (cached, rolled bool) {
 	a, ok := c.adapterFor(key.groupKind)
 	if !ok {
-		return false
+		return false, false
 	}
 	w, err := getWorkload(a, key.name)
 	if err != nil {
-		return false
+		return false, false
 	}
-	_, rolled := w.meta.GetAnnotations()[plan.AnnotationRollout]
-	return rolled
+	_, rolled = w.meta.GetAnnotations()[plan.AnnotationRollout]
+	return true, rolled
 }
 
 // resumeRecord gives each consumer of r that exists and has not rolled
@@ -93,11 +94,7 @@ func (c *Controller) rolledSince(key workloadKey) bool {
 func (c *Controller) resumeRecord(r *pendingRecord) []workloadKey {
 	var waiting []workloadKey
 	for _, key := range r.workloads {
-		a, ok := c.adapterFor(key.groupKind)
-		if !ok {
-			continue
-		}
-		if _, err := getWorkload(a, key.name); err != nil || c.rolledSince(key) {
+		if cached, rolled := c.rolledSince(key); !cached || rolled {
 			continue
 		}
 		c.changes.changed(key, r.ref, r.before)
