@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +18,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.workers != 8 || o.qps != 100 || o.burst != 200 || o.debounce != time.Second || o.hashKeySecret != "reroll-hash-key" || o.dryRun || o.autoAll {
+	if o.workers != 8 || o.qps != 100 || o.burst != 200 || o.debounce != time.Second || o.hashKeySecret != "reroll-hash-key" || o.dryRun || o.decisions.AutoAll {
 		t.Errorf("unexpected defaults: %+v", o)
 	}
 }
@@ -66,23 +68,6 @@ func TestParseFlagsErrors(t *testing.T) {
 	}
 }
 
-func TestControllerNamespace(t *testing.T) {
-	t.Setenv("POD_NAMESPACE", "from-env")
-	if got := controllerNamespace("flag"); got != "from-env" {
-		t.Errorf("with POD_NAMESPACE: %q", got)
-	}
-	t.Setenv("POD_NAMESPACE", "")
-	want := "flag"
-	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
-		want = strings.TrimSpace(string(b))
-	}
-	if got := controllerNamespace("flag"); got != want {
-		t.Errorf("without POD_NAMESPACE: %q, want %q", got, want)
-	}
-}
-
-// --namespace and --namespaces both set the watched namespaces; neither
-// watches all of them.
 func TestParseFlagsWatchedNamespaces(t *testing.T) {
 	for args, want := range map[string][]string{
 		"":                 nil,
@@ -94,8 +79,8 @@ func TestParseFlagsWatchedNamespaces(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", args, err)
 		}
-		if !slices.Equal(o.parsed.namespaces, want) {
-			t.Errorf("%s: namespaces %q, want %q", args, o.parsed.namespaces, want)
+		if !slices.Equal(o.decisions.Namespaces, want) {
+			t.Errorf("%s: namespaces %q, want %q", args, o.decisions.Namespaces, want)
 		}
 	}
 }
@@ -107,12 +92,12 @@ func TestParseFlagsArgoRollouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.parsed.kinds) != 1 || o.parsed.kinds[0] != "deployments" {
-		t.Errorf("typed kinds %q, want [deployments]", o.parsed.kinds)
+	if len(o.decisions.Kinds) != 1 || o.decisions.Kinds[0] != "deployments" {
+		t.Errorf("typed kinds %q, want [deployments]", o.decisions.Kinds)
 	}
-	if len(o.parsed.extraKinds) != 1 || o.parsed.extraKinds[0].GR.String() != "rollouts.argoproj.io" ||
-		o.parsed.extraKinds[0].Status == nil || !o.parsed.extraKinds[0].CanRestart {
-		t.Errorf("extra kinds %+v, want Argo Rollouts with their status and restart", o.parsed.extraKinds)
+	if len(o.decisions.ExtraKinds) != 1 || o.decisions.ExtraKinds[0].GR.String() != "rollouts.argoproj.io" ||
+		o.decisions.ExtraKinds[0].Status == nil || !o.decisions.ExtraKinds[0].CanRestart {
+		t.Errorf("extra kinds %+v, want Argo Rollouts with their status and restart", o.decisions.ExtraKinds)
 	}
 }
 
@@ -123,17 +108,17 @@ func TestParseFlagsJobsUnderReloaderAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(o.parsed.kinds, "jobs") {
-		t.Errorf("kinds %q, want jobs among them", o.parsed.kinds)
+	if !slices.Contains(o.decisions.Kinds, "jobs") {
+		t.Errorf("kinds %q, want jobs among them", o.decisions.Kinds)
 	}
 	o, err = parseFlags([]string{"--reloader-annotations", "--kinds=deployments"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.parsed.kinds) != 1 || o.parsed.kinds[0] != "deployments" {
-		t.Errorf("kinds %q, want [deployments]", o.parsed.kinds)
+	if len(o.decisions.Kinds) != 1 || o.decisions.Kinds[0] != "deployments" {
+		t.Errorf("kinds %q, want [deployments]", o.decisions.Kinds)
 	}
-	if o, _ := parseFlags(nil, io.Discard); slices.Contains(o.parsed.kinds, "jobs") {
+	if o, _ := parseFlags(nil, io.Discard); slices.Contains(o.decisions.Kinds, "jobs") {
 		t.Error("Jobs are watched by default without --reloader-annotations")
 	}
 }
@@ -147,12 +132,12 @@ func TestParseFlagsReloaderNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.configSelector != "team=a" || !o.autoAll || !o.secretsStoreCSI || !o.reloadOnDelete ||
-		!slices.Equal(o.parsed.ignoreNamespaces, []string{"kube-system"}) || !slices.Equal(o.parsed.ignoreTypes, []plan.ConfigType{plan.TypeSecret}) {
+	if o.decisions.ConfigSelector != "team=a" || !o.decisions.AutoAll || !o.decisions.SecretsStoreCSI || !o.decisions.RollOnDelete ||
+		!slices.Equal(o.decisions.IgnoreNamespaces, []string{"kube-system"}) || !slices.Equal(o.decisions.IgnoreConfigTypes, []plan.ConfigType{plan.TypeSecret}) {
 		t.Errorf("options %+v", o)
 	}
-	if !slices.Equal(o.parsed.kinds, []string{"deployments", "statefulsets", "daemonsets"}) || len(o.parsed.extraKinds) != 1 {
-		t.Errorf("kinds %q, extra kinds %+v: want cronjobs dropped and Argo Rollouts added", o.parsed.kinds, o.parsed.extraKinds)
+	if !slices.Equal(o.decisions.Kinds, []string{"deployments", "statefulsets", "daemonsets"}) || len(o.decisions.ExtraKinds) != 1 {
+		t.Errorf("kinds %q, extra kinds %+v: want cronjobs dropped and Argo Rollouts added", o.decisions.Kinds, o.decisions.ExtraKinds)
 	}
 	for args, want := range map[string]string{
 		"--resource-label-selector=a=b --config-selector=c=d": `--resource-label-selector="a=b" and --config-selector="c=d" disagree`,
@@ -162,5 +147,50 @@ func TestParseFlagsReloaderNames(t *testing.T) {
 		if _, err := parseFlags(strings.Fields(args), io.Discard); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
 		}
+	}
+}
+
+// update rewrites the files the tests compare with.
+var update = flag.Bool("update", false, "rewrite docs/flags.md from the flag table")
+
+// TestFlagsReference fails when docs/flags.md is not what the flag table
+// writes; `make flags-doc` rewrites it.
+func TestFlagsReference(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "flags.md")
+	want := flagsReference()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("docs/flags.md differs from the flag table; run make flags-doc")
+	}
+	for _, name := range []string{"--kinds", "--waves", "--leader-elect", "--auto-reload-all"} {
+		if !strings.Contains(want, "`"+name+"`") {
+			t.Errorf("the reference has no %s", name)
+		}
+	}
+}
+
+// reroll publishes the value of every decision flag, after folding
+// Reloader's names and --namespace into reroll's own.
+func TestParseFlagsPublished(t *testing.T) {
+	o, err := parseFlags([]string{"--namespace=a", "--reloader-annotations", "--auto-reload-all", "--waves=1,100%"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"namespaces": "a", "reloader-annotations": "true", "auto-all": "true", "waves": "1,100%",
+		"kinds": "deployments,statefulsets,daemonsets,cronjobs,jobs", "rollout-timeout": "10m", "reload-on-delete": "false"} {
+		if got := o.published[name]; got != want {
+			t.Errorf("published %s = %q, want %q", name, got, want)
+		}
+	}
+	if _, ok := o.published["workers"]; ok {
+		t.Error("a process flag is published")
 	}
 }

@@ -115,7 +115,11 @@ func runRelease(ctx context.Context, o *options, args []string, out io.Writer) e
 		if err != nil {
 			return "", err
 		}
-		key, err := readHashKey(ctx, o, client)
+		secret, err := readHashKeySecret(ctx, o, client)
+		if err != nil {
+			return "", err
+		}
+		key, err := controller.HashKeyFromSecret(secret)
 		if err != nil {
 			return "", err
 		}

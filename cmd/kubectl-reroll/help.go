@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/reroll/reroll/pkg/controller"
 )
 
 // A command's help, written the way kubectl writes it: each flag once, long
@@ -25,10 +27,15 @@ func kubectlFlags() []string {
 	return []string{"kubeconfig", "context", "namespace", "all-namespaces", "output"}
 }
 
-// controllerFlags are reroll's settings the plugin must share with the
-// controller it explains.
+// controllerFlags are where the plugin finds reroll, and reroll's decision
+// settings (controller.DecisionFlags), which override what reroll
+// published.
 func controllerFlags() []string {
-	return []string{"controller-namespace", "hash-key-secret", "extra-kinds", "reloader-annotations", "auto-all", "waves", "rollout-window"}
+	names := []string{"controller-namespace", "hash-key-secret"}
+	for _, f := range controller.DecisionFlags(&controller.Decisions{}) {
+		names = append(names, f.Name)
+	}
+	return names
 }
 
 // writeHelp writes the help of command name, which takes args, with the
@@ -68,7 +75,7 @@ func writeHelp(w io.Writer, name, args string, fs *flag.FlagSet) {
 	}
 	group("Flags", own)
 	group("Kubectl flags", lookup(kubectlFlags()))
-	group("reroll's settings (as the controller was started with)", lookup(controllerFlags()))
+	group("reroll's settings (default: what reroll published; a flag given here overrides it, and the output says so)", lookup(controllerFlags()))
 	fmt.Fprintf(w, "\n  -h, --help   help for %s\n", name)
 }
 
@@ -76,6 +83,9 @@ func writeHelp(w io.Writer, name, args string, fs *flag.FlagSet) {
 // for a flag without a short alias, and no type for a boolean.
 func flagSynopsis(f *flag.Flag, short string) string {
 	name, _ := flag.UnquoteUsage(f)
+	if d := decisionTable(&controller.Decisions{}).Lookup(f.Name); d != nil && name != "" {
+		name = d.Kind()
+	}
 	s := "    --" + f.Name
 	if short != "" {
 		s = "-" + short + ", --" + f.Name
@@ -86,10 +96,11 @@ func flagSynopsis(f *flag.Flag, short string) string {
 	return s
 }
 
-// flagUsage returns a flag's usage, with its default when it has one.
+// flagUsage returns a flag's usage, with its default when it has one; a
+// decision flag's default is what reroll published.
 func flagUsage(f *flag.Flag) string {
 	_, usage := flag.UnquoteUsage(f)
-	if f.DefValue != "" && f.DefValue != "false" {
+	if f.DefValue != "" && f.DefValue != "false" && decisionTable(&controller.Decisions{}).Lookup(f.Name) == nil {
 		usage += fmt.Sprintf(" (default %q)", f.DefValue)
 	}
 	return strings.TrimSpace(usage)

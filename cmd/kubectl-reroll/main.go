@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "kubectl reroll: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	o := &options{stdin: stdin, connector: connect}
+	o := &options{stdin: stdin, stderr: stderr, connector: connect}
 	fs := flag.NewFlagSet("kubectl reroll "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported below, help by writeHelp
 	fs.Usage = func() {}
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	if err == nil {
+		o.givenOverrides(fs)
 		err = o.validate()
 	}
 	if err != nil {

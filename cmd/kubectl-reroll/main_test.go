@@ -387,3 +387,73 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// publish annotates reroll's hash key Secret of client with the decision
+// flags' values, as reroll publishes them.
+func publish(t *testing.T, client *fake.Clientset, values map[string]string) {
+	t.Helper()
+	s, err := client.CoreV1().Secrets("reroll-system").Get(context.Background(), "reroll-hash-key", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Annotations = map[string]string{controller.AnnotationSettings: controller.PublishedDecisions(values)}
+	if _, err := client.CoreV1().Secrets("reroll-system").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// statusOf returns the state of each workload of status -o json.
+func statusOf(t *testing.T, out string) map[string]string {
+	t.Helper()
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	states := map[string]string{}
+	for _, r := range rows {
+		states[r.Name] = r.State
+	}
+	return states
+}
+
+// The plugin decides with the settings reroll published, with no flag
+// repeated; a flag given to it overrides one, and it says so; without
+// published settings it says so in one line.
+func TestStatusDecidesWithPublishedSettings(t *testing.T) {
+	client := cluster(t)
+	// Reroll runs with --auto-all: plain, which has no annotation, is opted
+	// in, and not adopted yet.
+	publish(t, client, map[string]string{"auto-all": "true", "kinds": "deployments"})
+	code, out, errOut := invoke(t, client, "", "status", "-o", "json")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if got := statusOf(t, out)["plain"]; got != controller.StateNotAdopted {
+		t.Errorf("plain under reroll's --auto-all: %q, want %q", got, controller.StateNotAdopted)
+	}
+	// An override: the plugin says which, and what reroll has.
+	code, out, errOut = invoke(t, client, "", "status", "-o", "json", "--auto-all=false")
+	if code != 0 || errOut != "kubectl reroll: deciding with reroll's settings, except --auto-all=false (reroll: true)\n" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if _, listed := statusOf(t, out)["plain"]; listed {
+		t.Error("plain is listed without --auto-all")
+	}
+	// An older reroll publishes nothing: one line, and the defaults.
+	code, _, errOut = invoke(t, cluster(t), "", "status")
+	if code != 0 || errOut != "kubectl reroll: reroll in namespace reroll-system publishes no settings on Secret reroll-hash-key (an older reroll?); deciding with the defaults\n" {
+		t.Errorf("without settings: exit %d, stderr %q", code, errOut)
+	}
+	// A newer format: one line too.
+	client = cluster(t)
+	s, _ := client.CoreV1().Secrets("reroll-system").Get(context.Background(), "reroll-hash-key", metav1.GetOptions{})
+	s.Annotations = map[string]string{controller.AnnotationSettings: `{"format":2,"flags":{}}`}
+	_, _ = client.CoreV1().Secrets("reroll-system").Update(context.Background(), s, metav1.UpdateOptions{})
+	if _, _, errOut = invoke(t, client, "", "status"); !strings.Contains(errOut, "has format 2, and this kubectl-reroll reads format 1: upgrade it; deciding with the defaults") {
+		t.Errorf("newer format: stderr %q", errOut)
+	}
+	// A bad override is a usage error, before any request.
+	if code, _, errOut = invoke(t, client, "", "status", "--waves=1,10%"); code != 2 || !strings.Contains(errOut, "--waves:") {
+		t.Errorf("bad override: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/reroll/reroll/pkg/controller"
-	"github.com/reroll/reroll/pkg/plan"
+	"github.com/reroll/reroll/pkg/flags"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -21,35 +21,33 @@ var version = "dev"
 // connector builds the clients from the options; tests replace it.
 type connector func(o *options) (*rest.Config, kubernetes.Interface, string, error)
 
-// options are the flags every command takes: kubectl's, and the settings
-// the plugin must share with the controller to decide as it does.
+// options are the flags every command takes: kubectl's, where to find
+// reroll, and reroll's decision settings, each an override of the value
+// reroll published.
 type options struct {
 	kubeconfig, context, namespace string
 	allNamespaces                  bool
 	output                         string
 
 	controllerNamespace, hashKeySecret string
-	extraKinds                         string
-	reloaderAnnotations, autoAll       bool
-	waves                              string
-	rolloutWindow                      string
-
-	// parsedExtraKinds and parsedWaves are --extra-kinds and --waves as
-	// validate parsed them.
-	parsedExtraKinds []controller.ExtraKind
-	parsedWaves      []plan.WaveStep
-	parsedWindow     plan.Windows
+	// overrides are the decision flags given on the command line, by name:
+	// they replace what reroll published (see decisionsOf).
+	overrides map[string]string
 
 	// dryRun is --dry-run of the commands that write.
 	dryRun bool
 	// file is impact's -f.
 	file  string
 	stdin io.Reader
+	// stderr receives the notes about the settings decided with.
+	stderr io.Writer
 	// connector builds the clients.
 	connector connector
 }
 
-// define defines the common flags, with kubectl's short forms.
+// define defines the common flags, with kubectl's short forms, and
+// reroll's decision flags (controller.DecisionFlags), bound to a scratch
+// value: what they were given is read back by givenOverrides.
 func (o *options) define(fs *flag.FlagSet) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to the kubeconfig file. Default: $KUBECONFIG or ~/.kube/config.")
 	fs.StringVar(&o.context, "context", "", "The kubeconfig context to use.")
@@ -63,30 +61,80 @@ func (o *options) define(fs *flag.FlagSet) {
 		fs.StringVar(&o.output, name, "table", "Output format: table, json or yaml.")
 	}
 	fs.StringVar(&o.controllerNamespace, "controller-namespace", "", "reroll's namespace, where its hash key Secret is. Default: found by the labels reroll gives that Secret.")
-	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "The Secret holding reroll's hash key.")
-	fs.StringVar(&o.extraKinds, "extra-kinds", "", "reroll's --extra-kinds: custom kinds with a pod template.")
-	fs.BoolVar(&o.reloaderAnnotations, "reloader-annotations", false, "reroll's --reloader-annotations.")
-	fs.BoolVar(&o.autoAll, "auto-all", false, "reroll's --auto-all.")
-	fs.StringVar(&o.waves, "waves", "", "reroll's --waves.")
-	fs.StringVar(&o.rolloutWindow, "rollout-window", "", "reroll's --rollout-window.")
+	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "reroll-hash-key", "The Secret holding reroll's hash key and its published settings.")
+	decisionTable(&controller.Decisions{}).Register(fs)
 }
 
-// validate checks the flags, and keeps the values it parses.
+// decisionTable returns the decision flags bound to d.
+func decisionTable(d *controller.Decisions) *flags.Set {
+	s := &flags.Set{}
+	s.Section("reroll's settings", controller.DecisionFlags(d)...)
+	return s
+}
+
+// givenOverrides records the decision flags given on the command line.
+func (o *options) givenOverrides(fs *flag.FlagSet) {
+	o.overrides = map[string]string{}
+	names := map[string]bool{}
+	for _, f := range controller.DecisionFlags(&controller.Decisions{}) {
+		names[f.Name] = true
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if names[f.Name] {
+			o.overrides[f.Name] = f.Value.String()
+		}
+	})
+}
+
+// validate checks the flags.
 func (o *options) validate() error {
 	if !slices.Contains([]string{"table", "json", "yaml"}, o.output) {
 		return fmt.Errorf("-o must be table, json or yaml, not %q", o.output)
 	}
-	var err error
-	if o.parsedExtraKinds, err = controller.ParseExtraKinds(o.extraKinds); err != nil {
-		return err
+	// The overrides alone, on the defaults: a bad value fails before any
+	// request.
+	_, _, err := decisionsOf(nil, o.overrides)
+	return err
+}
+
+// decisionsOf builds reroll's decision settings from the values reroll
+// published (nil: none) with overrides on top, through the same flag table
+// reroll builds them with. It returns, for each override that changes a
+// published value, a note "--waves=1,50% (reroll: 1,100%)", and the names
+// reroll published that this plugin does not know.
+func decisionsOf(published, overrides map[string]string) (controller.Decisions, []string, error) {
+	var d controller.Decisions
+	table := decisionTable(&d)
+	unknown, err := table.Load(published)
+	if err != nil {
+		return d, nil, fmt.Errorf("reroll's published settings: %w", err)
 	}
-	if o.parsedWaves, err = plan.ParseWaves(o.waves); err != nil {
-		return fmt.Errorf("--waves: %w", err)
+	if _, err := table.Load(overrides); err != nil {
+		return d, nil, err
 	}
-	if o.parsedWindow, err = plan.ParseWindows(o.rolloutWindow); err != nil {
-		return fmt.Errorf("--rollout-window: %w", err)
+	var notes []string
+	for _, f := range table.All() {
+		v, overridden := overrides[f.Name]
+		was, ok := published[f.Name]
+		if !ok {
+			was = f.Default
+		}
+		if overridden && v != was {
+			notes = append(notes, fmt.Sprintf("--%s=%s (reroll: %s)", f.Name, v, orEmpty(was)))
+		}
 	}
-	return nil
+	for _, name := range unknown {
+		notes = append(notes, fmt.Sprintf("reroll's --%s, which this kubectl-reroll does not know: upgrade it", name))
+	}
+	return d, notes, table.Validate()
+}
+
+// orEmpty returns v, or "empty" for "".
+func orEmpty(v string) string {
+	if v == "" {
+		return "empty"
+	}
+	return v
 }
 
 // clientConfig returns the kubeconfig as kubectl reads it, with --context.

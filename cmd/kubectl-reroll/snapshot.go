@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,61 +53,138 @@ func asForbidden(err error, verb, resource, namespace, name string) error {
 }
 
 // snapshot reads what reroll would cache, in namespace ("" for all), into
-// an Inspector: Namespaces, ConfigMaps, Secrets, the built-in workloads and
-// the extra kinds. Reads that are forbidden leave their objects out and say
-// so in the settings' Unreadable, so that nothing is guessed.
+// an Inspector that decides with reroll's published settings and the
+// plugin's overrides (see settingsOf): Namespaces, the ConfigMaps and
+// Secrets reroll watches, the workloads of the kinds it watches, and the
+// Secrets Store CSI driver's pod statuses. Reads that are forbidden leave
+// their objects out and say so in the settings' Unreadable, so that nothing
+// is guessed.
 func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernetes.Interface, namespace string) (*controller.Inspector, error) {
-	s := controller.InspectSettings{AutoAll: o.autoAll, ReloaderAnnotations: o.reloaderAnnotations, Waves: o.parsedWaves, RolloutWindow: o.parsedWindow, Unreadable: map[string]string{}}
-	if key, err := readHashKey(ctx, o, client); err != nil {
-		s.Unreadable["HashKey"] = err.Error()
-	} else {
-		s.HashKey = &key
+	s, err := settingsOf(ctx, o, client)
+	if err != nil {
+		return nil, err
 	}
 	// Objects go into the inspector page by page, digested at once.
 	in := controller.NewInspector(s)
+	d := s.Decisions
 	// Each resource is read on its own goroutine, page by page: the API
 	// server serializes one page while the plugin digests another.
-	resources := append([]string{"configmaps", "secrets"}, controller.BuiltinResources()...)
-	errs := make([]error, len(resources))
-	var wg sync.WaitGroup
-	for n, r := range resources {
-		wg.Go(func() { errs[n] = listResource(ctx, client, r, namespace, in.Add) })
+	lists := map[string]func(context.Context) error{}
+	for typ, resource := range map[plan.ConfigType]string{plan.TypeConfigMap: "configmaps", plan.TypeSecret: "secrets"} {
+		if !slices.Contains(d.IgnoreConfigTypes, typ) {
+			lists[resource] = func(ctx context.Context) error {
+				return listConfig(ctx, client, resource, namespace, d.ConfigSelector, in.Add)
+			}
+		}
 	}
-	// Namespaces only for their pause annotation: best effort.
+	kinds := d.Kinds
+	if kinds == nil {
+		kinds = controller.DefaultKindNames()
+	}
+	for _, name := range kinds {
+		if k, ok := controller.KindNamed(name); ok {
+			lists[name] = func(ctx context.Context) error {
+				return listPages(ctx, name, namespace, func(ctx context.Context, opts metav1.ListOptions) ([]runtime.Object, string, error) {
+					return k.List(ctx, client, namespace, opts)
+				}, in.Add)
+			}
+		}
+	}
+	errs := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, list := range lists {
+		wg.Go(func() {
+			err := list(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			errs[name] = err
+		})
+	}
+	// Namespaces only for their annotations and labels: best effort.
 	wg.Go(func() { _ = readNamespaces(ctx, client, namespace, in.Add) })
 	wg.Wait()
-	for n, err := range errs {
+	for name, err := range errs {
 		var f forbidden
 		switch {
 		case err == nil:
-		case errors.As(err, &f) && resources[n] == "configmaps":
+		case errors.As(err, &f) && name == "configmaps":
 			in.MarkUnreadable("ConfigMap", f.Error())
-		case errors.As(err, &f) && resources[n] == "secrets":
+		case errors.As(err, &f) && name == "secrets":
 			in.MarkUnreadable("Secret", f.Error())
 		default:
 			return nil, err
 		}
 	}
-	return in, addExtraKinds(ctx, o, cfg, in, namespace)
+	return in, addDynamic(ctx, d, cfg, in, namespace)
 }
 
-// readHashKey reads reroll's hash key, from --controller-namespace or else
-// from the namespace findController finds, or says which permission is
-// missing.
-func readHashKey(ctx context.Context, o *options, client kubernetes.Interface) (plan.HashKey, error) {
+// settingsOf returns what the inspection shares with reroll: its hash key
+// and decision settings, read from its hash key Secret (the settings reroll
+// published there, with the plugin's overrides on top), and says on
+// o.stderr, in one line, which settings it decides with when they are not
+// exactly reroll's.
+func settingsOf(ctx context.Context, o *options, client kubernetes.Interface) (controller.InspectSettings, error) {
+	s := controller.InspectSettings{Unreadable: map[string]string{}}
+	secret, err := readHashKeySecret(ctx, o, client)
+	var published map[string]string
+	var why string
+	switch {
+	case err != nil:
+		s.Unreadable["HashKey"] = err.Error()
+		why = "cannot read reroll's settings: " + err.Error()
+	default:
+		if key, err := controller.HashKeyFromSecret(secret); err != nil {
+			s.Unreadable["HashKey"] = err.Error()
+		} else {
+			s.HashKey = &key
+		}
+		value, ok := secret.Annotations[controller.AnnotationSettings]
+		if !ok {
+			why = fmt.Sprintf("reroll in namespace %s publishes no settings on Secret %s (an older reroll?)", secret.Namespace, secret.Name)
+		} else if published, err = controller.ReadPublishedDecisions(value); err != nil {
+			why = err.Error()
+		}
+	}
+	d, notes, err := decisionsOf(published, o.overrides)
+	if err != nil {
+		return s, err
+	}
+	s.Decisions = d
+	switch {
+	case why != "":
+		fmt.Fprintf(o.stderr, "kubectl reroll: %s; deciding with the defaults%s\n", why, joinNotes(", and ", notes))
+	case len(notes) > 0:
+		fmt.Fprintf(o.stderr, "kubectl reroll: deciding with reroll's settings, except %s\n", strings.Join(notes, ", "))
+	}
+	return s, nil
+}
+
+// joinNotes returns the notes after prefix, or "" for none.
+func joinNotes(prefix string, notes []string) string {
+	if len(notes) == 0 {
+		return ""
+	}
+	return prefix + strings.Join(notes, ", ")
+}
+
+// readHashKeySecret reads reroll's hash key Secret, from
+// --controller-namespace or else from the namespace findController finds,
+// or says which permission is missing.
+func readHashKeySecret(ctx context.Context, o *options, client kubernetes.Interface) (*corev1.Secret, error) {
 	ns := o.controllerNamespace
 	if ns == "" {
 		found, err := findController(ctx, o, client)
 		if err != nil {
-			return plan.HashKey{}, err
+			return nil, err
 		}
 		ns = found
 	}
 	secret, err := client.CoreV1().Secrets(ns).Get(ctx, o.hashKeySecret, metav1.GetOptions{})
 	if err != nil {
-		return plan.HashKey{}, asForbidden(err, "get", "secrets", ns, o.hashKeySecret)
+		return nil, asForbidden(err, "get", "secrets", ns, o.hashKeySecret)
 	}
-	return controller.HashKeyFromSecret(secret)
+	return secret, nil
 }
 
 // defaultControllerNamespace is where the manifests and the chart's
@@ -144,32 +219,18 @@ func findController(ctx context.Context, o *options, client kubernetes.Interface
 	return "", fmt.Errorf("found reroll in namespaces %s; pass --controller-namespace with the one to ask", strings.Join(namespaces, ", "))
 }
 
-// readNamespaces reads the Namespace namespace, or every Namespace, into
-// sink.
-func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace string, sink func(runtime.Object) error) error {
-	if namespace != "" {
-		ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		return sink(ns)
-	}
-	return listResource(ctx, client, "namespaces", "", sink)
-}
-
 // listPages lists in pages of pageSize through list, hands each page's
-// objects (from items) to sink as the page arrives, so that no more than a
-// page of values is held at once, and turns Forbidden into the missing
-// permission (verb list on resource in namespace).
-func listPages[L any](ctx context.Context, resource, namespace string, list func(context.Context, metav1.ListOptions) (L, error),
-	items func(L) ([]runtime.Object, string), sink func(runtime.Object) error) error {
+// objects to sink as the page arrives, so that no more than a page of
+// values is held at once, and turns Forbidden into the missing permission
+// (verb list on resource in namespace).
+func listPages(ctx context.Context, resource, namespace string, list func(context.Context, metav1.ListOptions) ([]runtime.Object, string, error),
+	sink func(runtime.Object) error) error {
 	opts := metav1.ListOptions{Limit: pageSize}
 	for {
-		page, err := list(ctx, opts)
+		objs, next, err := list(ctx, opts)
 		if err != nil {
 			return asForbidden(err, "list", resource, namespace, "")
 		}
-		objs, next := items(page)
 		for _, obj := range objs {
 			if err := sink(obj); err != nil {
 				return err
@@ -194,59 +255,96 @@ func objects[T any, P interface {
 	return out
 }
 
-// listResource lists one of the resources the plugin reads into sink.
-func listResource(ctx context.Context, client kubernetes.Interface, resource, ns string, sink func(runtime.Object) error) error {
-	switch resource {
-	case "configmaps":
-		return listPages(ctx, resource, ns, client.CoreV1().ConfigMaps(ns).List,
-			func(l *corev1.ConfigMapList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "secrets":
-		return listPages(ctx, resource, ns, client.CoreV1().Secrets(ns).List,
-			func(l *corev1.SecretList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "namespaces":
-		return listPages(ctx, resource, "", client.CoreV1().Namespaces().List,
-			func(l *corev1.NamespaceList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "deployments":
-		return listPages(ctx, resource, ns, client.AppsV1().Deployments(ns).List,
-			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "statefulsets":
-		return listPages(ctx, resource, ns, client.AppsV1().StatefulSets(ns).List,
-			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "daemonsets":
-		return listPages(ctx, resource, ns, client.AppsV1().DaemonSets(ns).List,
-			func(l *appsv1.DaemonSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "cronjobs":
-		return listPages(ctx, resource, ns, client.BatchV1().CronJobs(ns).List,
-			func(l *batchv1.CronJobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	case "events":
-		return listPages(ctx, "events.events.k8s.io", ns, client.EventsV1().Events(ns).List,
-			func(l *eventsv1.EventList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }, sink)
-	}
-	return fmt.Errorf("cannot list %s", resource)
+// listConfig lists the ConfigMaps or Secrets (resource) reroll watches in
+// ns: those selector selects, as reroll's informers list them.
+func listConfig(ctx context.Context, client kubernetes.Interface, resource, ns, selector string, sink func(runtime.Object) error) error {
+	return listPages(ctx, resource, ns, func(ctx context.Context, opts metav1.ListOptions) ([]runtime.Object, string, error) {
+		opts.LabelSelector = selector
+		if resource == "configmaps" {
+			l, err := client.CoreV1().ConfigMaps(ns).List(ctx, opts)
+			if err != nil {
+				return nil, "", err
+			}
+			return objects(l.Items), l.Continue, nil
+		}
+		l, err := client.CoreV1().Secrets(ns).List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return objects(l.Items), l.Continue, nil
+	}, sink)
 }
 
-// addExtraKinds lists the custom kinds of --extra-kinds through the dynamic
-// client, at the version given or the preferred one.
-func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *controller.Inspector, namespace string) error {
-	kinds := o.parsedExtraKinds
-	if len(kinds) == 0 {
+// readNamespaces reads the Namespace namespace, or every Namespace, into
+// sink.
+func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace string, sink func(runtime.Object) error) error {
+	if namespace != "" {
+		ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		return sink(ns)
+	}
+	return listPages(ctx, "namespaces", "", func(ctx context.Context, opts metav1.ListOptions) ([]runtime.Object, string, error) {
+		l, err := client.CoreV1().Namespaces().List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return objects(l.Items), l.Continue, nil
+	}, sink)
+}
+
+// listEvents lists the Events of namespace ("" for all) into sink.
+func listEvents(ctx context.Context, client kubernetes.Interface, ns string, sink func(runtime.Object) error) error {
+	return listPages(ctx, "events.events.k8s.io", ns, func(ctx context.Context, opts metav1.ListOptions) ([]runtime.Object, string, error) {
+		l, err := client.EventsV1().Events(ns).List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return objects(l.Items), l.Continue, nil
+	}, sink)
+}
+
+// addDynamic lists, through the dynamic client, the custom kinds reroll
+// watches (at the version given or the preferred one), and with
+// --secrets-store-csi the driver's pod statuses.
+func addDynamic(ctx context.Context, d controller.Decisions, cfg *rest.Config, in *controller.Inspector, namespace string) error {
+	if len(d.ExtraKinds) == 0 && !d.SecretsStoreCSI {
 		return nil
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
-	for _, k := range kinds {
+	for _, k := range d.ExtraKinds {
 		gvr := k.GroupResource().WithVersion("")
 		if k.GVR != nil && k.GVR.Version != "" {
 			gvr = *k.GVR
 		}
 		list, err := dyn.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{Limit: pageSize})
+		if apierrors.IsNotFound(err) {
+			continue // its CRD is not installed: reroll watches nothing of it either
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", k.Arg, asForbidden(err, "list", gvr.GroupResource().String(), namespace, ""))
 		}
 		for i := range list.Items {
-			in.AddCustom(&list.Items[i], k)
+			if err := in.AddCustom(&list.Items[i], k); err != nil {
+				return err
+			}
+		}
+	}
+	if d.SecretsStoreCSI {
+		list, err := dyn.Resource(controller.ProviderClassPodStatuses).Namespace(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return asForbidden(err, "list", controller.ProviderClassPodStatuses.GroupResource().String(), namespace, "")
+		}
+		if err == nil {
+			for i := range list.Items {
+				if err := in.AddProviderClassPod(&list.Items[i]); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -256,7 +354,7 @@ func addExtraKinds(ctx context.Context, o *options, cfg *rest.Config, in *contro
 // oldest first, or an error naming the missing permission.
 func rolledEvents(ctx context.Context, client kubernetes.Interface, namespace string) ([]eventsv1.Event, error) {
 	var out []eventsv1.Event
-	err := listResource(ctx, client, "events", namespace, func(obj runtime.Object) error {
+	err := listEvents(ctx, client, namespace, func(obj runtime.Object) error {
 		e := *obj.(*eventsv1.Event)
 		if e.Reason == plan.ReasonRolled && strings.HasPrefix(e.ReportingController, "reroll") {
 			out = append(out, e)

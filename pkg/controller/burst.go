@@ -90,9 +90,9 @@ func (b *burstTracker) take(key workloadKey) time.Duration {
 	return wait
 }
 
-// forget drops the pending burst of a workload that is gone or no longer
+// cancel drops the pending burst of a workload that is gone or no longer
 // opted in.
-func (b *burstTracker) forget(key workloadKey) {
+func (b *burstTracker) cancel(key workloadKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.pending, key)

@@ -71,7 +71,7 @@ func TestBurstTracker(t *testing.T) {
 	if got := b.take(key); got != 5*time.Second {
 		t.Errorf("take at the start of a new burst = %v, want 5s", got)
 	}
-	b.forget(key)
+	b.cancel(key)
 	if got := b.take(key); got != 0 {
 		t.Errorf("take after forget = %v, want 0", got)
 	}
@@ -207,7 +207,7 @@ func newBurstRun(t *testing.T, adopted bool) *burstRun {
 
 // handler returns the Deployment informer's event handler.
 func (r *burstRun) handler() cacheHandler {
-	k, _ := r.f.c.adapterFor("Deployment")
+	k, _ := r.f.c.view.kinds.get("Deployment")
 	return r.f.c.workloadHandler(r.ctx, k)
 }
 

@@ -142,9 +142,9 @@ func (t *changeTracker) settle(key workloadKey, seq uint64, seen map[plan.Config
 	}
 }
 
-// forget drops the pending change of a workload that is gone or no longer
+// drop drops the pending change of a workload that is gone or no longer
 // opted in.
-func (t *changeTracker) forget(key workloadKey) {
+func (t *changeTracker) drop(key workloadKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.pending, key)

@@ -142,7 +142,7 @@ func TestChangeDuringAdoptionGoesFirst(t *testing.T) {
 			const n = 20
 			f, name := newAdoptionRun(t, n)
 			ctx := f.start()
-			a, _ := f.c.adapterFor("Deployment")
+			a, _ := f.c.view.kinds.get("Deployment")
 			handler := f.c.workloadHandler(ctx, a)
 			informer := f.factory.Apps().V1().Deployments().Informer()
 			for i := range n {
@@ -173,7 +173,7 @@ func TestChangeDuringAdoptionGoesFirst(t *testing.T) {
 			if !strings.Contains(w[0].body, f.recordedState(d.(*appsv1.Deployment))) {
 				t.Errorf("%s recorded %s, want the state of the content now", name(n-1), w[0].body)
 			}
-			if f.c.changes.urgent(deploymentKey(name(n - 1))) {
+			if f.c.memory.changes.urgent(deploymentKey(name(n - 1))) {
 				t.Error("the change is still pending after the sync")
 			}
 			for f.c.queue.Len() > 0 {
@@ -276,7 +276,7 @@ func TestChangeDuringBaselineRollRollsOnce(t *testing.T) {
 	if w := f.writes(); len(w) != 0 {
 		t.Errorf("the sync after the roll wrote %v, want nothing: key b is not consumed", w)
 	}
-	if f.c.changes.urgent(deploymentKey(name(0))) {
+	if f.c.memory.changes.urgent(deploymentKey(name(0))) {
 		t.Error("the change is still pending after a sync that saw it")
 	}
 }

@@ -161,7 +161,7 @@ func TestWorkloadHandlerEnqueues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ctx := handlerFixture(t)
-			k, _ := f.c.adapterFor("Deployment")
+			k, _ := f.c.view.kinds.get("Deployment")
 			tt.event(f.c.workloadHandler(ctx, k))
 			if got := drainQueue(f.c); !slices.Equal(got, tt.want) {
 				t.Errorf("enqueued %q, want %q", got, tt.want)
@@ -198,7 +198,7 @@ func TestDebounceCoalescesBurst(t *testing.T) {
 	secretHandler.OnUpdate(cachedCopy(s).(*corev1.Secret), cachedCopy(s2).(*corev1.Secret))
 	// A workload update in the middle of the burst (reroll's own earlier
 	// write arriving late, say) must not cut it in two.
-	k, _ := f.c.adapterFor("Deployment")
+	k, _ := f.c.view.kinds.get("Deployment")
 	touched := d.DeepCopy()
 	touched.Annotations["note"] = "x"
 	touched.ResourceVersion = "12"
@@ -311,11 +311,11 @@ func TestHasSyncedAndHealthy(t *testing.T) {
 	if err := f.c.Healthy(); err != nil {
 		t.Errorf("healthy controller: %v", err)
 	}
-	f.c.syncStarts.set(deploymentKey("slow"), time.Now().Add(-3*syncTimeout))
+	f.c.memory.syncStarts.set(deploymentKey("slow"), time.Now().Add(-3*syncTimeout))
 	if err := f.c.Healthy(); err == nil || !strings.Contains(err.Error(), "sync of Deployment team-a/slow has run for") {
 		t.Errorf("stuck sync: %v", err)
 	}
-	f.c.syncStarts.forget(deploymentKey("slow"))
+	f.c.memory.syncStarts.delete(deploymentKey("slow"))
 	inf := f.factory.Core().V1().ConfigMaps().Informer()
 	stopped, stop := context.WithCancel(context.Background())
 	stop()

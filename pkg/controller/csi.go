@@ -6,7 +6,6 @@ import (
 	"maps"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,36 +30,50 @@ import (
 // SecretProviderClassPodStatus only its pod, its class, and each object's id
 // with a digest of its version.
 
+// csiSource is the Secrets Store CSI driver as a source of consumed
+// objects: it watches the driver's pod statuses while their CRD is served,
+// answers what each class's pods mounted, and calls changed when that
+// changes.
+type csiSource struct {
+	opts Options
+	// watch holds the statuses' informer while it runs.
+	watch csiWatch
+	disc  discovery.DiscoveryInterfaceWithContext
+	dyn   dynamic.Interface
+	// kinds are the workload kinds watched, to map a status's pod to one.
+	kinds *kindRegistry
+	// changed enqueues the consumers of a class whose versions changed.
+	changed func(ctx context.Context, namespace string, ref plan.ConfigRef)
+	warn    warnFunc
+}
+
 // providerClass returns the view of SecretProviderClass name in namespace,
 // or false while none of its pods reported a version (or the driver is not
 // watched).
-func (c *Controller) providerClass(namespace, name string) (metav1.Object, bool) {
-	inf := c.csi.informer()
+func (c *csiSource) providerClass(namespace, name string) (metav1.Object, bool) {
+	inf := c.watch.informer()
 	if inf == nil {
 		return nil, false
 	}
-	objs, err := inf.GetIndexer().ByIndex(providerClassIndex, namespace+"/"+name)
-	if err != nil || len(objs) == 0 {
-		return nil, false
-	}
-	return &providerClassView{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, digests: newestVersions(objs)}, true
+	return providerClassOf(inf.GetIndexer(), namespace, name)
 }
 
-// RunSecretsStoreCSI watches the driver's SecretProviderClassPodStatuses
-// (with Options.SecretsStoreCSI) until ctx is done: while their CRD is
-// served, re-checked every Options.DiscoveryRecheckPeriod, so a driver
-// installed later is picked up and a cluster without it costs one discovery
-// request a period.
-func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.DiscoveryInterfaceWithContext, dyn dynamic.Interface) {
+// run watches the driver's SecretProviderClassPodStatuses (with
+// --secrets-store-csi) until ctx is done: while their CRD is served,
+// re-checked every Options.DiscoveryRecheckPeriod, so a driver installed
+// later is picked up and a cluster without it costs one discovery request
+// a period.
+func (c *csiSource) run(ctx context.Context) {
 	if !c.opts.SecretsStoreCSI {
 		return
 	}
+	disc, dyn := c.disc, c.dyn
 	logger := klog.FromContext(ctx)
 	var stop chan struct{}
 	var informers dynamicInformers
 	halt := func() {
 		if stop != nil {
-			c.csi.setInformer(nil)
+			c.watch.setInformer(nil)
 			close(stop)
 			informers.shutdown()
 			stop = nil
@@ -73,7 +86,7 @@ func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.Disc
 		case err != nil:
 			logger.Error(err, "Discovery failed; re-checking the Secrets Store CSI driver later")
 		case served && stop == nil:
-			informers = newDynamicInformers(dyn, c.opts, 0, providerClassPodStatuses)
+			informers = newDynamicInformers(dyn, c.opts, 0, ProviderClassPodStatuses)
 			inf := informers.informers
 			if err := c.watchProviderClasses(ctx, inf); err != nil {
 				logger.Error(err, "Cannot watch the Secrets Store CSI driver's pod statuses")
@@ -81,7 +94,7 @@ func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.Disc
 			}
 			stop = make(chan struct{})
 			informers.start(stop)
-			c.csi.setInformer(inf)
+			c.watch.setInformer(inf)
 			logger.Info("Watching the Secrets Store CSI driver's pod statuses")
 		case !served && stop != nil:
 			logger.Info("The Secrets Store CSI driver's CRD is no longer served; stopped watching it")
@@ -93,7 +106,7 @@ func (c *Controller) RunSecretsStoreCSI(ctx context.Context, disc discovery.Disc
 // providerClassesServed reports whether the driver's pod statuses are
 // served.
 func providerClassesServed(ctx context.Context, disc discovery.DiscoveryInterfaceWithContext) (bool, error) {
-	list, err := disc.ServerResourcesForGroupVersionWithContext(ctx, providerClassPodStatuses.GroupVersion().String())
+	list, err := disc.ServerResourcesForGroupVersionWithContext(ctx, ProviderClassPodStatuses.GroupVersion().String())
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -101,7 +114,7 @@ func providerClassesServed(ctx context.Context, disc discovery.DiscoveryInterfac
 		return false, err
 	}
 	for _, r := range list.APIResources {
-		if r.Name == providerClassPodStatuses.Resource {
+		if r.Name == ProviderClassPodStatuses.Resource {
 			return true, nil
 		}
 	}
@@ -111,20 +124,15 @@ func providerClassesServed(ctx context.Context, disc discovery.DiscoveryInterfac
 // watchProviderClasses sets up the statuses' informer: the transform, the
 // index by class, and the handler that enqueues a class's consumers when
 // the versions its pods mounted change.
-func (c *Controller) watchProviderClasses(ctx context.Context, inf informerGroup) error {
+func (c *csiSource) watchProviderClasses(ctx context.Context, inf informerGroup) error {
 	if err := inf.SetTransform(providerClassTransform); err != nil {
 		return err
 	}
-	if err := inf.AddIndexers(cache.Indexers{providerClassIndex: func(obj any) ([]string, error) {
-		if p, ok := obj.(*providerClassPod); ok && p.Class != "" {
-			return []string{p.Namespace + "/" + p.Class}, nil
-		}
-		return nil, nil
-	}}); err != nil {
+	if err := inf.AddIndexers(cache.Indexers{providerClassIndex: providerClassIndexFunc}); err != nil {
 		return err
 	}
 	changed := func(p *providerClassPod) {
-		c.enqueueConsumers(ctx, p.Namespace, plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class}, nil)
+		c.changed(ctx, p.Namespace, plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class})
 	}
 	logger := klog.FromContext(ctx)
 	err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerDetailedFuncs{
@@ -159,26 +167,21 @@ func (c *Controller) watchProviderClasses(ctx context.Context, inf informerGroup
 // status whose pod reroll cannot map to a workload: none of the workloads
 // of its namespace that reroll watches mounts its class and names the pod
 // (a pod's name starts with its workload's).
-func (c *Controller) warnUnmapped(ctx context.Context, p *providerClassPod) {
+func (c *csiSource) warnUnmapped(ctx context.Context, p *providerClassPod) {
 	ref := plan.ConfigRef{Type: plan.TypeSecretProviderClass, Name: p.Class}
-	for _, a := range c.adapterList() {
-		objs, _ := a.informer().GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
-		for _, obj := range objs {
-			w, err := viewWorkload(a, obj)
-			if err == nil && strings.HasPrefix(p.Pod, w.meta.GetName()+"-") && mountsClass(w, ref) {
-				return
-			}
+	for a, cw := range c.kinds.inNamespace(p.Namespace) {
+		w, err := viewWorkload(a, cw)
+		if err == nil && strings.HasPrefix(p.Pod, w.meta.GetName()+"-") && mountsClass(w, ref) {
+			return
 		}
 	}
-	msg := fmt.Sprintf("pod %s mounts SecretProviderClass %s, and no workload reroll watches (--kinds, --extra-kinds) runs that pod with that class; its rotations roll nothing", p.Pod, p.Class)
-	c.metrics.warnings.WithLabelValues(plan.ReasonUnmappedPod).Inc()
-	klog.FromContext(ctx).Info("Warning", "reason", plan.ReasonUnmappedPod, "object", klog.KObj(p), "message", msg)
 	regarding := &unstructured.Unstructured{}
-	regarding.SetGroupVersionKind(providerClassPodStatuses.GroupVersion().WithKind("SecretProviderClassPodStatus"))
+	regarding.SetGroupVersionKind(ProviderClassPodStatuses.GroupVersion().WithKind("SecretProviderClassPodStatus"))
 	regarding.SetName(p.Name)
 	regarding.SetNamespace(p.Namespace)
 	regarding.SetUID(p.UID)
-	c.recorder.Eventf(regarding, nil, corev1.EventTypeWarning, plan.ReasonUnmappedPod, "Map", "%s", msg)
+	c.warn(ctx, regarding, plan.ReasonUnmappedPod, "Map", fmt.Sprintf(
+		"pod %s mounts SecretProviderClass %s, and no workload reroll watches (--kinds, --extra-kinds) runs that pod with that class; its rotations roll nothing", p.Pod, p.Class))
 }
 
 // mountsClass reports whether a workload's pod template mounts ref.

@@ -16,8 +16,8 @@ import (
 // What reroll caches of the Secrets Store CSI driver (see csi.go), and how
 // it reads a class from the cache.
 
-// providerClassPodStatuses is the driver's resource.
-var providerClassPodStatuses = schema.GroupVersionResource{Group: "secrets-store.csi.x-k8s.io", Version: "v1", Resource: "secretproviderclasspodstatuses"}
+// ProviderClassPodStatuses is the Secrets Store CSI driver's resource.
+var ProviderClassPodStatuses = schema.GroupVersionResource{Group: "secrets-store.csi.x-k8s.io", Version: "v1", Resource: "secretproviderclasspodstatuses"}
 
 // providerClassIndex indexes the cached statuses by namespace/class.
 const providerClassIndex = "reroll.dev/secret-provider-class"
@@ -63,6 +63,25 @@ func providerClassTransform(obj any) (any, error) {
 		}
 	}
 	return p, nil
+}
+
+// providerClassIndexFunc indexes a cached status by namespace/class.
+func providerClassIndexFunc(obj any) ([]string, error) {
+	if p, ok := obj.(*providerClassPod); ok && p.Class != "" {
+		return []string{p.Namespace + "/" + p.Class}, nil
+	}
+	return nil, nil
+}
+
+// providerClassOf returns the view of SecretProviderClass name in
+// namespace from the cached statuses, or false while none of its pods
+// reported a version.
+func providerClassOf(statuses indexerGroup, namespace, name string) (metav1.Object, bool) {
+	objs, err := statuses.ByIndex(providerClassIndex, namespace+"/"+name)
+	if err != nil || len(objs) == 0 {
+		return nil, false
+	}
+	return &providerClassView{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, digests: newestVersions(objs)}, true
 }
 
 // providerClassView is a SecretProviderClass as the plan reads it: the

@@ -52,15 +52,16 @@ func (k *dynamicAdapter) groupKind() string { return k.name }
 // informer implements workloadAdapter.
 func (k *dynamicAdapter) informer() informerGroup { return k.inf }
 
-// templatePath implements workloadAdapter.
-func (k *dynamicAdapter) templatePath() []string { return k.path }
-
 // groupResource implements workloadAdapter.
 func (k *dynamicAdapter) groupResource() schema.GroupResource { return k.gvr.GroupResource() }
 
-// patch implements workloadAdapter.
-func (k *dynamicAdapter) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
-	obj, err := k.client.Resource(k.gvr).Namespace(name.Namespace).Patch(ctx, name.Name, types.MergePatchType, body, opts)
+// write implements workloadAdapter with a JSON merge patch.
+func (k *dynamicAdapter) write(ctx context.Context, name cache.ObjectName, w patchWrites, fieldManager string) (string, error) {
+	body, err := annotationPatch(w, k.path)
+	if err != nil {
+		return "", err
+	}
+	obj, err := k.client.Resource(k.gvr).Namespace(name.Namespace).Patch(ctx, name.Name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
 	if err != nil {
 		return "", err
 	}
@@ -97,8 +98,24 @@ func resolveExtraKind(ctx context.Context, mapper meta.RESTMapperWithContext, k 
 	return m, nil
 }
 
-// RunExtraKinds watches Options.ExtraKinds through the dynamic client until
-// ctx is done. It resolves each kind through memory-cached discovery every
+// customKinds runs the custom kinds (--extra-kinds, and Argo Rollouts):
+// it starts and stops their informers as their CRDs come and go, and
+// registers their adapters with the controller through add and remove.
+type customKinds struct {
+	opts Options
+	disc discovery.DiscoveryInterfaceWithContext
+	dyn  dynamic.Interface
+	// add registers a started kind with the handlers, the indexes and the
+	// sync; remove unregisters a stopped one.
+	add    func(ctx context.Context, a workloadAdapter) error
+	remove func(a workloadAdapter)
+	// deploymentTemplate reads a cached Deployment's template, for the
+	// objects that run it (spec.workloadRef).
+	deploymentTemplate func(namespace, name string) ([]plan.PodReference, map[string]string, bool)
+}
+
+// run watches Options.ExtraKinds through the dynamic client until ctx is
+// done. It resolves each kind through memory-cached discovery every
 // Options.DiscoveryRecheckPeriod: a kind that is not served yet (its CRD is
 // not installed) is reported and re-checked, and watched as soon as it
 // appears; a kind that stops being served is no longer watched. No restart
@@ -106,18 +123,18 @@ func resolveExtraKind(ctx context.Context, mapper meta.RESTMapperWithContext, k 
 //
 // Long: one loop body, so the states of a kind (running, missing, moved to
 // another version) read side by side.
-func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.DiscoveryInterfaceWithContext, dyn dynamic.Interface) {
+func (c *customKinds) run(ctx context.Context) {
 	kinds, period := c.opts.ExtraKinds, c.opts.DiscoveryRecheckPeriod
 	if len(kinds) == 0 {
 		return
 	}
 	logger := klog.FromContext(ctx)
-	cached := memory.NewMemCacheClientWithContext(disc)
+	cached := memory.NewMemCacheClientWithContext(c.disc)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapperWithContext(cached)
 	running := map[string]*runningKind{}
 	defer func() {
 		for arg, r := range running {
-			c.stopExtraKind(r)
+			c.stop(r)
 			delete(running, arg)
 		}
 	}()
@@ -138,9 +155,9 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 			case err == nil && isRunning && r.adapter.gvr == m.Resource:
 			case err == nil:
 				if isRunning {
-					c.stopExtraKind(r)
+					c.stop(r)
 				}
-				r, err := c.startExtraKind(ctx, dyn, k, m)
+				r, err := c.start(ctx, k, m)
 				if err != nil {
 					logger.Error(err, "Cannot watch extra kind", "kind", k.Arg)
 					continue
@@ -150,7 +167,7 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 				logger.Info("Watching extra kind", "kind", r.adapter.name, "resource", m.Resource.String(), "templatePath", strings.Join(k.TemplatePath, "."))
 			case meta.IsNoMatchError(err) && isRunning:
 				logger.Info("Extra kind is no longer served; stopped watching it", "kind", k.Arg)
-				c.stopExtraKind(r)
+				c.stop(r)
 				delete(running, k.Arg)
 				missing[k.Arg] = true
 			case meta.IsNoMatchError(err):
@@ -165,10 +182,10 @@ func (c *Controller) RunExtraKinds(ctx context.Context, disc discovery.Discovery
 	}, period)
 }
 
-// startExtraKind starts a dynamic informer for one resolved custom kind and
+// start starts a dynamic informer for one resolved custom kind and
 // registers it with the handlers, the index and the sync.
-func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, k ExtraKind, m *meta.RESTMapping) (*runningKind, error) {
-	informers := newDynamicInformers(dyn, c.opts, c.opts.ResyncPeriod, m.Resource)
+func (c *customKinds) start(ctx context.Context, k ExtraKind, m *meta.RESTMapping) (*runningKind, error) {
+	informers := newDynamicInformers(c.dyn, c.opts, c.opts.ResyncPeriod, m.Resource)
 	inf := informers.informers
 	if err := inf.SetTransform(templateTransform(k)); err != nil {
 		return nil, err
@@ -178,12 +195,12 @@ func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, 
 		gvr:    m.Resource,
 		path:   k.TemplatePath,
 		inf:    inf,
-		client: dyn,
+		client: c.dyn,
 	}
 	if k.WorkloadRef {
 		dk.resolve = c.deploymentTemplate
 	}
-	if err := c.addWorkloadKind(ctx, dk); err != nil {
+	if err := c.add(ctx, dk); err != nil {
 		return nil, err
 	}
 	r := &runningKind{adapter: dk, informers: informers, stop: make(chan struct{})}
@@ -191,24 +208,9 @@ func (c *Controller) startExtraKind(ctx context.Context, dyn dynamic.Interface, 
 	return r, nil
 }
 
-// deploymentTemplate returns the references and Reloader's template
-// annotations of the cached Deployment namespace/name, for the objects that
-// run its template (spec.workloadRef).
-func (c *Controller) deploymentTemplate(namespace, name string) ([]plan.PodReference, map[string]string, bool) {
-	a, ok := c.adapterFor("Deployment")
-	if !ok {
-		return nil, nil, false
-	}
-	w, err := getWorkload(a, cache.ObjectName{Namespace: namespace, Name: name})
-	if err != nil {
-		return nil, nil, false
-	}
-	return w.references, w.templateAnnotations, true
-}
-
-// stopExtraKind stops watching a custom kind and forgets it.
-func (c *Controller) stopExtraKind(r *runningKind) {
-	c.removeWorkloadKind(r.adapter)
+// stop stops watching a custom kind and forgets it.
+func (c *customKinds) stop(r *runningKind) {
+	c.remove(r.adapter)
 	close(r.stop)
 	r.informers.shutdown()
 }

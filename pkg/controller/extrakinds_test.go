@@ -229,14 +229,15 @@ func TestSyncCustomKind(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
-		f.c.RunExtraKinds(runCtx, disc, dyn)
+		f.c.customKinds.disc, f.c.customKinds.dyn = disc, dyn
+		f.c.customKinds.run(runCtx)
 		close(done)
 	}()
 	defer func() { stop(); <-done }()
 	var k workloadAdapter
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		var ok bool
-		k, ok = f.c.adapterFor("Rollout.example.com")
+		k, ok = f.c.view.kinds.get("Rollout.example.com")
 		return ok && k.informer().HasSynced(), nil
 	}); err != nil {
 		t.Fatalf("the custom kind was never watched: %v", err)
@@ -286,7 +287,7 @@ func TestSyncCustomKind(t *testing.T) {
 	// When its CRD goes away, the kind is no longer watched.
 	disc.setResources(coreResources())
 	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		_, ok := f.c.adapterFor("Rollout.example.com")
+		_, ok := f.c.view.kinds.get("Rollout.example.com")
 		return !ok, nil
 	}); err != nil {
 		t.Fatalf("the custom kind is still watched after its CRD went: %v", err)

@@ -27,7 +27,7 @@ func TestNewInformerFactories(t *testing.T) {
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}, Data: map[string]string{"k": "value"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unselected", Namespace: "team-a"}},
 	)
-	f := singleFactory(client, Options{Namespaces: []string{"team-a"}, ConfigSelector: "reroll=yes", ResyncPeriod: time.Hour})
+	f := singleFactory(client, Options{Decisions: Decisions{Namespaces: []string{"team-a"}, ConfigSelector: "reroll=yes"}, ResyncPeriod: time.Hour})
 	cms := f.Core().V1().ConfigMaps()
 	_ = f.Core().V1().Secrets().Informer()
 	_ = f.Apps().V1().Deployments().Informer()
@@ -89,10 +89,10 @@ func TestInformerFactoriesPerNamespace(t *testing.T) {
 	}
 	client := fake.NewClientset(objects...)
 	_, ctx := ktesting.NewTestContext(t)
-	opts := Options{Namespaces: []string{"a", "b"}, SkipNamespaceObjects: true, HashKey: testHashKey(t, 1), FieldManager: "reroll",
-		BuiltinResources: []string{"deployments"}}
+	opts := Options{Decisions: Decisions{Namespaces: []string{"a", "b"}, Kinds: []string{"deployments"}}, SkipNamespaceObjects: true,
+		HashKey: testHashKey(t, 1), FieldManager: "reroll"}
 	factories := NewInformerFactories(client, opts)
-	c, err := NewController(ctx, client, factories, events.NewFakeRecorder(10), opts)
+	c, err := NewController(ctx, client, nil, factories, events.NewFakeRecorder(10), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +109,15 @@ func TestInformerFactoriesPerNamespace(t *testing.T) {
 			t.Errorf("%s %s in namespace %q: want only namespaces a and b, and no Namespaces", a.GetVerb(), a.GetResource().Resource, ns)
 		}
 	}
-	deployments, _ := c.adapterFor("Deployment")
+	deployments, _ := c.view.kinds.get("Deployment")
 	for ns, want := range map[string]bool{"a": true, "b": true, "unwatched": false} {
-		_, cm := c.inputs.configObject(ns, plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"})
+		_, cm := c.view.lookupConfig(ns, plan.ConfigRef{Type: plan.TypeConfigMap, Name: "cfg"})
 		_, deploy, _ := deployments.informer().GetIndexer().GetByKey(ns + "/web")
 		if cm != want || deploy != want {
 			t.Errorf("namespace %s: ConfigMap cached %v, Deployment cached %v; want %v", ns, cm, deploy, want)
 		}
 	}
-	if keys := c.configMapsInformer.GetStore().ListKeys(); len(keys) != 2 {
+	if keys := c.view.configs[plan.TypeConfigMap].(indexerGroup).ListKeys(); len(keys) != 2 {
 		t.Errorf("ConfigMaps cached: %v, want a/cfg and b/cfg", keys)
 	}
 }

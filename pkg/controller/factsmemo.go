@@ -82,8 +82,8 @@ func (m *consumerFactsMemo) forChange(k changeKey) *changeFacts {
 type consumerMemo struct {
 	uid             types.UID
 	resourceVersion string
-	// consumer: it is opted in, so the rules see it (see consumersOf).
-	consumer bool
+	// optedIn: it is opted in, so the rules see it (see consumersOf).
+	optedIn bool
 	// facts are its facts for the change, but for State, which status
 	// and started (when its rollout record says reroll rolled it) give at
 	// each sync's time.

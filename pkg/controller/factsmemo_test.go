@@ -28,9 +28,9 @@ func TestChangeFactsGet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cf := newConsumerFactsMemo().forChange(changeKey{change: "ConfigMap/cfg:1"})
-			cf.put(web, consumerMemo{uid: "u1", resourceVersion: "7", consumer: true})
+			cf.put(web, consumerMemo{uid: "u1", resourceVersion: "7", optedIn: true})
 			m, ok := cf.get(tt.key, types.UID(tt.uid), tt.resourceVersion)
-			if ok != tt.want || (ok && !m.consumer) {
+			if ok != tt.want || (ok && !m.optedIn) {
 				t.Errorf("get = %+v, %v; want remembered: %v", m, ok, tt.want)
 			}
 		})

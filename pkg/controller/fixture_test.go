@@ -66,7 +66,7 @@ func (f *fixture) start() context.Context {
 	f.client = fake.NewClientset(f.objects...)
 	f.factory = singleFactory(f.client, Options{})
 	f.recorder = events.NewFakeRecorder(100)
-	c, err := NewController(ctx, f.client, InformerFactories{f.factory}, f.recorder, f.opts)
+	c, err := NewController(ctx, f.client, nil, InformerFactories{f.factory}, f.recorder, f.opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func (f *fixture) recordedState(d *appsv1.Deployment) string {
 		f.t.Fatal(err)
 	}
 	consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
-	s, problems := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(d.Namespace, map[plan.ConfigRef]map[string]string{}), nil, false)
+	s, problems := plan.CalculateState(f.opts.HashKey, consumed, f.c.view.lookup(d.Namespace, map[plan.ConfigRef]map[string]string{}), nil, false)
 	if len(problems) > 0 {
 		f.t.Fatalf("problems: %+v", problems)
 	}

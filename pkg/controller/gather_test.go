@@ -15,7 +15,7 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// fanoutSync is what one sync of a fan-out hands gatherPolicyInput: the
+// fanoutSync is what one sync of a fan-out hands the gatherer: the
 // workload, its planned roll and the digests the plan read.
 type fanoutSync struct {
 	key     workloadKey
@@ -33,7 +33,7 @@ func newFanout(tb testing.TB, n int, cfgAnnotations map[string]string) (*fixture
 	cm.Annotations = cfgAnnotations
 	f := newFixture(tb, cm)
 	f.start()
-	a, _ := f.c.adapterFor("Deployment")
+	a, _ := f.c.view.kinds.get("Deployment")
 	for i := range n {
 		d := f.adopted(deployment(fmt.Sprintf("d-%04d", i), auto(), envFromConfigMap("cfg")))
 		setComplete(d)
@@ -56,7 +56,7 @@ func newFanout(tb testing.TB, n int, cfgAnnotations map[string]string) (*fixture
 			tb.Fatal(err)
 		}
 		current := map[plan.ConfigRef]map[string]string{}
-		p := f.c.planSync(f.c.planInput(key, w, current), testNamespace, nil)
+		p := f.c.view.planSync(f.c.view.planInput(w, current), testNamespace, nil)
 		if p.Decision.Action != plan.ActionRoll {
 			tb.Fatalf("%s plans %v, want a roll", key, p.Decision.Action)
 		}
@@ -82,7 +82,7 @@ func BenchmarkGatherFanout(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				s := syncs[i%len(syncs)]
-				in, _ := f.c.gatherPolicyInput(s.key, s.w, s.p, s.current)
+				in, _ := f.c.gatherer.gather(s.key, s.w, s.p, s.current, f.c.opts.Clock.Now(), f.c.memory)
 				if len(in.Changed) != 1 {
 					b.Fatalf("gathered %d changes, want 1", len(in.Changed))
 				}
@@ -97,7 +97,7 @@ func BenchmarkGatherFanout(b *testing.B) {
 func TestFanoutRollsInWaves(t *testing.T) {
 	f, syncs := newFanout(t, 20, map[string]string{plan.AnnotationWaves: "1,10%,100%"})
 	for i, s := range []fanoutSync{syncs[0], syncs[1], syncs[19]} {
-		in, _ := f.c.gatherPolicyInput(s.key, s.w, s.p, s.current)
+		in, _ := f.c.gatherer.gather(s.key, s.w, s.p, s.current, f.c.opts.Clock.Now(), f.c.memory)
 		h := plan.Judge(in, plan.Rules())
 		if want := i > 0; (h.Reason == plan.HoldWave) != want {
 			t.Errorf("%s: hold %q, want a wave hold: %v", s.key, h.Reason, want)
@@ -140,7 +140,7 @@ type consumerUpdate struct {
 // delivers, in order: rolls, completion, a failure and its recovery, wave
 // priorities, and an opt-out.
 func consumerUpdates(f *fixture, first fanoutSync) []consumerUpdate {
-	in, _ := f.c.gatherPolicyInput(first.key, first.w, first.p, first.current)
+	in, _ := f.c.gatherer.gather(first.key, first.w, first.p, first.current, f.c.opts.Clock.Now(), f.c.memory)
 	change := in.Changed[0].Change
 	rv := 100
 	update := func(i int, mutate func(*appsv1.Deployment)) func() {
@@ -178,15 +178,15 @@ func consumerUpdates(f *fixture, first fanoutSync) []consumerUpdate {
 // with waves, when every consumer is read anyway, all three are equal.
 func checkGather(t *testing.T, f *fixture, s fanoutSync, step string, withWaves bool) {
 	t.Helper()
-	w, err := getWorkload(must(f.c.adapterFor("Deployment")), s.key.name)
+	w, err := getWorkload(must(f.c.view.kinds.get("Deployment")), s.key.name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
-	memo := f.c.consumerFacts
-	f.c.consumerFacts = newConsumerFactsMemo()
-	fresh, _ := f.c.gatherPolicyInput(s.key, w, s.p, s.current)
-	f.c.consumerFacts = memo
+	got, _ := f.c.gatherer.gather(s.key, w, s.p, s.current, f.c.opts.Clock.Now(), f.c.memory)
+	memo := f.c.gatherer.memo
+	f.c.gatherer.memo = newConsumerFactsMemo()
+	fresh, _ := f.c.gatherer.gather(s.key, w, s.p, s.current, f.c.opts.Clock.Now(), f.c.memory)
+	f.c.gatherer.memo = memo
 	every := gatherEveryConsumer(f.c, s.key.name.Namespace, fresh)
 	for _, in := range []plan.PolicyInput{got, fresh, every} {
 		// The consumers index is a set: its order was never defined.
@@ -209,11 +209,11 @@ func gatherEveryConsumer(c *Controller, namespace string, in plan.PolicyInput) p
 		o := &in.Changed[i]
 		withWaves := o.WavesError == nil && o.Waves != nil
 		var digests map[string]string
-		if obj, ok := c.inputs.configObject(namespace, o.Ref); ok && withWaves {
+		if obj, ok := c.view.lookupConfig(namespace, o.Ref); ok && withWaves {
 			digests = plan.CachedDigests(obj)
 		}
 		o.Consumers = nil
-		for _, m := range c.consumersOf(namespace, o.Ref) {
+		for _, m := range c.view.consumersOf(namespace, o.Ref) {
 			annotations := m.w.meta.GetAnnotations()
 			f := plan.ConsumerFacts{ID: m.key.id()}
 			var started time.Time

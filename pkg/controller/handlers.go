@@ -26,24 +26,14 @@ import (
 func (c *Controller) addWorkloadKind(ctx context.Context, a workloadAdapter) error {
 	logger := klog.FromContext(ctx)
 	inf := a.informer()
-	indexers := cache.Indexers{consumersIndex: c.consumersIndexFunc(a), patternsIndex: c.patternsIndexFunc(a), canFailIndex: c.canFailIndexFunc(a)}
-	if err := inf.AddIndexers(indexers); err != nil {
+	if err := inf.AddIndexers(c.view.indexers(a)); err != nil {
 		return fmt.Errorf("indexing %s: %w", a.groupKind(), err)
 	}
 	if err := inf.AddEventHandlerWithOptions(c.workloadHandler(ctx, a), cache.HandlerOptions{Logger: &logger}); err != nil {
 		return fmt.Errorf("watching %s: %w", a.groupKind(), err)
 	}
-	c.adaptersMu.Lock()
-	defer c.adaptersMu.Unlock()
-	c.adapters[a.groupKind()] = a
+	c.view.kinds.add(a)
 	return nil
-}
-
-// removeWorkloadKind stops syncing a kind whose informer is going away.
-func (c *Controller) removeWorkloadKind(a workloadAdapter) {
-	c.adaptersMu.Lock()
-	defer c.adaptersMu.Unlock()
-	delete(c.adapters, a.groupKind())
 }
 
 // workloadHandler returns the event handler of a workload kind: it enqueues
@@ -70,7 +60,7 @@ func (c *Controller) workloadHandler(ctx context.Context, a workloadAdapter) cac
 			if name, err := cache.DeletionHandlingObjectToName(obj); err == nil {
 				key := workloadKey{groupKind: a.groupKind(), name: name}
 				c.queue.Add(key)
-				c.slots.forget(key)
+				c.memory.slots.gone(key)
 			}
 		},
 	}
@@ -84,15 +74,9 @@ func (c *Controller) enqueueReferrers(a workloadAdapter, obj any, delay time.Dur
 	if !ok || a.groupKind() != "Deployment" {
 		return
 	}
-	for _, other := range c.adapterList() {
-		if _, resolves := other.(templateResolver); !resolves {
-			continue
-		}
-		objs, _ := other.informer().GetIndexer().ByIndex(cache.NamespaceIndex, d.Namespace)
-		for _, o := range objs {
-			if w, ok := o.(*cachedWorkload); ok && w.WorkloadRef == d.Name {
-				c.enqueue(workloadKey{groupKind: other.groupKind(), name: cache.MetaObjectToName(w)}, delay)
-			}
+	for other, w := range c.view.kinds.inNamespace(d.Namespace) {
+		if _, resolves := other.(templateResolver); resolves && w.WorkloadRef == d.Name {
+			c.enqueue(keyOfCached(other, w), delay)
 		}
 	}
 }
@@ -104,7 +88,7 @@ func (c *Controller) enqueueWorkload(ctx context.Context, a workloadAdapter, obj
 		utilruntime.HandleErrorWithContext(ctx, err, "Unexpected object in workload informer", "kind", a.groupKind())
 		return
 	}
-	if c.wantsSync(w) {
+	if c.view.wantsSync(w) {
 		c.enqueue(workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}, delay)
 	}
 }
@@ -143,8 +127,8 @@ func metaOf(obj any) (metav1.Object, error) {
 	return m, nil
 }
 
-// configObject is a ConfigMap or a Secret.
-type configObject interface {
+// typedConfig is a ConfigMap or a Secret.
+type typedConfig interface {
 	*corev1.ConfigMap | *corev1.Secret
 	workloadObject
 }
@@ -152,7 +136,7 @@ type configObject interface {
 // configHandler returns the event handler of ConfigMaps or Secrets: it
 // enqueues the workloads consuming an object when the object's content or
 // ignore annotation changes, after the debounce delay.
-func configHandler[T configObject](ctx context.Context, c *Controller, typ plan.ConfigType) cache.TypedResourceEventHandler[T] {
+func configHandler[T typedConfig](ctx context.Context, c *Controller, typ plan.ConfigType) cache.TypedResourceEventHandler[T] {
 	return cache.TypedResourceEventHandlerDetailedFuncs[T]{
 		AddFunc: func(obj T, isInInitialList bool) {
 			// The initial list needs nothing: every workload is synced on its
@@ -194,11 +178,9 @@ func (c *Controller) checkRelease(ctx context.Context, typ plan.ConfigType, oldO
 		return
 	}
 	_, digest, _ := strings.Cut(string(current), ":")
-	msg := fmt.Sprintf("%s=%q names no change of its current content, which is %s; nothing is released", plan.AnnotationRelease, v, digest)
-	c.metrics.warnings.WithLabelValues(plan.ReasonInvalidAnnotation).Inc()
-	klog.FromContext(ctx).Info("Warning", "reason", plan.ReasonInvalidAnnotation, "object", klog.KObj(newObj), "message", msg)
 	if obj, ok := newObj.(runtime.Object); ok {
-		c.recorder.Eventf(obj, nil, corev1.EventTypeWarning, plan.ReasonInvalidAnnotation, "Release", "%s", msg)
+		c.reporter.warn(ctx, obj, plan.ReasonInvalidAnnotation, "Release", fmt.Sprintf(
+			"%s=%q names no change of its current content, which is %s; nothing is released", plan.AnnotationRelease, v, digest))
 	}
 }
 
@@ -258,57 +240,25 @@ func classifyConfigUpdate(oldObj, newObj any, reloader bool) configUpdate {
 // in the pending store.
 func (c *Controller) enqueueConsumers(ctx context.Context, namespace string, ref plan.ConfigRef, old metav1.Object) {
 	var unadopted []workloadKey
-	for _, m := range c.changedConsumers(ctx, namespace, ref) {
+	for _, m := range c.view.changedConsumers(namespace, ref) {
 		// A workload's own window (Reloader's pause period) replaces
 		// --debounce.
 		window := c.opts.Debounce
 		if m.o.Window > 0 {
 			window = m.o.Window
 		}
-		c.bursts.changed(m.key, window)
+		c.memory.bursts.changed(m.key, window)
 		var before metav1.Object
 		if _, adopted := m.w.meta.GetAnnotations()[plan.AnnotationConsumed]; !adopted {
 			before = old
 		}
-		if c.changes.changed(m.key, ref, before) {
+		if c.memory.changes.changed(m.key, ref, before) {
 			unadopted = append(unadopted, m.key)
 		}
 		c.enqueue(m.key, window)
 	}
 	// Written down too, so that a crash does not lose it (pendingstore.go).
 	c.pending.add(namespace, ref, old, unadopted)
-}
-
-// changedConsumers returns the workloads of every kind that may consume ref
-// in namespace: those the consumers index names, and those whose Reloader
-// reload patterns match it (the index cannot know the objects a pattern
-// will match), each once.
-func (c *Controller) changedConsumers(ctx context.Context, namespace string, ref plan.ConfigRef) []consumer {
-	var out []consumer
-	seen := map[workloadKey]bool{}
-	for _, a := range c.adapterList() {
-		for index, value := range map[string]string{consumersIndex: configIndexValue(namespace, ref), patternsIndex: namespace} {
-			objs, err := a.informer().GetIndexer().ByIndex(index, value)
-			if err != nil {
-				utilruntime.HandleErrorWithContext(ctx, err, "Looking up consumers", "object", ref, "namespace", namespace)
-				continue
-			}
-			for _, obj := range objs {
-				w, err := viewWorkload(a, obj)
-				if err != nil {
-					continue
-				}
-				o, _, _ := c.inputs.optInOf(w)
-				key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
-				if seen[key] || (index == patternsIndex && !o.Matches(ref)) {
-					continue
-				}
-				seen[key] = true
-				out = append(out, consumer{key: key, w: w, o: o})
-			}
-		}
-	}
-	return out
 }
 
 // namespaceHandler returns the event handler of Namespaces: when a
@@ -319,20 +269,13 @@ func (c *Controller) changedConsumers(ctx context.Context, namespace string, ref
 func namespaceHandler(ctx context.Context, c *Controller) cache.TypedResourceEventHandler[*corev1.Namespace] {
 	return cache.TypedResourceEventHandlerFuncs[*corev1.Namespace]{
 		UpdateFunc: func(oldObj, newObj *corev1.Namespace) {
-			selected := func(ns *corev1.Namespace) bool { return c.namespaceSelector.Matches(labels.Set(ns.Labels)) }
+			selected := func(ns *corev1.Namespace) bool { return c.view.namespaceSelector.Matches(labels.Set(ns.Labels)) }
 			if oldObj.Annotations[plan.AnnotationPaused] == newObj.Annotations[plan.AnnotationPaused] &&
 				oldObj.Annotations[plan.AnnotationRolloutWindow] == newObj.Annotations[plan.AnnotationRolloutWindow] && selected(oldObj) == selected(newObj) {
 				return
 			}
-			for _, a := range c.adapterList() {
-				objs, err := a.informer().GetIndexer().ByIndex(cache.NamespaceIndex, newObj.Name)
-				if err != nil {
-					utilruntime.HandleErrorWithContext(ctx, err, "Listing workloads of a namespace", "namespace", newObj.Name)
-					continue
-				}
-				for _, obj := range objs {
-					c.enqueueWorkload(ctx, a, obj, 0)
-				}
+			for a, w := range c.view.kinds.inNamespace(newObj.Name) {
+				c.enqueueWorkload(ctx, a, w, 0)
 			}
 		},
 	}

@@ -3,11 +3,13 @@ package controller
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -91,4 +93,48 @@ func hashKeyFromSecret(s *corev1.Secret) (plan.HashKey, error) {
 // that read the Secret themselves and must never create it.
 func HashKeyFromSecret(s *corev1.Secret) (plan.HashKey, error) {
 	return hashKeyFromSecret(s)
+}
+
+// settingsPublisher publishes the decision settings on the hash key Secret
+// (AnnotationSettings), where the kubectl plugin finds them.
+type settingsPublisher struct {
+	client       kubernetes.Interface
+	namespace    string
+	secret       string
+	value        string
+	fieldManager string
+}
+
+// newSettingsPublisher returns the publisher of o's decision settings; it
+// publishes nothing without a hash key Secret, or under --dry-run.
+func newSettingsPublisher(client kubernetes.Interface, o Options) *settingsPublisher {
+	if o.HashKeySecret == "" || o.DryRun || o.Published == nil {
+		return &settingsPublisher{}
+	}
+	return &settingsPublisher{client: client, namespace: o.ControllerNamespace, secret: o.HashKeySecret,
+		value: PublishedDecisions(o.Published), fieldManager: o.FieldManager}
+}
+
+// publish writes the settings, if they differ from what the Secret holds.
+// A failure (an older RBAC without patch on the Secret) is logged, not
+// fatal: the plugin then says it cannot find them.
+func (p *settingsPublisher) publish(ctx context.Context) {
+	if p.client == nil {
+		return
+	}
+	logger := klog.FromContext(ctx)
+	secrets := p.client.CoreV1().Secrets(p.namespace)
+	s, err := secrets.Get(ctx, p.secret, metav1.GetOptions{})
+	if err == nil && s.Annotations[AnnotationSettings] == p.value {
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationSettings: p.value}}})
+	if err == nil {
+		_, err = secrets.Patch(ctx, p.secret, types.MergePatchType, body, metav1.PatchOptions{FieldManager: p.fieldManager})
+	}
+	if err != nil {
+		logger.Error(err, "Cannot publish the decision settings for kubectl reroll; it will decide with its defaults", "secret", klog.KRef(p.namespace, p.secret))
+		return
+	}
+	logger.V(2).Info("Published the decision settings", "secret", klog.KRef(p.namespace, p.secret))
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -119,6 +120,49 @@ func TestLoadOrCreateHashKeyDryRunCreatesNothing(t *testing.T) {
 	for _, a := range client.Actions() {
 		if a.GetVerb() != "get" {
 			t.Errorf("dry run wrote: %s", a.GetVerb())
+		}
+	}
+}
+
+// Run publishes the decision settings on the hash key Secret once, and
+// again only when they differ; the plugin reads them back as they were.
+func TestPublishDecisions(t *testing.T) {
+	ctx := context.Background()
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "reroll-hash-key", Namespace: "reroll-system"}}
+	client := fake.NewClientset(key)
+	values := map[string]string{"waves": "1,100%", "reload-on-delete": "true"}
+	p := newSettingsPublisher(client, Options{ControllerNamespace: "reroll-system", HashKeySecret: "reroll-hash-key", Published: values, FieldManager: "reroll"})
+	p.publish(ctx)
+	p.publish(ctx)
+	patches := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "patch" {
+			patches++
+			if opts := a.(core.PatchActionImpl).GetPatchOptions(); opts.FieldManager != "reroll" {
+				t.Errorf("field manager %q", opts.FieldManager)
+			}
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d patches, want 1: the second publish finds the same settings", patches)
+	}
+	s, _ := client.CoreV1().Secrets("reroll-system").Get(ctx, "reroll-hash-key", metav1.GetOptions{})
+	got, err := ReadPublishedDecisions(s.Annotations[AnnotationSettings])
+	if err != nil || !maps.Equal(got, values) {
+		t.Errorf("read back %v, %v; want %v", got, err, values)
+	}
+	// Under --dry-run nothing is written.
+	client = fake.NewClientset(key)
+	newSettingsPublisher(client, Options{ControllerNamespace: "reroll-system", HashKeySecret: "reroll-hash-key", Published: values, DryRun: true}).publish(ctx)
+	if len(client.Actions()) != 0 {
+		t.Errorf("a dry run wrote %v", client.Actions())
+	}
+	for value, want := range map[string]string{
+		"not json":                "is not reroll's settings",
+		`{"format":9,"flags":{}}`: "has format 9",
+	} {
+		if _, err := ReadPublishedDecisions(value); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", value, err, want)
 		}
 	}
 }

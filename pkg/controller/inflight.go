@@ -56,10 +56,10 @@ func (s rollSlots) observe(key workloadKey, inflight bool, generation int64) {
 	}
 }
 
-// forget drops a workload that is gone or no longer opted in, and wakes the
+// gone drops a workload that is gone or no longer opted in, and wakes the
 // held rolls when it was in flight.
-func (s rollSlots) forget(key workloadKey) {
-	if s.inflight.forget(key) {
+func (s rollSlots) gone(key workloadKey) {
+	if s.inflight.remove(key) {
 		s.wakeHeld()
 	}
 }
@@ -126,9 +126,9 @@ func (s *inflightSet) release(key workloadKey) {
 	delete(s.reserved, key)
 }
 
-// forget drops a workload that is gone or no longer opted in. It reports
+// remove drops a workload that is gone or no longer opted in. It reports
 // whether it was in flight.
-func (s *inflightSet) forget(key workloadKey) bool {
+func (s *inflightSet) remove(key workloadKey) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	was := s.in(key)

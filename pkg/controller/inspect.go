@@ -13,114 +13,162 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
 
 // The inspector answers, for tools such as kubectl-reroll, what reroll sees
-// and what a change would roll, from a snapshot of the cluster's objects,
-// with the very functions the controller decides with: the same walk of the
-// pod spec, the same opt-in parsing, the same plan. It reads nothing from
-// the API itself and writes nothing.
+// and what a change would roll, from a snapshot of the cluster's objects. It
+// decides as the controller's sync does, with the same code: the snapshot
+// is held in the same adapters, indexes and view (cacheView), and every
+// verdict comes from the same gatherer's decide, under the controller's
+// own decision settings. It reads nothing from the API itself and writes
+// nothing.
 
-// InspectSettings are the controller settings an inspection must share with
-// the controller it explains.
+// InspectSettings are what an inspection shares with the controller it
+// explains.
 type InspectSettings struct {
+	// Decisions are the controller's decision settings (see
+	// DecisionFlags): those it published, with the plugin's overrides.
+	Decisions Decisions
 	// HashKey is reroll's hash key; nil when it cannot be read, and then
 	// whether a workload is in sync is unknown.
 	HashKey *plan.HashKey
-	// AutoAll and ReloaderAnnotations are --auto-all and
-	// --reloader-annotations.
-	AutoAll, ReloaderAnnotations bool
-	// Waves is --waves, and RolloutWindow --rollout-window, parsed.
-	Waves         []plan.WaveStep
-	RolloutWindow plan.Windows
 	// Unreadable says, per type ("ConfigMap", "Secret", and "HashKey" for
 	// the hash key), why objects of that type are missing from the
 	// snapshot (a read was forbidden): a workload that needs one is then in
 	// an unknown state, never guessed.
 	Unreadable map[string]string
+	// Now is the time decisions are made at; zero: the time of each
+	// question.
+	Now time.Time
 }
 
-// Inspector holds a snapshot of workloads, ConfigMaps, Secrets and
-// Namespaces, as the controller's caches would hold them. Add, AddCustom and
-// MarkUnreadable are safe for concurrent use, so that a snapshot can be read
-// in parallel; the questions are asked once it is complete.
+// Inspector holds a snapshot of workloads, ConfigMaps, Secrets, Namespaces
+// and the Secrets Store CSI driver's pod statuses, as the controller's
+// caches would hold them, in unstarted informers' indexers. Add, AddCustom,
+// AddProviderClassPod and MarkUnreadable are safe for concurrent use, so
+// that a snapshot can be read in parallel; the questions are asked once it
+// is complete.
 type Inspector struct {
-	mu       sync.Mutex
 	settings InspectSettings
-	// inputs builds the plan's inputs as the controller's sync does, from
-	// listers over the snapshot's ConfigMaps and Secrets.
-	inputs    inputBuilder
-	configs   map[plan.ConfigType]cache.Indexer
-	workloads []*cachedWorkload
-	// namespaces holds each Namespace's annotations.
-	namespaces map[string]map[string]string
+	view     *cacheView
+	gatherer *gatherer
+	factory  informers.SharedInformerFactory
+	// custom creates the adapters of custom kinds as their objects arrive.
+	custom *inspectedCustomKinds
+	// providerPods holds the CSI driver's pod statuses (see csi.go).
+	providerPods cache.Indexer
+	unreadable   *keyedStrings
 }
 
-// NewInspector returns an empty Inspector.
+// NewInspector returns an empty Inspector that decides with s.
 func NewInspector(s InspectSettings) *Inspector {
-	s.Unreadable = maps.Clone(s.Unreadable)
-	if s.Unreadable == nil {
-		s.Unreadable = map[string]string{}
-	}
-	indexer := func() cache.Indexer {
-		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
-	configs := map[plan.ConfigType]cache.Indexer{plan.TypeConfigMap: indexer(), plan.TypeSecret: indexer()}
-	inputs := inputBuilder{
-		optIn:   plan.OptInSettings{AutoAll: s.AutoAll, Reloader: s.ReloaderAnnotations},
-		configs: map[plan.ConfigType]configStore{plan.TypeConfigMap: configs[plan.TypeConfigMap], plan.TypeSecret: configs[plan.TypeSecret]},
-	}
+	var key plan.HashKey
 	if s.HashKey != nil {
-		inputs.hashKey = *s.HashKey
+		key = *s.HashKey
 	}
-	return &Inspector{settings: s, inputs: inputs, configs: configs, namespaces: map[string]map[string]string{}}
+	view, err := newCacheView(s.Decisions, key)
+	if err != nil {
+		// The selector was checked when the flags were; a bad one selects
+		// nothing here rather than failing.
+		view, _ = newCacheView(Decisions{}, key)
+		view.decisions = s.Decisions
+	}
+	// A factory without a client: its informers are never started, and
+	// serve only as the indexers the snapshot is added to.
+	factory := informers.NewSharedInformerFactory(nil, 0)
+	in := &Inspector{settings: s, view: view, gatherer: &gatherer{view: view, memo: newConsumerFactsMemo()}, factory: factory,
+		unreadable: newKeyedStrings(s.Unreadable)}
+	names := s.Decisions.Kinds
+	if names == nil {
+		names = DefaultKindNames()
+	}
+	for _, name := range names {
+		if k, ok := KindNamed(name); ok {
+			a := newTypedAdapter(k, nil, InformerFactories{factory})
+			_ = a.informer().AddIndexers(view.indexers(a))
+			view.kinds.add(a)
+		}
+	}
+	for _, t := range []plan.ConfigType{plan.TypeConfigMap, plan.TypeSecret} {
+		if !s.Decisions.ignores(t) {
+			view.configs[t] = unstartedIndexer()
+		}
+	}
+	view.namespaces = unstartedIndexer()
+	in.custom = &inspectedCustomKinds{view: view, kinds: s.Decisions.ExtraKinds}
+	if s.Decisions.SecretsStoreCSI {
+		in.providerPods = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{providerClassIndex: providerClassIndexFunc})
+		view.providerClasses = func(namespace, name string) (metav1.Object, bool) {
+			return providerClassOf(indexerGroup{in.providerPods}, namespace, name)
+		}
+	}
+	return in
+}
+
+// unstartedIndexer returns an empty indexer of the objects of one type.
+func unstartedIndexer() cache.Indexer {
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 }
 
 // MarkUnreadable records why objects of a type ("ConfigMap", "Secret") are
 // missing from the snapshot (see InspectSettings.Unreadable).
 func (i *Inspector) MarkUnreadable(typ, why string) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.settings.Unreadable[typ] = why
+	i.unreadable.set(typ, why)
 }
 
 // Add adds a ConfigMap, Secret, Namespace, or built-in workload to the
 // snapshot, transformed as the caches transform it (values become digests
-// at once). Other objects are an error.
+// at once). A workload of a kind reroll does not watch is left out, as
+// reroll never sees it; other objects are an error.
 func (i *Inspector) Add(obj runtime.Object) error {
-	// The transform (the hashing of every value) runs outside the lock.
 	cached, err := TransformForCache(obj.DeepCopyObject())
 	if err != nil {
 		return err
 	}
 	switch o := cached.(type) {
 	case *corev1.ConfigMap:
-		return i.configs[plan.TypeConfigMap].Add(o)
+		return i.addConfig(plan.TypeConfigMap, o)
 	case *corev1.Secret:
-		return i.configs[plan.TypeSecret].Add(o)
-	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	switch o := cached.(type) {
+		return i.addConfig(plan.TypeSecret, o)
 	case *corev1.Namespace:
-		i.namespaces[o.Name] = o.Annotations
+		return i.view.namespaces.(cache.Indexer).Add(o)
 	case *cachedWorkload:
-		i.workloads = append(i.workloads, o)
-	default:
-		return fmt.Errorf("cannot inspect a %T", obj)
+		if a, ok := i.view.kinds.get(o.Kind); ok {
+			return a.informer()[0].GetIndexer().Add(o) // an inspector's groups have one member
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("cannot inspect a %T", obj)
+}
+
+// addConfig adds a ConfigMap or Secret, unless its type is ignored.
+func (i *Inspector) addConfig(t plan.ConfigType, obj runtime.Object) error {
+	store, ok := i.view.configs[t]
+	if !ok {
+		return nil
+	}
+	return store.(cache.Indexer).Add(obj)
 }
 
 // AddCustom adds a custom workload of kind k.
-func (i *Inspector) AddCustom(u *unstructured.Unstructured, k ExtraKind) {
-	w, _ := templateTransform(k)(u.DeepCopy())
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.workloads = append(i.workloads, w.(*cachedWorkload))
+func (i *Inspector) AddCustom(u *unstructured.Unstructured, k ExtraKind) error {
+	return i.custom.add(u, k)
+}
+
+// AddProviderClassPod adds a Secrets Store CSI driver's pod status.
+func (i *Inspector) AddProviderClassPod(u *unstructured.Unstructured) error {
+	if i.providerPods == nil {
+		return nil
+	}
+	p, err := providerClassTransform(u.DeepCopy())
+	if err != nil {
+		return err
+	}
+	return i.providerPods.Add(p)
 }
 
 // Reference is one place a workload's pod template references a ConfigMap
@@ -156,6 +204,7 @@ const (
 	StateUnknown     = "unknown"
 	StateRebaseline  = "will re-baseline"
 	StateNotOptedIn  = "not opted in"
+	StateNotWatched  = "not watched"
 	verdictWouldRoll = "WOULD ROLL"
 	verdictNoRoll    = "no roll"
 )
@@ -196,13 +245,42 @@ type Explanation struct {
 	CurrentState string `json:"currentState,omitempty"`
 }
 
+// inspected is one workload of the snapshot, with its adapter and key.
+type inspected struct {
+	a   workloadAdapter
+	key workloadKey
+	w   workload
+}
+
+// workloads returns the snapshot's workloads by namespace, kind and name.
+func (i *Inspector) workloads() []inspected {
+	var out []inspected
+	for _, a := range i.view.kinds.list() {
+		for _, obj := range a.informer().GetIndexer().List() {
+			cw, ok := obj.(*cachedWorkload)
+			if !ok {
+				continue
+			}
+			if w, err := viewWorkload(a, cw); err == nil {
+				out = append(out, inspected{a: a, key: keyOfCached(a, cw), w: w})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b inspected) int {
+		return cmp.Or(cmp.Compare(a.key.name.Namespace, b.key.name.Namespace), cmp.Compare(a.key.groupKind, b.key.groupKind),
+			cmp.Compare(a.key.name.Name, b.key.name.Name))
+	})
+	return out
+}
+
 // Status returns what reroll would do now with every opted-in workload of
 // the snapshot (and those whose annotations are malformed), sorted by
 // namespace, kind and name.
 func (i *Inspector) Status() []WorkloadStatus {
 	var out []WorkloadStatus
-	for _, w := range i.sortedWorkloads() {
-		if s := i.status(w); s.State != StateNotOptedIn {
+	mem := i.memory()
+	for _, x := range i.workloads() {
+		if s, _ := i.status(x, mem); s.State != StateNotOptedIn {
 			out = append(out, s)
 		}
 	}
@@ -212,62 +290,86 @@ func (i *Inspector) Status() []WorkloadStatus {
 // Explain returns everything about the workload kind/namespace/name, or
 // false when the snapshot does not have it.
 func (i *Inspector) Explain(kind, namespace, name string) (Explanation, bool) {
-	for _, w := range i.workloads {
-		if strings.EqualFold(w.Kind, kind) && w.Namespace == namespace && w.Name == name {
-			e := Explanation{WorkloadStatus: i.status(w), References: references(w)}
-			e.Entries, e.CurrentState = i.entries(w)
+	for _, x := range i.workloads() {
+		if strings.EqualFold(x.w.object.(*cachedWorkload).Kind, kind) && x.key.name.Namespace == namespace && x.key.name.Name == name {
+			s, v := i.status(x, i.memory())
+			e := Explanation{WorkloadStatus: s, References: listReferences(x.w.references)}
+			if v != nil {
+				e.Entries, e.CurrentState = entries(x.w, v.plan)
+			}
 			return e, true
 		}
 	}
 	return Explanation{}, false
 }
 
-// sortedWorkloads returns the snapshot's workloads by namespace, kind and
-// name.
-func (i *Inspector) sortedWorkloads() []*cachedWorkload {
-	ws := slices.Clone(i.workloads)
-	slices.SortFunc(ws, func(a, b *cachedWorkload) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
-	})
-	return ws
+// now returns the time decisions are made at.
+func (i *Inspector) now() time.Time {
+	if !i.settings.Now.IsZero() {
+		return i.settings.Now
+	}
+	return time.Now()
 }
 
-// status decides, with the controller's plan, what reroll would do with cw.
-func (i *Inspector) status(cw *cachedWorkload) WorkloadStatus {
-	w := workloadOf(cw)
+// status decides, as the controller's sync would now, what reroll does with
+// x, and returns the verdict it described (nil when it could not decide).
+func (i *Inspector) status(x inspected, mem rollMemory) (WorkloadStatus, *verdict) {
+	cw := x.w.object.(*cachedWorkload)
 	s := WorkloadStatus{Kind: cw.Kind, Namespace: cw.Namespace, Name: cw.Name, OptedInBy: i.optedInBy(cw)}
-	o, _, err := i.inputs.optInOf(w)
-	if err != nil {
-		s.State, s.Reason = StateBlocked, plan.ReasonInvalidAnnotation+": "+err.Error()
-		return s
+	o, _, err := i.view.optInOf(x.w)
+	if err == nil && !o.Enabled() {
+		s.State = StateNotOptedIn
+		return s, nil
 	}
-	if !o.Enabled() {
+	if err == nil {
+		if o.HasPatterns() {
+			o = o.WithMatches(func(t plan.ConfigType) []string { return i.view.configNames(cw.Namespace, t) })
+		}
+		var unreadable string
+		for _, u := range plan.CalculateConsumption(x.w.references, o) {
+			s.Consumes = append(s.Consumes, Consumed{Object: u.Ref.String(), Keys: consumedKeys(u), Required: u.Required})
+			if why, ok := i.unreadable.get(string(u.Ref.Type)); ok && unreadable == "" {
+				unreadable = why
+			}
+		}
+		if why, ok := i.unwatched(cw.Namespace); ok {
+			s.State, s.Reason = StateNotWatched, why
+			return s, nil
+		}
+		if why, ok := i.unreadable.get("HashKey"); ok || i.settings.HashKey == nil {
+			s.State, s.Reason = StateUnknown, why
+			return s, nil
+		}
+		if unreadable != "" {
+			s.State, s.Reason = StateUnknown, unreadable
+			return s, nil
+		}
+	}
+	v := i.gatherer.decide(decision{key: x.key, w: x.w, now: i.now(), mem: mem})
+	return describeVerdict(s, v), &v
+}
+
+// unwatched says why reroll never syncs workloads of namespace, if it does
+// not: outside --namespaces, in --ignore-namespaces, or not matched by
+// --namespace-selector.
+func (i *Inspector) unwatched(namespace string) (string, bool) {
+	d := i.settings.Decisions
+	switch {
+	case len(d.Namespaces) > 0 && !slices.Contains(d.Namespaces, namespace):
+		return "namespace " + namespace + " is not among --namespaces", true
+	case !i.view.namespaceSelected(namespace):
+		return "namespace " + namespace + " is ignored or not selected by --namespace-selector", true
+	}
+	return "", false
+}
+
+// describeVerdict turns the verdict v into a state and its reason.
+func describeVerdict(s WorkloadStatus, v verdict) WorkloadStatus {
+	p := v.plan
+	if p.OptedOut {
 		s.State = StateNotOptedIn
 		return s
 	}
-	var unreadable string
-	for _, u := range plan.CalculateConsumption(cw.References, o) {
-		s.Consumes = append(s.Consumes, Consumed{Object: u.Ref.String(), Keys: consumedKeys(u), Required: u.Required})
-		if why, ok := i.settings.Unreadable[string(u.Ref.Type)]; ok && unreadable == "" {
-			unreadable = why
-		}
-	}
-	switch {
-	case i.settings.HashKey == nil:
-		s.State, s.Reason = StateUnknown, i.settings.Unreadable["HashKey"]
-		return s
-	case unreadable != "":
-		s.State, s.Reason = StateUnknown, unreadable
-		return s
-	}
-	current := map[plan.ConfigRef]map[string]string{}
-	p := plan.Compute(i.inputs.planInput(w, current), i.inputs.settings())
-	return i.describePlan(s, w, p, current)
-}
-
-// describePlan turns a plan of w, made on the digests current, into a state
-// and its reason.
-func (i *Inspector) describePlan(s WorkloadStatus, w workload, p plan.Plan, current map[plan.ConfigRef]map[string]string) WorkloadStatus {
 	for _, pr := range p.Problems {
 		if pr.Blocking {
 			s.State, s.Reason = StateBlocked, pr.Reason+": "+pr.Message
@@ -283,88 +385,72 @@ func (i *Inspector) describePlan(s WorkloadStatus, w workload, p plan.Plan, curr
 		s.State, s.Reason = StateRebaseline, p.Decision.Why
 	case plan.ActionRoll:
 		s.State = StateWillRoll
-		changed := i.inputs.changedObjects(s.Namespace, p, current)
-		for _, o := range changed {
+		for _, o := range v.policy.Changed {
 			s.Changed = append(s.Changed, o.Ref.String())
 		}
 		s.Reason = "consumed content changed in " + strings.Join(s.Changed, ", ")
-		if h := i.pauseHold(w, changed); h.Reason != "" {
-			s.State, s.Reason = StateHeld, string(h.Reason)+": "+h.Message
+		if len(s.Changed) == 0 {
+			s.Reason = "first sight (--roll-on-adopt)"
+		}
+		if v.hold.Reason != "" {
+			s.State, s.Reason = StateHeld, string(v.hold.Reason)+": "+v.hold.Message
 		}
 	}
 	return s
 }
 
-// pauseHold is the hold the controller's pause and window rules find on w,
-// its Namespace or the changed objects, now.
-func (i *Inspector) pauseHold(w workload, changed []plan.ChangedObject) plan.Hold {
-	in := plan.PolicyInput{Now: time.Now(), WorkloadAnnotations: w.meta.GetAnnotations(),
-		NamespaceAnnotations: i.namespaces[w.meta.GetNamespace()], Changed: changed}
-	in.Windows = plan.WindowsOf(in, i.settings.RolloutWindow)
-	return plan.Judge(in, []plan.Rule{plan.PauseRule, plan.WindowRule})
-}
-
 // optedInBy lists the annotations of w that opt it in.
 func (i *Inspector) optedInBy(w *cachedWorkload) []string {
 	var out []string
+	d := i.settings.Decisions
 	keys := []string{plan.AnnotationAuto, plan.AnnotationConfigMaps, plan.AnnotationSecrets}
-	if i.settings.ReloaderAnnotations {
+	if d.ReloaderAnnotations {
 		keys = append(keys, plan.ReloaderOptInKeys()...)
 	}
 	for _, k := range keys {
 		if v, ok := w.Annotations[k]; ok {
 			out = append(out, k+"="+v)
-		} else if v, ok := w.TemplateAnnotations[k]; ok && i.settings.ReloaderAnnotations {
+		} else if v, ok := w.TemplateAnnotations[k]; ok && d.ReloaderAnnotations {
 			out = append(out, k+"="+v+" (pod template)")
 		}
 	}
-	if i.settings.AutoAll && w.Annotations[plan.AnnotationAuto] == "" {
+	if d.AutoAll && w.Annotations[plan.AnnotationAuto] == "" {
 		out = append(out, "--auto-all")
 	}
 	return out
 }
 
-// entries compares w's recorded state with the one it would record now,
+// entries compares w's recorded state with the one plan p would record,
 // and returns that one too.
-func (i *Inspector) entries(w *cachedWorkload) ([]Entry, string) {
-	o, _, err := i.inputs.optInOf(workloadOf(w))
-	if err != nil || i.settings.HashKey == nil {
+func entries(w workload, p plan.Plan) ([]Entry, string) {
+	if len(p.Desired.Entries) == 0 && len(p.Consumed) == 0 {
 		return nil, ""
 	}
-	recorded, recordedErr := plan.ParseConsumedState(w.Annotations[plan.AnnotationConsumed])
-	var previous *plan.ConsumedState
-	if recordedErr == nil {
-		previous = &recorded
+	current := p.Desired.String()
+	recorded, err := plan.ParseConsumedState(w.meta.GetAnnotations()[plan.AnnotationConsumed])
+	if err != nil {
+		return nil, current
 	}
-	current, _ := plan.CalculateState(*i.settings.HashKey, plan.CalculateConsumption(w.References, o), i.inputs.lookup(w.Namespace, map[plan.ConfigRef]map[string]string{}), previous, false)
-	if recordedErr != nil {
-		return nil, current.String()
+	ids := slices.Sorted(maps.Keys(recorded.Entries))
+	for id := range p.Desired.Entries {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
+	slices.Sort(ids)
 	var out []Entry
-	for _, id := range slices.Sorted(maps.Keys(mergeKeys(recorded.Entries, current.Entries))) {
-		e := Entry{Object: id, Recorded: recorded.Entries[id], Current: current.Entries[id]}
+	for _, id := range ids {
+		e := Entry{Object: id, Recorded: recorded.Entries[id], Current: p.Desired.Entries[id]}
 		e.Changed = e.Recorded != e.Current
 		out = append(out, e)
 	}
-	return out, current.String()
+	return out, current
 }
 
-// mergeKeys returns the union of two maps' keys, as a set.
-func mergeKeys(a, b map[string]string) map[string]bool {
-	out := map[string]bool{}
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
-}
-
-// references lists every reference of w's pod template.
-func references(w *cachedWorkload) []Reference {
+// listReferences lists every reference of a pod template.
+func listReferences(refs []plan.PodReference) []Reference {
 	var out []Reference
-	for _, r := range w.References {
+	for _, r := range refs {
 		ref := Reference{Object: r.Ref.String(), Keys: r.Keys, Optional: r.Optional}
 		role := "container "
 		if r.Site.InitContainer {
@@ -391,150 +477,103 @@ func consumedKeys(u plan.Consumption) []string {
 	return slices.Sorted(maps.Keys(u.Keys))
 }
 
-// ImpactRow says what a change of one object would do to one workload that
-// references it.
-type ImpactRow struct {
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	// Verdict is "WOULD ROLL" or "no roll".
-	Verdict string `json:"verdict"`
-	// Keys are the consumed keys that change (WOULD ROLL), or that the
-	// workload consumes (no change given).
-	Keys []string `json:"keys,omitempty"`
-	// Reason says why not, for "no roll".
-	Reason string `json:"reason,omitempty"`
-	// Wave is the wave the workload rolls in (1 first), 0 without waves.
-	Wave int `json:"wave,omitempty"`
+// keyedStrings is a map of strings safe for concurrent use.
+type keyedStrings struct {
+	mu sync.Mutex
+	m  map[string]string
 }
 
-// Impact says what replacing the ConfigMap or Secret kind/namespace/name of
-// the snapshot with next would roll: one row per workload that references
-// it. With next nil, the rows list what each consumer consumes.
-func (i *Inspector) Impact(kind, namespace, name string, next runtime.Object) ([]ImpactRow, error) {
-	ref := plan.ConfigRef{Type: plan.ConfigType(kind), Name: name}
-	if ref.Type != plan.TypeConfigMap && ref.Type != plan.TypeSecret {
-		return nil, fmt.Errorf("impact takes a ConfigMap or a Secret, not a %s", kind)
+// newKeyedStrings returns a keyedStrings holding a copy of m.
+func newKeyedStrings(m map[string]string) *keyedStrings {
+	c := maps.Clone(m)
+	if c == nil {
+		c = map[string]string{}
 	}
-	var before, after metav1.Object
-	if obj, ok := i.inputs.configObject(namespace, ref); ok {
-		before = obj
-	}
-	if next != nil {
-		cached, err := TransformForCache(next.DeepCopyObject())
-		if err != nil {
-			return nil, err
-		}
-		after = cached.(metav1.Object)
-	}
-	var rows []ImpactRow
-	for _, w := range i.sortedWorkloads() {
-		if w.Namespace != namespace || !slices.ContainsFunc(w.References, func(r plan.PodReference) bool { return r.Ref == ref }) &&
-			!i.namesObject(w, ref) {
-			continue
-		}
-		rows = append(rows, i.impactOn(w, ref, before, after))
-	}
-	i.assignWaves(rows, after)
-	return rows, nil
+	return &keyedStrings{m: c}
 }
 
-// namesObject reports whether w consumes ref by name (an annotation).
-func (i *Inspector) namesObject(w *cachedWorkload, ref plan.ConfigRef) bool {
-	o, _, err := i.inputs.optInOf(workloadOf(w))
+// set sets k to v.
+func (k *keyedStrings) set(key, v string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = v
+}
+
+// get returns the value of key.
+func (k *keyedStrings) get(key string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return v, ok
+}
+
+// memory returns what the rules read beyond the snapshot: nothing of
+// pacing or flaps, which only the controller remembers, and the rollouts in
+// flight, counted in the snapshot as the controller's informers count them.
+func (i *Inspector) memory() rollMemory {
+	m := snapshotMemory{inflightSet: map[workloadKey]bool{}}
+	now := i.now()
+	for _, x := range i.workloads() {
+		if i.view.wantsSync(x.w) && i.view.rolloutState(x.w, now) != plan.RolloutComplete {
+			m.inflightSet[x.key] = true
+		}
+	}
+	return m
+}
+
+// snapshotMemory is the rollMemory of a snapshot.
+type snapshotMemory struct {
+	inflightSet map[workloadKey]bool
+}
+
+// recentRolls implements rollMemory: the plugin knows none.
+func (snapshotMemory) recentRolls(workloadKey) []time.Time { return nil }
+
+// paceSlot implements rollMemory: the plugin knows no pacing.
+func (snapshotMemory) paceSlot(workloadKey) time.Time { return time.Time{} }
+
+// inflight implements rollMemory.
+func (m snapshotMemory) inflight(key workloadKey) (int, bool) {
+	return len(m.inflightSet), m.inflightSet[key]
+}
+
+// inspectedCustomKinds are the adapters of the custom kinds in a snapshot,
+// created as their first object arrives, over unstarted informers.
+type inspectedCustomKinds struct {
+	mu    sync.Mutex
+	view  *cacheView
+	kinds []ExtraKind
+}
+
+// add adds u, a custom workload of kind k.
+func (c *inspectedCustomKinds) add(u *unstructured.Unstructured, k ExtraKind) error {
+	obj, err := templateTransform(k)(u.DeepCopy())
 	if err != nil {
-		return false
+		return err
 	}
-	names := o.ConfigMaps
-	if ref.Type == plan.TypeSecret {
-		names = o.Secrets
-	}
-	return slices.Contains(names, ref.Name)
-}
-
-// impactOn says what the change of ref from before to after does to w, by
-// the controller's rules: opt-in, consumption, ignore, key granularity,
-// pause.
-func (i *Inspector) impactOn(w *cachedWorkload, ref plan.ConfigRef, before, after metav1.Object) ImpactRow {
-	row := ImpactRow{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Verdict: verdictNoRoll}
-	o, _, err := i.inputs.optInOf(workloadOf(w))
+	cw := obj.(*cachedWorkload)
+	a, err := c.adapter(u.GroupVersionKind().GroupKind().String(), k)
 	if err != nil {
-		row.Reason = "blocked: " + plan.ReasonInvalidAnnotation
-		return row
+		return err
 	}
-	if !o.Enabled() {
-		row.Reason = "workload not opted in"
-		return row
-	}
-	var u *plan.Consumption
-	for _, c := range plan.CalculateConsumption(w.References, o) {
-		if c.Ref == ref {
-			u = &c
-		}
-	}
-	switch {
-	case u == nil:
-		row.Reason = "not consumed (excluded, or not watched by its opt-in)"
-		return row
-	case after == nil:
-		row.Keys, row.Verdict = consumedKeys(*u), ""
-		return row
-	case u.NeedsMatch && after.GetAnnotations()[plan.ReloaderMatch] != "true":
-		row.Reason = "not consumed: no " + plan.ReloaderMatch + " annotation (search mode)"
-		return row
-	}
-	if ignored, _ := plan.IsIgnored(after.GetAnnotations(), i.settings.ReloaderAnnotations); ignored {
-		row.Reason = "object ignored"
-		return row
-	}
-	var old map[string]string
-	if before != nil {
-		old = plan.CachedDigests(before)
-	}
-	row.Keys = plan.ChangedKeys(*u, old, plan.CachedDigests(after))
-	if len(row.Keys) == 0 {
-		row.Reason = "unconsumed keys only"
-		return row
-	}
-	if h := i.pauseHold(workloadOf(w), []plan.ChangedObject{{Ref: ref, Annotations: after.GetAnnotations()}}); h.Reason != "" {
-		row.Reason = "held (" + string(h.Reason) + "): " + h.Message
-		return row
-	}
-	row.Verdict = verdictWouldRoll
-	return row
+	return a.informer()[0].GetIndexer().Add(cw)
 }
 
-// assignWaves numbers the waves of the rows that would roll, in the order
-// and sizes the controller uses, when the changed object (or --waves) sets
-// waves.
-func (i *Inspector) assignWaves(rows []ImpactRow, after metav1.Object) {
-	if after == nil {
-		return
+// adapter returns the adapter of group kind name, creating it.
+func (c *inspectedCustomKinds) adapter(name string, k ExtraKind) (workloadAdapter, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.view.kinds.get(name); ok {
+		return a, nil
 	}
-	steps, err := plan.WavesOf(after.GetAnnotations(), i.settings.Waves)
-	if err != nil || steps == nil {
-		return
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	a := &dynamicAdapter{name: name, path: k.TemplatePath, inf: informerGroup{inf}}
+	if k.WorkloadRef {
+		a.resolve = c.view.deploymentTemplate
 	}
-	var rolling []int
-	for n := range rows {
-		if rows[n].Verdict == verdictWouldRoll {
-			rolling = append(rolling, n)
-		}
+	if err := inf.AddIndexers(c.view.indexers(a)); err != nil {
+		return nil, err
 	}
-	priority := func(n int) int {
-		for _, w := range i.workloads {
-			if w.Kind == rows[n].Kind && w.Namespace == rows[n].Namespace && w.Name == rows[n].Name {
-				p, _ := plan.ParseWavePriority(w.Annotations)
-				return p
-			}
-		}
-		return 0
-	}
-	plan.SortWaveMembers(rolling, func(n int) (plan.WorkloadID, int) {
-		return plan.WorkloadID{Kind: rows[n].Kind, Namespace: rows[n].Namespace, Name: rows[n].Name}, priority(n)
-	})
-	sizes := plan.CalculateWaveSizes(steps, len(rolling))
-	for pos, n := range rolling {
-		rows[n].Wave = plan.WaveOf(pos, sizes) + 1
-	}
+	c.view.kinds.add(a)
+	return a, nil
 }

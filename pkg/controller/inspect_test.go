@@ -116,9 +116,13 @@ func mustAdd(t *testing.T, in *Inspector, obj runtime.Object) {
 
 // A paused workload is held; the paused state and reasons read as the
 // controller's hold says; waves are numbered in the controller's order.
+// The workloads are adopted: the controller rolls a consumer not adopted
+// yet against its baseline, outside the waves, and so does the plugin.
 func TestInspectorHoldsAndWaves(t *testing.T) {
-	key := testHashKey(t, 7)
 	cfg := configMap("cfg", map[string]string{"a": "1"})
+	f := newFixture(t, cfg)
+	f.start()
+	key := f.opts.HashKey
 	in := NewInspector(InspectSettings{HashKey: &key})
 	mustAdd(t, in, cfg)
 	for i, n := range []string{"c", "a", "b", "first"} {
@@ -131,7 +135,7 @@ func TestInspectorHoldsAndWaves(t *testing.T) {
 		if i == 0 {
 			a[plan.AnnotationPaused] = "true"
 		}
-		d := deployment(n, a, envFromConfigMap("cfg"))
+		d := f.adopted(deployment(n, a, envFromConfigMap("cfg")))
 		mustAdd(t, in, d)
 	}
 	next := configMap("cfg", map[string]string{"a": "2"})

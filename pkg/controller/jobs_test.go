@@ -12,9 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -27,9 +27,9 @@ func TestRecreateJob(t *testing.T) {
 		Labels: map[string]string{"controller-uid": "old"}}}
 	f := newFixture(t, job)
 	f.opts.ControllerNamespace = "reroll-system"
-	f.opts.BuiltinResources = []string{"deployments", JobsKind}
+	f.opts.Kinds = []string{"deployments", JobsKind}
 	ctx := f.start()
-	a, ok := f.c.adapterFor("Job")
+	a, ok := f.c.view.kinds.get("Job")
 	if !ok {
 		t.Fatal("no Job adapter")
 	}
@@ -41,8 +41,8 @@ func TestRecreateJob(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	name := types.NamespacedName{Namespace: testNamespace, Name: "migrate"}
-	if _, err := f.c.recreateJob(ctx, jobs, name, map[string]string{plan.AnnotationConsumed: "v1;new"}); err == nil {
+	name := cache.ObjectName{Namespace: testNamespace, Name: "migrate"}
+	if _, err := jobs.recreate(ctx, name, map[string]string{plan.AnnotationConsumed: "v1;new"}); err == nil {
 		t.Fatal("a rejected create reported no error")
 	}
 	if _, err := f.client.BatchV1().Jobs(testNamespace).Get(ctx, "migrate", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -59,7 +59,7 @@ func TestRecreateJob(t *testing.T) {
 	rejected = false
 	resumeCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { f.c.resumeJobRecreations(resumeCtx, jobs.jobs); close(done) }()
+	go func() { jobs.runBackground(resumeCtx); close(done) }()
 	waitUntil(t, "the Job to be re-created", func() bool {
 		j, err := f.client.BatchV1().Jobs(testNamespace).Get(ctx, "migrate", metav1.GetOptions{})
 		return err == nil && j.Annotations[plan.AnnotationConsumed] == "v1;new" && j.Labels["controller-uid"] == ""
@@ -80,7 +80,7 @@ func TestJobOwnedByCronJobIsNotOptedIn(t *testing.T) {
 	cached, _ := TransformForCache(owned)
 	f := newFixture(t)
 	f.start()
-	if f.c.wantsSync(workloadOf(cached.(*cachedWorkload))) {
+	if f.c.view.wantsSync(workloadOf(cached.(*cachedWorkload))) {
 		t.Error("a CronJob's Job wants syncing")
 	}
 }

@@ -83,8 +83,8 @@ func (p *pacer) peek(key workloadKey) time.Time {
 	return p.next
 }
 
-// forget drops the slot of a workload that no longer needs one.
-func (p *pacer) forget(key workloadKey) {
+// release drops the slot of a workload that no longer needs one.
+func (p *pacer) release(key workloadKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.slots, key)
@@ -132,8 +132,8 @@ func (f *flapBreaker) rolled(key workloadKey) {
 	f.rolls[key] = append(f.rolls[key], f.clock.Now())
 }
 
-// forget drops the history of a workload that is gone.
-func (f *flapBreaker) forget(key workloadKey) {
+// clearHistory drops the history of a workload that is gone.
+func (f *flapBreaker) clearHistory(key workloadKey) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.rolls, key)

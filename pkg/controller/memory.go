@@ -8,12 +8,9 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// What the controller remembers of workloads between syncs, each thing in
-// its own small store behind its own lock, so that unrelated work never
-// waits on one lock. Only ownWrites matters for correctness; the rest
-// improves health checks, messages and dry runs, and losing all of it (a
-// restart) loses no correctness: the state that matters is on the
-// workloads themselves.
+// The small stores of what the controller remembers of workloads between
+// syncs (see workloadMemory), each behind its own lock, so that unrelated
+// work never waits on one lock.
 
 // keyedMemory is one thing remembered per workload, safe for concurrent
 // use.
@@ -73,8 +70,8 @@ func (k *keyedMemory[V]) update(key workloadKey, f func(old V, had bool) (v V, k
 	}
 }
 
-// forget drops key.
-func (k *keyedMemory[V]) forget(key workloadKey) {
+// delete drops key.
+func (k *keyedMemory[V]) delete(key workloadKey) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.m, key)
@@ -179,8 +176,8 @@ func (b holdBook) haltToReport(key workloadKey, c plan.ChangeID) bool {
 	return was != c
 }
 
-// forget drops the holds of a workload that is gone or no longer opted in.
-func (b holdBook) forget(key workloadKey) {
-	b.reasons.forget(key)
-	b.halts.forget(key)
+// clear drops the holds of a workload that is gone or no longer opted in.
+func (b holdBook) clear(key workloadKey) {
+	b.reasons.delete(key)
+	b.halts.delete(key)
 }

@@ -75,7 +75,7 @@ func TestNamespaceHandlerFollowsSelection(t *testing.T) {
 // Ignored namespaces are excluded server-side from every watch.
 func TestIgnoredNamespacesAreNotListed(t *testing.T) {
 	client := fake.NewClientset()
-	f := singleFactory(client, Options{IgnoreNamespaces: []string{"kube-system", "kube-public"}})
+	f := singleFactory(client, Options{Decisions: Decisions{IgnoreNamespaces: []string{"kube-system", "kube-public"}}})
 	// Asking for an informer registers it with the factory.
 	f.Core().V1().ConfigMaps().Informer()
 	f.Core().V1().Secrets().Informer()

@@ -90,7 +90,7 @@ func (p *policyFixture) deliver(d *appsv1.Deployment) {
 	p.t.Helper()
 	p.rv++
 	d.ResourceVersion = strconv.Itoa(p.rv)
-	a, _ := p.c.adapterFor("Deployment")
+	a, _ := p.c.view.kinds.get("Deployment")
 	old, exists, _ := a.informer().GetIndexer().GetByKey(testNamespace + "/" + d.Name)
 	p.seed(d)
 	now, _, _ := a.informer().GetIndexer().GetByKey(testNamespace + "/" + d.Name)
@@ -377,8 +377,8 @@ func TestPolicyHalt(t *testing.T) {
 			t.Errorf("held halted = %q", got)
 		}
 		// A restart forgets everything in memory: the halt is derived again.
-		p.c.holds, p.c.lastDigests = newHoldBook(), newKeyedMemory[map[plan.ConfigRef]map[string]string]()
-		p.c.writes, p.c.dryRunStates = ownWrites{from: newKeyedMemory[string]()}, newKeyedMemory[string]()
+		p.c.memory.holds, p.c.memory.lastDigests = newHoldBook(), newKeyedMemory[map[plan.ConfigRef]map[string]string]()
+		p.c.memory.writes, p.c.memory.dryRunStates = ownWrites{from: newKeyedMemory[string]()}, newKeyedMemory[string]()
 		if rolled := p.syncAll("b", "c"); len(rolled) != 0 {
 			t.Fatalf("rolled %q after a restart during the halt", rolled)
 		}
@@ -514,8 +514,8 @@ func TestPolicyHoldOfANewReasonIsItsOwnEvent(t *testing.T) {
 	// The fixture's clock reads Monday 2026-11-30 12:00 UTC.
 	cfg := map[string]string{plan.AnnotationWaves: "1,100%", plan.AnnotationRolloutWindow: "Mon 12:00-12:10 UTC; Mon 12:20-12:30 UTC"}
 	p := newPolicyFixture(t, cfg, []string{"a", "b"}, nil, nil)
-	keys := &foldKeys{next: p.c.recorder, keys: map[string][]string{}}
-	p.c.recorder = keys
+	keys := &foldKeys{next: p.c.reporter.recorder, keys: map[string][]string{}}
+	p.c.reporter.recorder = keys
 	p.events()
 	p.change("2", cfg)
 	if rolled := p.syncAll(); !slices.Equal(rolled, []string{"a"}) {

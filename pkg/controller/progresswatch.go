@@ -26,18 +26,18 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 		return
 	}
 	key := workloadKey{groupKind: a.groupKind(), name: cache.MetaObjectToName(w.meta)}
-	if !c.wantsSync(w) {
-		c.slots.forget(key)
+	if !c.view.wantsSync(w) {
+		c.memory.slots.gone(key)
 		return
 	}
 	now := c.opts.Clock.Now()
-	state := c.rolloutState(w, now)
-	c.slots.observe(key, state != plan.RolloutComplete, w.meta.GetGeneration())
+	state := c.view.rolloutState(w, now)
+	c.memory.slots.observe(key, state != plan.RolloutComplete, w.meta.GetGeneration())
 	if oldObj == nil {
 		return
 	}
 	old, err := viewWorkload(a, oldObj)
-	if err != nil || c.rolloutState(old, now) == state {
+	if err != nil || c.view.rolloutState(old, now) == state {
 		return
 	}
 	rec, err := plan.ParseRolloutRecord(w.meta.GetAnnotations()[plan.AnnotationRollout])
@@ -52,11 +52,11 @@ func (c *Controller) observeRollout(ctx context.Context, a workloadAdapter, oldO
 // wakeConsumers syncs, at once, the consumers of ref held by a halt or a
 // wave: a rollout they wait on changed state.
 func (c *Controller) wakeConsumers(namespace string, ref plan.ConfigRef) {
-	held := c.holds.heldFor(plan.HoldHalted, plan.HoldWave)
+	held := c.memory.holds.heldFor(plan.HoldHalted, plan.HoldWave)
 	if len(held) == 0 {
 		return
 	}
-	for _, m := range c.consumersOf(namespace, ref) {
+	for _, m := range c.view.consumersOf(namespace, ref) {
 		for _, k := range held {
 			if k == m.key {
 				c.queue.Add(k)

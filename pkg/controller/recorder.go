@@ -1,7 +1,12 @@
 package controller
 
 import (
+	"context"
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 
@@ -40,4 +45,25 @@ func (r *rateLimitedRecorder) Eventf(regarding, related runtime.Object, eventtyp
 		return
 	}
 	r.next.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+// maxPendingEvents bounds how many Events may wait for the events client's
+// rate limit at once: a fan-out to 1,000 workloads still gets an Event on
+// each, and a roll rate above that limit, sustained, drops Events instead of
+// piling up goroutines. client-go's broadcaster queues as many.
+const maxPendingEvents = 1000
+
+// StartEvents starts sending Events through client (the events client,
+// whose rate limit is qps), behind a bounded backlog. Events keep flowing
+// while in-flight syncs finish after ctx is done; the returned stop ends
+// them.
+func StartEvents(ctx context.Context, client kubernetes.Interface, qps float32, reg *metrics.Registry) (events.EventRecorder, func(), error) {
+	eventsCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	if err := broadcaster.StartRecordingToSinkWithContext(eventsCtx); err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("starting events: %w", err)
+	}
+	recorder := NewRateLimitedRecorder(broadcaster.NewRecorder(scheme.Scheme, "reroll.dev/reroll"), float64(qps), maxPendingEvents, reg)
+	return recorder, func() { broadcaster.Shutdown(); cancel() }, nil
 }

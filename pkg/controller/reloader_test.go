@@ -126,9 +126,9 @@ func runReloaderCase(t *testing.T, tt reloaderCase) {
 		for k, v := range tt.workload {
 			d.Annotations[k] = v
 		}
-		o = o.WithMatches(func(t plan.ConfigType) []string { return f.c.inputs.names(testNamespace, t) })
+		o = o.WithMatches(func(t plan.ConfigType) []string { return f.c.view.configNames(testNamespace, t) })
 		consumed := plan.CalculateConsumption(plan.PodReferences(&d.Spec.Template.Spec), o)
-		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.inputs.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil, false)
+		s, _ := plan.CalculateState(f.opts.HashKey, consumed, f.c.view.lookup(testNamespace, map[plan.ConfigRef]map[string]string{}), nil, false)
 		d.Annotations[plan.AnnotationConsumed] = s.String()
 		d.ResourceVersion = "11"
 	}

@@ -6,79 +6,119 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
 
+// reporter tells what reroll did and why: Events, metrics and log lines.
+// Every warning about bad input, whatever found it, goes through its one
+// warning path (warn). It remembers what it needs to say things once: the
+// digests each workload read at its last sync, so that a Rolled Event names
+// the changed keys, and the holds already reported.
+type reporter struct {
+	recorder events.EventRecorder
+	metrics  *controllerMetrics
+	// lastDigests are the digests each workload read at its last sync.
+	lastDigests *keyedMemory[map[plan.ConfigRef]map[string]string]
+	// holds are the holds reported, so that each is reported once.
+	holds holdBook
+	// workload reads a cached workload, for the Event on a failed one.
+	workload func(key workloadKey) (workload, bool)
+}
+
+// warnFunc is the signature of reporter.warn, for the parts that report
+// bad input without a reporter of their own.
+type warnFunc func(ctx context.Context, regarding runtime.Object, reason, action, msg string)
+
+// warn reports bad input on an object: the warnings metric, a log line and
+// a Warning Event with action.
+func (r *reporter) warn(ctx context.Context, regarding runtime.Object, reason, action, msg string) {
+	r.metrics.warnings.WithLabelValues(reason).Inc()
+	logger := klog.FromContext(ctx)
+	if m, ok := regarding.(metav1.Object); ok {
+		logger = logger.WithValues("object", klog.KObj(m))
+	}
+	logger.Info("Warning", "reason", reason, "message", msg)
+	r.recorder.Eventf(regarding, nil, corev1.EventTypeWarning, reason, action, "%s", msg)
+}
+
+// warnWorkload reports bad input found by a sync of w.
+func (r *reporter) warnWorkload(ctx context.Context, w workload, reason, msg string) {
+	r.warn(ctx, w.object, reason, "Sync", msg)
+}
+
 // report tells what a sync did (see sync.go): Events, metrics and a log
-// line, and updates what the controller remembers of the workload. current
-// holds the digests the plan read.
-func (c *Controller) report(ctx context.Context, key workloadKey, w workload, p plan.Plan, outcome applyOutcome, current map[plan.ConfigRef]map[string]string) {
+// line. current holds the digests the plan read. It reports whether the
+// controller must forget the workload: it is gone or opted out.
+func (r *reporter) report(ctx context.Context, key workloadKey, w workload, p plan.Plan, outcome applyOutcome, current map[plan.ConfigRef]map[string]string) (forget bool) {
 	logger := klog.FromContext(ctx)
 	for _, pr := range p.Problems {
-		c.warn(ctx, w, pr.Reason, "%s", pr.Message)
+		r.warnWorkload(ctx, w, pr.Reason, pr.Message)
 	}
 	switch {
 	case p.OptedOut || outcome.result == applyGone:
-		c.forget(key)
-		return
+		return true
 	case p.Blocked:
-		c.metrics.skipped.WithLabelValues(skipBlocked).Inc()
+		r.metrics.skipped.WithLabelValues(skipBlocked).Inc()
 		return
 	case outcome.result == applyRejected:
-		c.warn(ctx, w, plan.ReasonPatchRejected, "the API server rejected reroll's patch: %v", outcome.rejection)
-		return
+		r.warnWorkload(ctx, w, plan.ReasonPatchRejected, fmt.Sprintf("the API server rejected reroll's patch: %v", outcome.rejection))
+		return false
 	case outcome.result == applyNotified:
-		c.lastDigests.set(key, current)
-		c.metrics.skipped.WithLabelValues(skipWebhook).Inc()
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonWebhookSent, "Notify", "Sent to the webhook instead of rolling: consumed content changed")
-		return
+		r.lastDigests.set(key, current)
+		r.metrics.skipped.WithLabelValues(skipWebhook).Inc()
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonWebhookSent, "Notify", "Sent to the webhook instead of rolling: consumed content changed")
+		return false
 	case outcome.result == applyNotLeader:
 		logger.Info("No longer the leader: not writing; the next leader syncs this workload")
-		return
+		return false
 	case p.Decision.Action == plan.ActionNone:
-		c.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
-		c.lastDigests.set(key, current)
-		return
+		r.metrics.skipped.WithLabelValues(skipUnchanged).Inc()
+		r.lastDigests.set(key, current)
+		return false
 	}
 	// The note reads the digests of the previous sync: describe before
 	// remembering the current ones.
-	note := c.describe(key, p, current)
-	c.lastDigests.set(key, current)
+	note := r.describe(key, p, current)
+	r.lastDigests.set(key, current)
 	d := p.Decision
 	if outcome.result == applyDryRun {
-		c.metrics.skipped.WithLabelValues(skipDryRun).Inc()
+		r.metrics.skipped.WithLabelValues(skipDryRun).Inc()
 		logger.Info("Dry run: not writing", "action", d.Action, "note", note)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.Action, note)
-		return
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonDryRun, "DryRun", "Dry run, would %s: %s", d.Action, note)
+		return false
 	}
 	switch d.Action {
 	case plan.ActionRoll:
-		c.metrics.rollouts.WithLabelValues(key.groupKind, key.name.Namespace).Inc()
+		r.metrics.rollouts.WithLabelValues(key.groupKind, key.name.Namespace).Inc()
 		logger.Info("Rolled", "changed", d.Changed)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolled, "Roll", "Rolled: %s", note)
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolled, "Roll", "Rolled: %s", note)
 	case plan.ActionAdopt:
 		// No Event: adopting is the quiet, common case (every workload when
 		// reroll is first installed), and an Event each would flood the API
 		// server, and reroll's memory with Events waiting for their rate
 		// limit. The consumed annotation and the metric show it.
-		c.metrics.skipped.WithLabelValues(skipAdopted).Inc()
+		r.metrics.skipped.WithLabelValues(skipAdopted).Inc()
 		logger.V(2).Info("Adopted", "consumed", len(p.Consumed))
 	case plan.ActionRebaseline:
-		c.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
+		r.metrics.skipped.WithLabelValues(skipRebaselined).Inc()
 		logger.Info("Re-baselined without rolling", "why", d.Why)
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRebaselined, "Rebaseline", "%s", note)
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRebaselined, "Rebaseline", "%s", note)
 	case plan.ActionRecord:
-		c.metrics.skipped.WithLabelValues(skipReferences).Inc()
+		r.metrics.skipped.WithLabelValues(skipReferences).Inc()
 		logger.V(2).Info("Recorded changed references without rolling")
 	}
+	return false
 }
 
 // describe says what a plan's write does, naming objects and keys, never
 // values. The keys that changed come from comparing the digests the
 // workload's previous sync read with current.
-func (c *Controller) describe(key workloadKey, p plan.Plan, current map[plan.ConfigRef]map[string]string) string {
+func (r *reporter) describe(key workloadKey, p plan.Plan, current map[plan.ConfigRef]map[string]string) string {
 	d := p.Decision
 	switch d.Action {
 	case plan.ActionAdopt:
@@ -95,7 +135,7 @@ func (c *Controller) describe(key workloadKey, p plan.Plan, current map[plan.Con
 	for _, u := range p.Consumed {
 		byID[plan.EntryID(u)] = u
 	}
-	last, _ := c.lastDigests.get(key)
+	last, _ := r.lastDigests.get(key)
 	parts := make([]string, 0, len(d.Changed))
 	for _, id := range d.Changed {
 		u := byID[id]
@@ -110,41 +150,29 @@ func (c *Controller) describe(key workloadKey, p plan.Plan, current map[plan.Con
 	return "consumed content changed in " + strings.Join(parts, ", ")
 }
 
-// warn reports bad input on a workload: a Warning Event and a log line.
-func (c *Controller) warn(ctx context.Context, w workload, reason, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	c.metrics.warnings.WithLabelValues(reason).Inc()
-	klog.FromContext(ctx).Info("Warning", "reason", reason, "message", msg)
-	c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
-}
-
 // reportHold reports a held roll: a log line, and an Event, when the hold
 // starts or changes reason (a paced workload is looked at many times);
-// a halt also gets one Event on the failed workload. It queues the key
-// again when the hold has an end in time.
-func (c *Controller) reportHold(ctx context.Context, key workloadKey, w workload, p plan.Plan, h plan.Hold) {
+// a halt also gets one Event on the failed workload.
+func (r *reporter) reportHold(ctx context.Context, key workloadKey, w workload, p plan.Plan, h plan.Hold) {
 	logger := klog.FromContext(ctx)
 	for _, pr := range p.Problems {
-		c.warn(ctx, w, pr.Reason, "%s", pr.Message)
+		r.warnWorkload(ctx, w, pr.Reason, pr.Message)
 	}
-	if h.Wait > 0 {
-		c.queue.AddAfter(key, h.Wait)
-	}
-	if !c.holds.held(key, h.Reason) {
+	if !r.holds.held(key, h.Reason) {
 		logger.V(4).Info("Roll still held", "reason", h.Reason, "recheckAfter", h.Wait)
 		return
 	}
 	switch h.Reason {
 	case plan.HoldInvalid:
-		c.warn(ctx, w, plan.ReasonInvalidAnnotation, "%s", h.Message)
+		r.warnWorkload(ctx, w, plan.ReasonInvalidAnnotation, h.Message)
 		return
 	case plan.HoldHalted:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Hold", "Roll held: %s", h.Message)
-		c.reportFailedRollout(ctx, h)
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Hold", "Roll held: %s", h.Message)
+		r.reportFailedRollout(ctx, h)
 	case plan.HoldThrottled:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.Message)
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutThrottled, "Hold", "Roll held: %s", h.Message)
 	default:
-		c.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, holdAction(h.Reason), "Roll held (%s): %s", h.Reason, h.Message)
+		r.recorder.Eventf(w.object, nil, corev1.EventTypeNormal, plan.ReasonRolloutHeld, holdAction(h.Reason), "Roll held (%s): %s", h.Reason, h.Message)
 	}
 	logger.Info("Roll held", "reason", h.Reason, "message", h.Message)
 }
@@ -166,30 +194,24 @@ func holdAction(reason plan.HoldReason) string {
 
 // reportFailedRollout gives the consumer whose failed rollout halts a
 // change one Warning Event per change.
-func (c *Controller) reportFailedRollout(ctx context.Context, h plan.Hold) {
+func (r *reporter) reportFailedRollout(ctx context.Context, h plan.Hold) {
 	failedKey := keyOf(h.Failed)
-	if !c.holds.haltToReport(failedKey, h.Change) {
+	if !r.holds.haltToReport(failedKey, h.Change) {
 		return
 	}
-	a, ok := c.adapterFor(failedKey.groupKind)
+	failed, ok := r.workload(failedKey)
 	if !ok {
-		return
-	}
-	failed, err := getWorkload(a, failedKey.name)
-	if err != nil {
 		return
 	}
 	object := plan.RefOfChange(h.Change).String()
 	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed: reroll rolls no further consumer of that change until this workload recovers or %s changes again", object, object)
 	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", failedKey, "object", object)
-	c.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Halt", "%s", msg)
+	r.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Halt", "%s", msg)
 }
 
-// releaseHold notes that key's roll is no longer held, if it was, and
-// drops a pacing slot it no longer needs.
-func (c *Controller) releaseHold(ctx context.Context, key workloadKey) {
-	c.slots.pacer.forget(key)
-	if reason, ok := c.holds.released(key); ok {
+// releaseHold notes that key's roll is no longer held, if it was.
+func (r *reporter) releaseHold(ctx context.Context, key workloadKey) {
+	if reason, ok := r.holds.released(key); ok {
 		klog.FromContext(ctx).V(2).Info("Hold ended", "reason", reason)
 	}
 }

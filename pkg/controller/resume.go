@@ -60,9 +60,9 @@ func (c *Controller) resumePendingChanges(ctx context.Context) error {
 // while the leader rolls; comparing such a workload against its baseline
 // after a takeover would roll it a second time.
 func (c *Controller) dropRolledBaselines() {
-	for _, key := range c.changes.withBaselines() {
+	for _, key := range c.memory.changes.withBaselines() {
 		if _, rolled := c.rolledSince(key); rolled {
-			c.changes.dropBaselines(key)
+			c.memory.changes.dropBaselines(key)
 		}
 	}
 }
@@ -71,12 +71,8 @@ func (c *Controller) dropRolledBaselines() {
 // baseline was kept for it, is cached, and whether reroll rolled it since:
 // it carries reroll.dev/rollout.
 func (c *Controller) rolledSince(key workloadKey) (cached, rolled bool) {
-	a, ok := c.adapterFor(key.groupKind)
+	w, ok := c.view.cachedWorkloadOf(key)
 	if !ok {
-		return false, false
-	}
-	w, err := getWorkload(a, key.name)
-	if err != nil {
 		return false, false
 	}
 	_, rolled = w.meta.GetAnnotations()[plan.AnnotationRollout]
@@ -97,7 +93,7 @@ func (c *Controller) resumeRecord(r *pendingRecord) []workloadKey {
 		if cached, rolled := c.rolledSince(key); !cached || rolled {
 			continue
 		}
-		c.changes.changed(key, r.ref, r.before)
+		c.memory.changes.changed(key, r.ref, r.before)
 		c.enqueue(key, 0)
 		waiting = append(waiting, key)
 	}

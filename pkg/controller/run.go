@@ -37,7 +37,11 @@ const outageRetryDelay = time.Second
 const syncTimeout = 20 * time.Second
 
 // Run waits for the caches to sync, then runs workers until ctx is done,
-// and returns once the queue is drained and every worker has exited.
+// and returns once the queue is drained and every worker has exited. It
+// also runs, for as long, the side systems that only the leader runs: the
+// custom kinds' and the CSI driver's discovery loops, the adapters'
+// background work, the pending store's writer, and it publishes the
+// decision settings for the kubectl plugin.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	logger := klog.FromContext(ctx)
@@ -51,15 +55,20 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		c.queue.ShutDown()
 		return err
 	}
+	c.publisher.publish(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.pending.run(ctx) })
+	wg.Go(func() { c.customKinds.run(ctx) })
+	wg.Go(func() { c.csi.run(ctx) })
+	for _, a := range c.view.kinds.list() {
+		if b, ok := a.(backgroundAdapter); ok {
+			wg.Go(func() { b.runBackground(ctx) })
+		}
+	}
 	for range workers {
 		wg.Go(func() {
 			wait.UntilWithContext(ctx, c.runWorker, time.Second)
 		})
-	}
-	if a, ok := c.adapterFor("Job"); ok && !c.opts.DryRun {
-		wg.Go(func() { c.resumeJobRecreations(ctx, a.(*jobAdapter).jobs) })
 	}
 	<-ctx.Done()
 	logger.Info("Stopping workers: finishing in-flight syncs")
@@ -91,12 +100,12 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	start := time.Now()
-	c.syncStarts.set(key, start)
+	c.memory.syncStarts.set(key, start)
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 	err := c.syncHandler(syncCtx, key)
 	cancel()
 	c.metrics.observeSync(key, start, err)
-	c.syncStarts.forget(key)
+	c.memory.syncStarts.delete(key)
 	klog.FromContext(ctx).V(4).Info("Synced", "workload", key, "duration", time.Since(start), "err", err)
 	c.handleErr(ctx, err, key)
 	return true
@@ -120,7 +129,7 @@ func (c *Controller) Healthy() error {
 			return errors.New("an informer has stopped")
 		}
 	}
-	if key, start, ok := longestSync(c.syncStarts); ok {
+	if key, start, ok := longestSync(c.memory.syncStarts); ok {
 		if d := time.Since(start); d > 2*syncTimeout {
 			return fmt.Errorf("sync of %s has run for %v", key, d.Round(time.Second))
 		}

@@ -520,9 +520,9 @@ func TestSyncPatchRejected(t *testing.T) {
 func TestSyncDeletedWorkload(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.start()
-	f.c.lastDigests.set(deploymentKey("gone"), map[plan.ConfigRef]map[string]string{})
+	f.c.memory.lastDigests.set(deploymentKey("gone"), map[plan.ConfigRef]map[string]string{})
 	f.sync(ctx, "gone")
-	if _, ok := f.c.lastDigests.get(deploymentKey("gone")); ok {
+	if _, ok := f.c.memory.lastDigests.get(deploymentKey("gone")); ok {
 		t.Error("a deleted workload is still remembered")
 	}
 	f.expectWrites()
@@ -617,10 +617,10 @@ func TestSyncStatefulSetsAndDaemonSets(t *testing.T) {
 // An unknown kind is a clear error at start.
 func TestUnknownKind(t *testing.T) {
 	f := newFixture(t)
-	f.opts.BuiltinResources = []string{"deployments", "replicasets"}
+	f.opts.Kinds = []string{"deployments", "replicasets"}
 	_, ctx := ktesting.NewTestContext(t)
 	client := fake.NewClientset()
-	_, err := NewController(ctx, client, NewInformerFactories(client, Options{}), events.NewFakeRecorder(1), f.opts)
+	_, err := NewController(ctx, client, nil, NewInformerFactories(client, Options{}), events.NewFakeRecorder(1), f.opts)
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("error = %v", err)
 	}
@@ -655,7 +655,7 @@ func TestSyncWaitsForOwnWrite(t *testing.T) {
 	f.seed(rolled)
 	f.sync(ctx, "web")
 	f.expectWrites()
-	if f.c.writes.cacheBehindOwnWrite(deploymentKey("web"), "11") {
+	if f.c.memory.writes.cacheBehindOwnWrite(deploymentKey("web"), "11") {
 		t.Error("the guard outlived the write reaching the cache")
 	}
 }

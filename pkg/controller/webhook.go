@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/reroll/reroll/pkg/plan"
 )
@@ -40,11 +41,24 @@ type webhookChange struct {
 	Time time.Time `json:"time"`
 }
 
-// notifyWebhook sends the roll p of key to the webhook, and returns an
-// error, for a retry, unless it answered with a 2xx status.
-func (c *Controller) notifyWebhook(ctx context.Context, key workloadKey, p plan.Plan) error {
+// webhookNotifier sends rolls to the webhook instead of making them.
+type webhookNotifier struct {
+	url string
+	// client sends the POSTs; nil: http.DefaultClient, under webhookTimeout.
+	client *http.Client
+	clock  clock.PassiveClock
+}
+
+// enabled reports whether rolls go to a webhook.
+func (n *webhookNotifier) enabled() bool {
+	return n != nil && n.url != ""
+}
+
+// notify sends the roll p of key to the webhook, and returns an error, for
+// a retry, unless it answered with a 2xx status.
+func (n *webhookNotifier) notify(ctx context.Context, key workloadKey, p plan.Plan) error {
 	change := webhookChange{Kind: key.groupKind, Namespace: key.name.Namespace, Name: key.name.Name,
-		ConsumedState: p.Desired.String(), Time: c.opts.Clock.Now().UTC()}
+		ConsumedState: p.Desired.String(), Time: n.clock.Now().UTC()}
 	for _, u := range p.Consumed {
 		if slices.Contains(p.Decision.Changed, plan.EntryID(u)) && !slices.Contains(change.Changed, u.Ref.String()) {
 			change.Changed = append(change.Changed, u.Ref.String())
@@ -56,12 +70,12 @@ func (c *Controller) notifyWebhook(ctx context.Context, key workloadKey, p plan.
 	}
 	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.WebhookURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	client := c.opts.WebhookClient
+	client := n.client
 	if client == nil {
 		client = http.DefaultClient
 	}

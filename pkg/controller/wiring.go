@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -21,10 +19,16 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
+// NewController and the wiring of the Controller's parts: the file that
+// uses every other, so that they need not know each other.
+
 // NewController returns a Controller that watches workloads, ConfigMaps
 // and Secrets through factories, which must come from NewInformerFactories
-// with the same opts and must be started after this call.
-func NewController(ctx context.Context, client kubernetes.Interface, factories InformerFactories, recorder events.EventRecorder, opts Options) (*Controller, error) {
+// with the same opts and must be started after this call. dyn serves the
+// custom kinds and the Secrets Store CSI driver; nil when there are none.
+//
+// Long: it wires every part, one statement each.
+func NewController(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, factories InformerFactories, recorder events.EventRecorder, opts Options) (*Controller, error) {
 	if opts.FieldManager == "" {
 		return nil, errors.New("a field manager is required")
 	}
@@ -38,40 +42,26 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	nsSelector, err := labels.Parse(opts.NamespaceSelector)
+	view, err := newCacheView(opts.Decisions, opts.HashKey)
 	if err != nil {
 		return nil, fmt.Errorf("namespace selector: %w", err)
 	}
-	changes := newChangeTracker()
-	c := &Controller{
-		queue:    newWorkqueue(opts.Clock, reg, changes.urgent),
-		opts:     opts,
-		client:   client,
-		metrics:  newControllerMetrics(reg),
-		adapters: map[string]workloadAdapter{},
-		inputs: inputBuilder{
-			hashKey: opts.HashKey, rollOnAdopt: opts.RollOnAdopt,
-			optIn:        plan.OptInSettings{AutoAll: opts.AutoAll, Reloader: opts.ReloaderAnnotations, IgnoreTypes: opts.IgnoreConfigTypes},
-			rollOnDelete: opts.RollOnDelete,
-		},
-		namespaceSelector: nsSelector,
-		recorder:          recorder,
-		changes:           changes,
-		syncStarts:        newKeyedMemory[time.Time](),
-		writes:            ownWrites{from: newKeyedMemory[string]()},
-		lastDigests:       newKeyedMemory[map[plan.ConfigRef]map[string]string](),
-		dryRunStates:      newKeyedMemory[string](),
-		holds:             newHoldBook(),
-		bursts:            newBurstTracker(opts.Clock),
-		flaps:             newFlapBreaker(opts.Clock, opts.MaxRollsPerWorkload),
-		consumerFacts:     newConsumerFactsMemo(),
-	}
-	c.slots = rollSlots{inflight: newInflightSet(), pacer: newPacer(opts.Clock, opts.MaxRolloutsPerSecond),
-		maxInflight: opts.MaxInflightRollouts, qps: opts.MaxRolloutsPerSecond,
-		wakeHeld: func() { c.wake(c.holds.heldFor(plan.HoldInflight)) }}
-	c.pending = c.newPendingStore(client)
-	c.csi = &csiWatch{}
-	c.inputs.providerClasses = c.providerClass
+	c := &Controller{opts: opts, view: view, gatherer: &gatherer{view: view, memo: newConsumerFactsMemo()},
+		metrics: newControllerMetrics(reg), webhook: &webhookNotifier{url: opts.WebhookURL, client: opts.WebhookClient, clock: opts.Clock}}
+	c.memory = newWorkloadMemory(opts.Clock, opts.Decisions, func() { c.wake(c.memory.holds.heldFor(plan.HoldInflight)) })
+	c.queue = newWorkqueue(opts.Clock, reg, c.memory.changes.urgent)
+	c.reporter = &reporter{recorder: recorder, metrics: c.metrics, lastDigests: c.memory.lastDigests, holds: c.memory.holds, workload: view.cachedWorkloadOf}
+	c.pending = newPendingStore(client, opts.ControllerNamespace, opts.PendingChangesSecret, opts.FieldManager)
+	c.pending.mayWrite, c.pending.stillPending, c.pending.writes = opts.MayWrite, c.memory.changes.waitsOn, c.metrics.pendingWrites.WithLabelValues().Inc
+	c.memory.settled = c.pending.settled
+	disc := client.Discovery()
+	c.csi = &csiSource{opts: opts, disc: disc, dyn: dyn, kinds: view.kinds, warn: c.reporter.warn,
+		changed: func(ctx context.Context, namespace string, ref plan.ConfigRef) {
+			c.enqueueConsumers(ctx, namespace, ref, nil)
+		}}
+	view.providerClasses = c.csi.providerClass
+	c.customKinds = &customKinds{opts: opts, disc: disc, dyn: dyn, add: c.addWorkloadKind, remove: view.kinds.remove, deploymentTemplate: view.deploymentTemplate}
+	c.publisher = newSettingsPublisher(client, opts)
 	c.syncHandler = c.syncWorkload
 	if err := c.watchBuiltinKinds(ctx, client, factories); err != nil {
 		return nil, err
@@ -79,30 +69,25 @@ func NewController(ctx context.Context, client kubernetes.Interface, factories I
 	if err := c.watchConfig(ctx, factories); err != nil {
 		return nil, err
 	}
-	registerCacheGauge(reg, c)
-	registerPolicyGauges(reg, c)
+	registerGauges(reg, c)
 	return c, nil
-}
-
-// newPendingStore returns the store of the changes whose baselines the
-// change tracker keeps (pendingstore.go), wired to it and to the metrics.
-func (c *Controller) newPendingStore(client kubernetes.Interface) *pendingStore {
-	s := newPendingStore(client, c.opts.ControllerNamespace, c.opts.PendingChangesSecret, c.opts.FieldManager)
-	s.mayWrite, s.stillPending = c.opts.MayWrite, c.changes.waitsOn
-	s.writes = c.metrics.pendingWrites.WithLabelValues().Inc
-	return s
 }
 
 // watchBuiltinKinds registers the built-in workload kinds of opts.
 func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.Interface, factories InformerFactories) error {
-	resources := c.opts.BuiltinResources
-	if resources == nil {
-		resources = BuiltinResources()
+	names := c.opts.Kinds
+	if names == nil {
+		names = DefaultKindNames()
 	}
-	for _, name := range resources {
-		a, err := builtinAdapter(name, client, factories)
-		if err != nil {
-			return err
+	for _, name := range names {
+		k, ok := KindNamed(name)
+		if !ok {
+			return unknownKindError(name)
+		}
+		var a workloadAdapter = newTypedAdapter(k, client, factories)
+		if name == JobsKind {
+			a = &jobAdapter{typedAdapter: a.(*typedAdapter), namespace: c.opts.ControllerNamespace, fieldManager: c.opts.FieldManager,
+				warn: c.reporter.warn, resume: !c.opts.DryRun}
 		}
 		if err := c.addWorkloadKind(ctx, a); err != nil {
 			return err
@@ -115,36 +100,43 @@ func (c *Controller) watchBuiltinKinds(ctx context.Context, client kubernetes.In
 	return nil
 }
 
-// watchConfig registers the ConfigMap, Secret and Namespace informers.
+// watchConfig registers the ConfigMap, Secret and Namespace informers. An
+// ignored type (--resources-to-ignore) gets no informer: nothing of it is
+// watched or cached, and no workload consumes it.
 func (c *Controller) watchConfig(ctx context.Context, factories InformerFactories) error {
 	logger := klog.FromContext(ctx)
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	c.inputs.configs = map[plan.ConfigType]configStore{}
-	// An ignored type (--resources-to-ignore) gets no informer: nothing of
-	// it is watched or cached, and no workload consumes it.
-	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeConfigMap) {
+	watch := func(t plan.ConfigType, add func(f informers.SharedInformerFactory) error, informerOf func(informers.SharedInformerFactory) cache.SharedIndexInformer) error {
 		for _, f := range factories {
-			inf := f.Core().V1().ConfigMaps().TypedInformer()
-			if _, err := inf.AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts); err != nil {
+			if err := add(f); err != nil {
 				return err
 			}
 		}
-		c.configMapsInformer = factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Core().V1().ConfigMaps().Informer()
-		})
-		c.watchedConfig(plan.TypeConfigMap, c.configMapsInformer)
+		g := factories.group(informerOf)
+		c.view.configs[t] = g.GetIndexer()
+		c.cachesSynced = append(c.cachesSynced, g.HasSynced)
+		c.informers = append(c.informers, g)
+		return nil
 	}
-	if !slices.Contains(c.opts.IgnoreConfigTypes, plan.TypeSecret) {
-		for _, f := range factories {
-			inf := f.Core().V1().Secrets().TypedInformer()
-			if _, err := inf.AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts); err != nil {
-				return err
-			}
+	if !c.opts.ignores(plan.TypeConfigMap) {
+		if err := watch(plan.TypeConfigMap, func(f informers.SharedInformerFactory) error {
+			_, err := f.Core().V1().ConfigMaps().TypedInformer().AddTypedEventHandler(configHandler[*corev1.ConfigMap](ctx, c, plan.TypeConfigMap), handlerOpts)
+			return err
+		}, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().ConfigMaps().Informer()
+		}); err != nil {
+			return err
 		}
-		c.secretsInformer = factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	}
+	if !c.opts.ignores(plan.TypeSecret) {
+		if err := watch(plan.TypeSecret, func(f informers.SharedInformerFactory) error {
+			_, err := f.Core().V1().Secrets().TypedInformer().AddTypedEventHandler(configHandler[*corev1.Secret](ctx, c, plan.TypeSecret), handlerOpts)
+			return err
+		}, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Secrets().Informer()
-		})
-		c.watchedConfig(plan.TypeSecret, c.secretsInformer)
+		}); err != nil {
+			return err
+		}
 	}
 	if c.opts.SkipNamespaceObjects {
 		return nil
@@ -157,48 +149,36 @@ func (c *Controller) watchConfig(ctx context.Context, factories InformerFactorie
 	nsInformers := factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Namespaces().Informer()
 	})
-	c.namespaces = nsInformers.GetIndexer()
+	c.view.namespaces = nsInformers.GetIndexer()
 	c.cachesSynced = append(c.cachesSynced, nsInformers.HasSynced)
 	c.informers = append(c.informers, nsInformers)
 	return nil
 }
 
-// watchedConfig records the informers of a watched config type: the sync
-// reads them, and readiness and health wait on them.
-func (c *Controller) watchedConfig(t plan.ConfigType, g informerGroup) {
-	c.inputs.configs[t] = g.GetIndexer()
-	c.cachesSynced = append(c.cachesSynced, g.HasSynced)
-	c.informers = append(c.informers, g)
-}
-
-// registerCacheGauge exposes how many objects each of c's informers caches.
-func registerCacheGauge(reg *metrics.Registry, c *Controller) {
+// registerGauges exposes how many objects each of c's informers caches, the
+// rollouts held, by reason, and the rollouts in flight.
+func registerGauges(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_cached_objects", "Objects in the informer caches, by kind.", []string{"kind"},
 		func(emit func(value float64, labelValues ...string)) {
-			for typ, inf := range map[plan.ConfigType]informerGroup{plan.TypeConfigMap: c.configMapsInformer, plan.TypeSecret: c.secretsInformer} {
-				if inf != nil {
-					emit(float64(len(inf.GetStore().ListKeys())), string(typ))
+			for _, typ := range []plan.ConfigType{plan.TypeConfigMap, plan.TypeSecret} {
+				if store, ok := c.view.configs[typ]; ok {
+					emit(float64(len(store.List())), string(typ))
 				}
 			}
-			for _, a := range c.adapterList() {
+			for _, a := range c.view.kinds.list() {
 				emit(float64(len(a.informer().GetStore().ListKeys())), a.groupKind())
 			}
 		})
-}
-
-// registerPolicyGauges exposes the rollouts held, by reason, and the
-// rollouts in flight.
-func registerPolicyGauges(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_rollouts_held", "Workloads whose planned roll is held, by reason.", []string{"reason"},
 		func(emit func(value float64, labelValues ...string)) {
-			counts := c.holds.counts()
+			counts := c.memory.holds.counts()
 			for _, r := range plan.HoldReasons() {
 				emit(float64(counts[r]), string(r))
 			}
 		})
 	reg.NewGaugeVecFunc("reroll_rollouts_inflight", "Opted-in workloads whose rollout has not completed, whoever started it.", nil,
 		func(emit func(value float64, labelValues ...string)) {
-			emit(float64(c.slots.inflight.count()))
+			emit(float64(c.memory.slots.inflight.count()))
 		})
 }
 
@@ -216,11 +196,4 @@ func newWorkqueue(clk clock.WithTicker, reg *metrics.Registry, isUrgent func(wor
 		workqueue.NewTypedItemExponentialFailureRateLimiter[workloadKey](retryBaseDelay, retryMaxDelay),
 		workqueue.TypedRateLimitingQueueConfig[workloadKey]{Name: name, Clock: clk, DelayingQueue: delaying},
 	)
-}
-
-// wake syncs keys at once.
-func (c *Controller) wake(keys []workloadKey) {
-	for _, k := range keys {
-		c.queue.Add(k)
-	}
 }

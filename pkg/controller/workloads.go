@@ -2,19 +2,15 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"strings"
+	"maps"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	batchclient "k8s.io/client-go/kubernetes/typed/batch/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/reroll/reroll/pkg/plan"
@@ -70,7 +66,7 @@ type workload struct {
 
 // workloadAdapter adapts one kind of workload to the shared handlers and
 // sync: the pure logic works on a pod template's references, and an adapter
-// only says where the template is and how to patch.
+// only says where the template is and how to write.
 type workloadAdapter interface {
 	// groupKind names the kind: its Kind for built-in kinds, such as
 	// "Deployment", and "Kind.group" for custom kinds, unique across groups.
@@ -80,22 +76,19 @@ type workloadAdapter interface {
 	informer() informerGroup
 	// groupResource names the kind's resource, for NotFound errors.
 	groupResource() schema.GroupResource
-	// templatePath is the path of the pod template in the object.
-	templatePath() []string
-	// patch sends a patch of the workload's annotations and returns the
-	// patched object's resourceVersion.
-	patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error)
+	// write makes one sync's write to workload name (see patchWrites) and
+	// returns the written object's resourceVersion: a patch of reroll's
+	// annotations, or, for a kind whose template cannot change (Jobs), a
+	// roll by re-creating the object.
+	write(ctx context.Context, name cache.ObjectName, w patchWrites, fieldManager string) (string, error)
 }
 
-// workloadObject is what every typed workload object is.
-type workloadObject interface {
-	runtime.Object
-	metav1.Object
-}
-
-// patcher is the Patch method every typed client has.
-type patcher[T any] interface {
-	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+// backgroundAdapter is an adapter with work of its own that runs while the
+// workers do (the Jobs' unfinished re-creations).
+type backgroundAdapter interface {
+	workloadAdapter
+	// runBackground works until ctx is done.
+	runBackground(ctx context.Context)
 }
 
 // getWorkload returns the cached workload of a's kind named name, or a
@@ -147,118 +140,75 @@ func workloadOf(w *cachedWorkload) workload {
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the
 // typed Clientset and SharedInformerFactory.
-type typedAdapter[T workloadObject] struct {
-	name     string
-	resource schema.GroupResource
-	// path is where the pod template is.
-	path   []string
+type typedAdapter struct {
+	kind   Kind
 	inf    informerGroup
-	client func(namespace string) patcher[T]
+	client kubernetes.Interface
+}
+
+// newTypedAdapter returns the adapter of built-in kind k, watched through
+// factories.
+func newTypedAdapter(k Kind, client kubernetes.Interface, factories InformerFactories) *typedAdapter {
+	return &typedAdapter{kind: k, inf: factories.group(k.informer), client: client}
 }
 
 // groupKind implements workloadAdapter.
-func (k *typedAdapter[T]) groupKind() string { return k.name }
+func (a *typedAdapter) groupKind() string { return a.kind.Kind }
 
 // informer implements workloadAdapter.
-func (k *typedAdapter[T]) informer() informerGroup { return k.inf }
+func (a *typedAdapter) informer() informerGroup { return a.inf }
 
 // groupResource implements workloadAdapter.
-func (k *typedAdapter[T]) groupResource() schema.GroupResource { return k.resource }
+func (a *typedAdapter) groupResource() schema.GroupResource { return a.kind.Resource.GroupResource() }
 
-// templatePath implements workloadAdapter.
-func (k *typedAdapter[T]) templatePath() []string { return k.path }
-
-// patch implements workloadAdapter with a strategic merge patch.
-func (k *typedAdapter[T]) patch(ctx context.Context, name cache.ObjectName, body []byte, opts metav1.PatchOptions) (string, error) {
-	obj, err := k.client(name.Namespace).Patch(ctx, name.Name, types.StrategicMergePatchType, body, opts)
+// write implements workloadAdapter with a strategic merge patch.
+func (a *typedAdapter) write(ctx context.Context, name cache.ObjectName, w patchWrites, fieldManager string) (string, error) {
+	body, err := annotationPatch(w, a.kind.templatePath)
 	if err != nil {
 		return "", err
 	}
-	return obj.GetResourceVersion(), nil
+	return a.kind.patch(ctx, a.client, name, body, metav1.PatchOptions{FieldManager: fieldManager})
 }
 
-// jobAdapter is the workloadAdapter of Jobs, with the client a roll
-// re-creates them through (see jobs.go).
-type jobAdapter struct {
-	typedAdapter[*batchv1.Job]
-	jobs batchclient.JobsGetter
+// patchWrites are the values one sync writes; empty ones are left out.
+type patchWrites struct {
+	// state is the consumed state, and rollout the rollout record, both on
+	// the workload's metadata.
+	state, rollout string
+	// configHash goes on the pod template (a roll by the template), and
+	// restartAt in spec.restartAt (a roll by a restart).
+	configHash, restartAt string
 }
 
-// BuiltinResources returns the workload resources served by the typed
-// Clientset, by the names --kinds uses.
-func BuiltinResources() []string {
-	return []string{"deployments", "statefulsets", "daemonsets", "cronjobs"}
+// rolls reports whether the writes roll the workload.
+func (w patchWrites) rolls() bool {
+	return w.configHash != "" || w.restartAt != ""
 }
 
-// JobsKind is the --kinds name of Jobs, which reroll rolls by re-creating
-// them (jobs.go); not watched by default, except with
-// --reloader-annotations, as Reloader does.
-const JobsKind = "jobs"
-
-// KindNames returns every name --kinds takes: the built-in kinds served by
-// the typed Clientset, Jobs, and Argo Rollouts.
-func KindNames() []string {
-	return append(BuiltinResources(), JobsKind, ArgoRolloutsKind)
-}
-
-// BuiltinResource returns the group, version and resource of a built-in
-// resource named as in BuiltinResources.
-func BuiltinResource(name string) schema.GroupVersionResource {
-	if name == "cronjobs" || name == JobsKind {
-		return batchv1.SchemeGroupVersion.WithResource(name)
+// annotationPatch returns the patch reroll writes: the consumed state and,
+// when rolling, the rollout record (if not empty) on the workload's
+// metadata, and either the config hash on the pod template found at
+// templatePath or spec.restartAt. The body is valid both as a strategic
+// merge patch and as a JSON merge patch.
+func annotationPatch(w patchWrites, templatePath []string) ([]byte, error) {
+	annotations := map[string]string{plan.AnnotationConsumed: w.state}
+	if w.rollout != "" {
+		annotations[plan.AnnotationRollout] = w.rollout
 	}
-	return appsv1.SchemeGroupVersion.WithResource(name)
-}
-
-// specTemplate is where Deployments, StatefulSets and DaemonSets keep their
-// pod template; jobTemplate is a CronJob's: the template of the Jobs it
-// creates, so a roll changes its next Job and leaves running Jobs alone.
-var (
-	specTemplate = []string{"spec", "template"}
-	jobTemplate  = []string{"spec", "jobTemplate", "spec", "template"}
-)
-
-// builtinAdapter returns the workloadAdapter of a built-in resource named
-// as in BuiltinResources, or an error naming the valid ones.
-func builtinAdapter(name string, client kubernetes.Interface, factories InformerFactories) (workloadAdapter, error) {
-	clients := client.AppsV1()
-	gr := BuiltinResource(name).GroupResource()
-	switch name {
-	case "deployments":
-		return &typedAdapter[*appsv1.Deployment]{
-			name: "Deployment", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-				return f.Apps().V1().Deployments().Informer()
-			}),
-			client: func(ns string) patcher[*appsv1.Deployment] { return clients.Deployments(ns) },
-		}, nil
-	case "statefulsets":
-		return &typedAdapter[*appsv1.StatefulSet]{
-			name: "StatefulSet", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-				return f.Apps().V1().StatefulSets().Informer()
-			}),
-			client: func(ns string) patcher[*appsv1.StatefulSet] { return clients.StatefulSets(ns) },
-		}, nil
-	case "daemonsets":
-		return &typedAdapter[*appsv1.DaemonSet]{
-			name: "DaemonSet", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-				return f.Apps().V1().DaemonSets().Informer()
-			}),
-			client: func(ns string) patcher[*appsv1.DaemonSet] { return clients.DaemonSets(ns) },
-		}, nil
-	case "cronjobs":
-		return &typedAdapter[*batchv1.CronJob]{
-			name: "CronJob", resource: gr, path: jobTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-				return f.Batch().V1().CronJobs().Informer()
-			}),
-			client: func(ns string) patcher[*batchv1.CronJob] { return client.BatchV1().CronJobs(ns) },
-		}, nil
-	case JobsKind:
-		return &jobAdapter{typedAdapter: typedAdapter[*batchv1.Job]{
-			name: "Job", resource: gr, path: specTemplate, inf: factories.group(func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-				return f.Batch().V1().Jobs().Informer()
-			}),
-			client: func(ns string) patcher[*batchv1.Job] { return client.BatchV1().Jobs(ns) },
-		}, jobs: client.BatchV1()}, nil
+	patch := map[string]any{
+		"metadata": map[string]any{"annotations": annotations},
 	}
-	return nil, fmt.Errorf("unknown kind %q: the built-in kinds are %s", name, strings.Join(append(BuiltinResources(), JobsKind), ", "))
+	if w.configHash != "" {
+		var node any = map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{plan.AnnotationConfigHash: w.configHash}},
+		}
+		for i := len(templatePath) - 1; i >= 0; i-- {
+			node = map[string]any{templatePath[i]: node}
+		}
+		maps.Copy(patch, node.(map[string]any))
+	}
+	if w.restartAt != "" {
+		patch["spec"] = map[string]any{"restartAt": w.restartAt}
+	}
+	return json.Marshal(patch)
 }

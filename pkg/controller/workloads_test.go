@@ -3,12 +3,12 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,8 +19,8 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// Every built-in resource has an adapter with its Kind, resource and
-// template path; an unknown one is an error that names the valid ones.
+// Every built-in kind of the table has an adapter with its Kind, resource
+// and template path; an unknown one is an error that names the valid ones.
 func TestBuiltinAdapter(t *testing.T) {
 	client := fake.NewClientset()
 	factory := singleFactory(client, Options{})
@@ -32,49 +32,45 @@ func TestBuiltinAdapter(t *testing.T) {
 		"cronjobs":     {"CronJob", "batch", "spec.jobTemplate.spec.template"},
 		"jobs":         {"Job", "batch", "spec.template"},
 	}
-	for _, resource := range append(BuiltinResources(), JobsKind) {
-		a, err := builtinAdapter(resource, client, InformerFactories{factory})
-		if err != nil {
-			t.Fatalf("%s: %v", resource, err)
-		}
-		w := want[resource]
+	for _, k := range Kinds() {
+		a := newTypedAdapter(k, client, InformerFactories{factory})
+		w := want[k.Name]
 		if a.groupKind() != w.groupKind {
-			t.Errorf("%s: groupKind %q, want %q", resource, a.groupKind(), w.groupKind)
+			t.Errorf("%s: groupKind %q, want %q", k.Name, a.groupKind(), w.groupKind)
 		}
-		if gr := a.groupResource(); gr != (schema.GroupResource{Group: w.group, Resource: resource}) {
-			t.Errorf("%s: groupResource %v", resource, gr)
+		if gr := a.groupResource(); gr != (schema.GroupResource{Group: w.group, Resource: k.Name}) {
+			t.Errorf("%s: groupResource %v", k.Name, gr)
 		}
-		if p := strings.Join(a.templatePath(), "."); p != w.path {
-			t.Errorf("%s: templatePath %q, want %q", resource, p, w.path)
+		if p := strings.Join(k.templatePath, "."); p != w.path {
+			t.Errorf("%s: templatePath %q, want %q", k.Name, p, w.path)
 		}
 		if a.informer() == nil {
-			t.Errorf("%s: no informer", resource)
+			t.Errorf("%s: no informer", k.Name)
 		}
 	}
-	if len(want) != len(BuiltinResources())+1 {
-		t.Errorf("BuiltinResources() = %q", BuiltinResources())
+	if len(want) != len(Kinds()) || !slices.Equal(DefaultKindNames(), []string{"deployments", "statefulsets", "daemonsets", "cronjobs"}) {
+		t.Errorf("Kinds() = %+v, defaults %q", Kinds(), DefaultKindNames())
 	}
-	_, err := builtinAdapter("replicasets", client, InformerFactories{factory})
+	err := unknownKindError("replicasets")
 	if err == nil || !strings.Contains(err.Error(), `unknown kind "replicasets": the built-in kinds are deployments, statefulsets, daemonsets, cronjobs, jobs`) {
 		t.Errorf("unknown resource: %v", err)
 	}
 }
 
-// A typed adapter patches with a strategic merge patch, the given options,
-// and returns the new resourceVersion; API errors pass through unchanged.
+// A typed adapter writes with a strategic merge patch, the given field
+// manager, and returns the new resourceVersion; API errors pass through
+// unchanged.
 func TestTypedAdapterPatch(t *testing.T) {
 	d := deployment("web", auto(), nil)
 	client := fake.NewClientset(d)
-	a, err := builtinAdapter("deployments", client, NewInformerFactories(client, Options{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _ := KindNamed("deployments")
+	a := newTypedAdapter(k, client, NewInformerFactories(client, Options{}))
 	client.PrependReactor("patch", "deployments", func(action core.Action) (bool, runtime.Object, error) {
 		patched := d.DeepCopy()
 		patched.ResourceVersion = "42"
 		return true, patched, nil
 	})
-	rv, err := a.patch(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, []byte(`{}`), metav1.PatchOptions{FieldManager: "reroll"})
+	rv, err := a.write(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, patchWrites{state: "v1"}, "reroll")
 	if err != nil || rv != "42" {
 		t.Fatalf("patch = %q, %v", rv, err)
 	}
@@ -87,7 +83,7 @@ func TestTypedAdapterPatch(t *testing.T) {
 	}
 	gone := errors.New("boom")
 	client.PrependReactor("patch", "deployments", func(core.Action) (bool, runtime.Object, error) { return true, nil, gone })
-	if _, err := a.patch(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, []byte(`{}`), metav1.PatchOptions{}); !errors.Is(err, gone) {
+	if _, err := a.write(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "web"}, patchWrites{}, ""); !errors.Is(err, gone) {
 		t.Errorf("error = %v, want %v", err, gone)
 	}
 }
@@ -97,7 +93,8 @@ func TestTypedAdapterPatch(t *testing.T) {
 func TestGetWorkload(t *testing.T) {
 	client := fake.NewClientset()
 	factory := singleFactory(client, Options{})
-	a, _ := builtinAdapter("deployments", client, InformerFactories{factory})
+	k, _ := KindNamed("deployments")
+	a := newTypedAdapter(k, client, InformerFactories{factory})
 	name := cache.ObjectName{Namespace: testNamespace, Name: "web"}
 	_, err := getWorkload(a, name)
 	if !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `deployments.apps "web" not found`) {

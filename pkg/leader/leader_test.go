@@ -3,6 +3,7 @@ package leader
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/reroll/reroll/pkg/metrics"
 )
 
 // testConfig returns a Config with timings short enough for tests.
@@ -185,5 +188,49 @@ func TestIdentity(t *testing.T) {
 	}
 	if _, err := Identity("", "", "x"); !errors.Is(err, ErrNoIdentity) {
 		t.Errorf("no identity: %v", err)
+	}
+}
+
+// Without leader election the work runs at once and the leader gauge says
+// 1; with it, the gauge follows the Lease.
+func TestRunWorkersLeaderGauge(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	gauge := func(reg *metrics.Registry) string {
+		var b strings.Builder
+		_ = reg.WriteText(&b)
+		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, "reroll_leader ") {
+				return line
+			}
+		}
+		return ""
+	}
+	reg := metrics.NewRegistry()
+	if err := RunWorkers(ctx, false, Config{}, reg, func(context.Context) error {
+		if g := gauge(reg); g != "reroll_leader 1" {
+			t.Errorf("without election: %q", g)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg = metrics.NewRegistry()
+	t.Setenv("POD_NAME", "pod-a")
+	client := fake.NewClientset()
+	shutdown, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunWorkers(shutdown, true, testConfig(client, ""), reg, func(ctx context.Context) error {
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	eventually(t, "pod-a to lead, with the gauge at 1", func() bool { return holder(t, client) == "pod-a" && gauge(reg) == "reroll_leader 1" })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if g := gauge(reg); g != "reroll_leader 0" {
+		t.Errorf("after release: %q", g)
 	}
 }

@@ -331,11 +331,11 @@ func WaveRule(in PolicyInput) Hold {
 		if o.Waves == nil {
 			return Hold{} // this change rolls every consumer at once
 		}
-		members, err := waveMembers(o)
+		members, sizes, err := waveOrder(o)
 		if err != nil {
 			return Hold{Reason: HoldInvalid, Message: err.Error() + "; not rolling until it is fixed"}
 		}
-		pending, ok := CalculateWaveTurn(members, in.Workload, CalculateWaveSizes(o.Waves, len(members)), func(m ConsumerFacts) bool {
+		pending, ok := CalculateWaveTurn(members, in.Workload, sizes, func(m ConsumerFacts) bool {
 			return m.Record != nil && m.Record.RolledFor(o.Change) && m.State == RolloutComplete
 		})
 		if ok {
@@ -364,6 +364,34 @@ func waveMembers(o ChangedObject) ([]ConsumerFacts, error) {
 	}
 	SortWaveMembers(members, func(m ConsumerFacts) (WorkloadID, int) { return m.ID, m.Priority })
 	return members, nil
+}
+
+// waveOrder returns the members of change o's waves in wave order, and
+// the cumulative wave sizes.
+func waveOrder(o ChangedObject) ([]ConsumerFacts, []int, error) {
+	members, err := waveMembers(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return members, CalculateWaveSizes(o.Waves, len(members)), nil
+}
+
+// WaveOfMember returns the wave (1 first) in which change o rolls workload
+// id, as WaveRule orders them, or 0 when o has no waves or does not roll
+// id. The kubectl plugin numbers waves with it.
+func WaveOfMember(o ChangedObject, id WorkloadID) int {
+	if o.Waves == nil || o.WavesError != nil {
+		return 0
+	}
+	members, sizes, err := waveOrder(o)
+	if err != nil {
+		return 0
+	}
+	pos := slices.IndexFunc(members, func(m ConsumerFacts) bool { return m.ID == id })
+	if pos < 0 {
+		return 0
+	}
+	return WaveOf(pos, sizes) + 1
 }
 
 // SortWaveMembers sorts the members of a change's waves into wave order:

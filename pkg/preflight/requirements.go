@@ -40,6 +40,9 @@ type ControllerSettings struct {
 // ControllerRequirements lists what a controller with settings s needs of
 // the API server and of RBAC: the same list the manifests and the Helm
 // chart grant, and the preflight check verifies.
+//
+// Long: one list, in the order the chart's RBAC grants it, so that the two
+// read side by side.
 func ControllerRequirements(s ControllerSettings) Requirements {
 	var req Requirements
 	access := func(group, resource string, namespaces []string, verbs ...string) {
@@ -81,6 +84,10 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		access(gr.Group, gr.Resource, watched, workloadVerbs...)
 	}
 	req.Access = append(req.Access, Access{Verb: "get", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
+	if !s.DryRun {
+		// The decision settings are published on it, for kubectl reroll.
+		req.Access = append(req.Access, Access{Verb: "patch", Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.HashKeySecret})
+	}
 	if s.PendingChangesSecret != "" {
 		for _, v := range []string{"get", "update"} {
 			req.Access = append(req.Access, Access{Verb: v, Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.PendingChangesSecret})

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/reroll/reroll/pkg/controller"
+	"github.com/reroll/reroll/pkg/plan"
 )
 
 // What a controller needs follows its settings: dry runs never patch, extra
@@ -29,7 +32,7 @@ func TestControllerRequirements(t *testing.T) {
 		"list cronjobs.batch in namespace apps", "watch cronjobs.batch in namespace apps", "patch cronjobs.batch in namespace apps",
 		"create events.events.k8s.io in namespace apps", "patch events.events.k8s.io in namespace apps",
 		"list namespaces apps in all namespaces", "watch namespaces apps in all namespaces",
-		"get secrets key in namespace reroll-system",
+		"get secrets key in namespace reroll-system", "patch secrets key in namespace reroll-system",
 	}
 	if !slices.Equal(access(got), want) {
 		t.Errorf("access:\n got  %q\n want %q", access(got), want)
@@ -41,7 +44,7 @@ func TestControllerRequirements(t *testing.T) {
 	dry := base
 	dry.DryRun = true
 	for _, a := range access(ControllerRequirements(dry)) {
-		if strings.HasPrefix(a, "patch deployments") {
+		if strings.HasPrefix(a, "patch deployments") || strings.HasPrefix(a, "patch secrets") {
 			t.Errorf("a dry run needs %q", a)
 		}
 	}
@@ -123,5 +126,24 @@ func TestControllerRequirementsSeveralNamespacesRolesOnly(t *testing.T) {
 	}
 	if got := NamespaceAccess([]string{"a", "b"}); len(got) != 4 || got[0].Name != "a" || got[3].Name != "b" || got[3].Namespace != "" {
 		t.Errorf("NamespaceAccess = %v: want list and watch of each Namespace by name", got)
+	}
+}
+
+// A controller's options say what it needs: its kinds (Jobs add their
+// re-creation), its custom kinds, its ignored types, and the Lease with
+// leader election.
+func TestSettingsOf(t *testing.T) {
+	o := controller.Options{ControllerNamespace: "reroll-system", HashKeySecret: "key", PendingChangesSecret: "pending"}
+	o.Kinds = []string{"deployments", controller.JobsKind}
+	o.ExtraKinds = []controller.ExtraKind{controller.ArgoRollouts()}
+	o.IgnoreConfigTypes = []plan.ConfigType{plan.TypeSecret}
+	s := SettingsOf(o, "leases")
+	want := []schema.GroupVersionResource{{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "batch", Version: "v1", Resource: "jobs"}}
+	if !slices.Equal(s.BuiltinResources, want) || !s.RecreatesJobs || !s.IgnoreSecrets || s.IgnoreConfigMaps ||
+		len(s.ExtraKinds) != 1 || s.ExtraKinds[0].String() != "rollouts.argoproj.io" || !s.LeaderElect || s.LeaseNamespace != "leases" {
+		t.Errorf("settings %+v", s)
+	}
+	if s := SettingsOf(controller.Options{}, ""); len(s.BuiltinResources) != 4 || s.LeaderElect || s.RecreatesJobs {
+		t.Errorf("defaults: %+v", s)
 	}
 }

@@ -145,8 +145,9 @@ func assertGrantsExactly(t *testing.T, granted []grant, settings preflight.Contr
 // by default, as the chart's default kinds.
 func builtinResources() []schema.GroupVersionResource {
 	var builtin []schema.GroupVersionResource
-	for _, r := range controller.BuiltinResources() {
-		builtin = append(builtin, controller.BuiltinResource(r))
+	for _, name := range controller.DefaultKindNames() {
+		k, _ := controller.KindNamed(name)
+		builtin = append(builtin, k.Resource)
 	}
 	return builtin
 }

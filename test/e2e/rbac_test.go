@@ -174,7 +174,7 @@ func TestManifests(t *testing.T) {
 		ns := newNamespace(t)
 		kubeconfig := tokenKubeconfig(t, token)
 		cmd := exec.Command(testEnv.controller, append([]string{
-			"--kubeconfig=" + kubeconfig, "--namespace=" + ns, "--hash-key-secret=reroll-hash-key-e2e-kubeconfig",
+			"--kubeconfig=" + kubeconfig, "--namespace=" + ns,
 			"--debounce=100ms", "--v=4"}, localServers()...)...)
 		cmd.Env = append(os.Environ(), "POD_NAMESPACE="+rerollNamespace)
 		r := startRerollCommand(t, cmd)
@@ -238,7 +238,7 @@ func startInCluster(t *testing.T, token, ns string) *rerollProcess {
 mount -t tmpfs tmpfs /run
 mkdir -p /run/secrets/kubernetes.io/serviceaccount
 mount --bind "$SA_DIR" /run/secrets/kubernetes.io/serviceaccount
-exec "$REROLL" --namespace="$WATCH_NS" --hash-key-secret=reroll-hash-key-e2e-incluster --debounce=100ms --v=4 \
+exec "$REROLL" --namespace="$WATCH_NS" --debounce=100ms --v=4 \
 	--metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0`
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = []string{
