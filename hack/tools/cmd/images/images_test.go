@@ -33,11 +33,12 @@ func TestImages(t *testing.T) {
 	second := buildAll(t, testOptions(t, t.TempDir(), rerollBin, created))
 	checkReproducible(t, first, second)
 
-	wantLabels := func(version, title string) map[string]string {
+	// A revision of "" means no revision label.
+	wantLabels := func(version, revision, title string) map[string]string {
 		return map[string]string{
 			"org.opencontainers.image.version":  version,
 			"org.opencontainers.image.source":   "https://example.com/reroll",
-			"org.opencontainers.image.revision": "0123456789abcdef",
+			"org.opencontainers.image.revision": revision,
 			"org.opencontainers.image.title":    title,
 		}
 	}
@@ -50,15 +51,15 @@ func TestImages(t *testing.T) {
 		content map[string]string
 	}{{
 		ref: "reroll.local/pause:1", archive: "pause.tar", user: "65535:65535", entrypoint: "/pause",
-		labels: wantLabels("1", "reroll-pause"),
+		labels: wantLabels("1", "", "reroll-pause"),
 		layers: []map[string]int64{{"pause": 0o755}},
 	}, {
 		ref: "reroll.local/echoconfig:1", archive: "echoconfig.tar", user: "65532:65532", entrypoint: "/echoconfig",
-		labels: wantLabels("1", "reroll-echoconfig"),
+		labels: wantLabels("1", "", "reroll-echoconfig"),
 		layers: []map[string]int64{{"echoconfig": 0o755}},
 	}, {
 		ref: "reroll.local/reroll:" + testVersion, archive: "reroll.tar", user: "65532:65532", entrypoint: "/reroll",
-		labels: wantLabels(testVersion, "reroll"),
+		labels: wantLabels(testVersion, "0123456789abcdef", "reroll"),
 		layers: []map[string]int64{{
 			"etc/": 0o755, "etc/passwd": 0o644, "etc/group": 0o644, "tmp/": 0o1777,
 			"etc/ssl/": 0o755, "etc/ssl/certs/": 0o755, "etc/ssl/certs/ca-certificates.crt": 0o644,

@@ -90,8 +90,7 @@ func imageSpecs(ctx context.Context, o options, tmp string) ([]imageSpec, error)
 	if err != nil {
 		return nil, err
 	}
-	from := origin{source: o.source, revision: o.revision}
-	specs := []imageSpec{pauseSpec(pause, from), echoconfigSpec(echoconfig, from)}
+	specs := []imageSpec{pauseSpec(pause, o.source), echoconfigSpec(echoconfig, o.source)}
 	if o.rerollBin == "" {
 		fmt.Fprintln(os.Stderr, "images: no --reroll-bin: reroll's image is not built")
 		return specs, nil
@@ -110,6 +109,7 @@ func imageSpecs(ctx context.Context, o options, tmp string) ([]imageSpec, error)
 	if err != nil {
 		return nil, err
 	}
+	from := origin{source: o.source, revision: o.revision}
 	return append(specs, rerollSpec(reroll, caCerts, o.version, from)), nil
 }
 

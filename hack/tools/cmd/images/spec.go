@@ -32,8 +32,10 @@ type origin struct {
 	revision string
 }
 
-// pauseSpec is the pod sandbox image, from the pause binary.
-func pauseSpec(bin []byte, from origin) imageSpec {
+// pauseSpec is the pod sandbox image, from the pause binary. The test
+// images carry no revision, so that their digests change only when their
+// programs do, not with every commit.
+func pauseSpec(bin []byte, source string) imageSpec {
 	return imageSpec{
 		ref:     pauseRef,
 		archive: "pause.tar",
@@ -44,14 +46,15 @@ func pauseSpec(bin []byte, from origin) imageSpec {
 		config: v1.Config{
 			Entrypoint: []string{"/pause"},
 			User:       pauseUser,
-			Labels: labels(from, "1", "reroll-pause",
+			Labels: labels(origin{source: source}, "1", "reroll-pause",
 				"reroll's pod sandbox image for tests: waits for SIGTERM and reaps zombie children"),
 		},
 	}
 }
 
-// echoconfigSpec is the end-to-end tests' app, from the echoconfig binary.
-func echoconfigSpec(bin []byte, from origin) imageSpec {
+// echoconfigSpec is the end-to-end tests' app, from the echoconfig binary;
+// like pause's, its labels have no revision.
+func echoconfigSpec(bin []byte, source string) imageSpec {
 	return imageSpec{
 		ref:     echoconfigRef,
 		archive: "echoconfig.tar",
@@ -64,7 +67,7 @@ func echoconfigSpec(bin []byte, from origin) imageSpec {
 			User:         nonRoot,
 			Env:          []string{defaultPath},
 			ExposedPorts: map[string]struct{}{"8080/tcp": {}},
-			Labels: labels(from, "1", "reroll-echoconfig",
+			Labels: labels(origin{source: source}, "1", "reroll-echoconfig",
 				"reroll's test app: prints the configuration it was started with"),
 		},
 	}
