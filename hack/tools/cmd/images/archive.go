@@ -32,9 +32,11 @@ const (
 // writeTar packs a layer, so the archive is as reproducible as the image.
 //
 // An OCI layout rather than the `docker save` format of
-// tarball.MultiRefWriteToFile: it keeps the OCI media types and the
-// manifest's annotations, and containerd 1.6 imports it under its full
-// name (see containerdImageName).
+// tarball.MultiRefWriteToFile. containerd 1.6.20 names both right (the
+// docker format by its RepoTags), but from the docker format it makes a
+// Docker manifest of its own: the digest `ctr images ls` shows is not the
+// one built, and the manifest's annotations are gone. The OCI layout is
+// imported as it is, under the name in containerdImageName.
 func writeArchive(dst, ref string, img v1.Image, arch string, tmp string, modTime time.Time) error {
 	tag, err := name.NewTag(ref, name.StrictValidation)
 	if err != nil {
