@@ -72,7 +72,7 @@ func TestEveryExpressionParses(t *testing.T) {
 }
 
 // TestDashboardShowsWhatOperatorsNeed: the dashboard queries the metrics of
-// each thing README's Observability section says it shows.
+// each thing docs/observability.md says it shows.
 func TestDashboardShowsWhatOperatorsNeed(t *testing.T) {
 	r := renderForTest(t)
 	r.rules = nil
