@@ -90,20 +90,7 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 			}
 		}
 	}
-	errs := map[string]error{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, list := range lists {
-		wg.Go(func() {
-			err := list(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			errs[name] = err
-		})
-	}
-	// Namespaces only for their annotations and labels: best effort.
-	wg.Go(func() { _ = readNamespaces(ctx, client, namespace, in.Add) })
-	wg.Wait()
+	errs := listAll(ctx, lists, func(ctx context.Context) error { return readNamespaces(ctx, client, namespace, in.Add) })
 	for name, err := range errs {
 		var f forbidden
 		switch {
@@ -116,7 +103,52 @@ func snapshot(ctx context.Context, o *options, cfg *rest.Config, client kubernet
 			return nil, err
 		}
 	}
-	return in, addDynamic(ctx, d, cfg, in, namespace)
+	if err := addDynamic(ctx, d, cfg, in, namespace); err != nil {
+		return nil, err
+	}
+	return in, addBakingPods(ctx, client, in)
+}
+
+// addBakingPods lists the pods of the workloads whose bake may not be over
+// (Inspector.PodQueries), so that their bake is judged as the controller
+// judges it. Pods the user may not list are left out: the bake is then
+// judged from the workloads' status alone.
+func addBakingPods(ctx context.Context, client kubernetes.Interface, in *controller.Inspector) error {
+	for _, q := range in.PodQueries() {
+		list, err := client.CoreV1().Pods(q.Namespace).List(ctx, metav1.ListOptions{LabelSelector: q.Selector})
+		if apierrors.IsForbidden(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i := range list.Items {
+			if err := in.AddPod(&list.Items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// listAll runs every list of lists at once and returns their errors, by
+// name; best, run beside them, is a list whose error does not matter (the
+// Namespaces, only for their annotations and labels).
+func listAll(ctx context.Context, lists map[string]func(context.Context) error, best func(context.Context) error) map[string]error {
+	errs := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, list := range lists {
+		wg.Go(func() {
+			err := list(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			errs[name] = err
+		})
+	}
+	wg.Go(func() { _ = best(ctx) })
+	wg.Wait()
+	return errs
 }
 
 // settingsOf returns what the inspection shares with reroll: its hash key

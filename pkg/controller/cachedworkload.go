@@ -46,11 +46,15 @@ type cachedWorkload struct {
 	// template an Argo Rollout runs (spec.workloadRef); its References are
 	// then that Deployment's, read at each view (viewWorkload).
 	WorkloadRef string
+	// Selector selects its pods (spec.selector), for the pods a bake
+	// watches; empty for kinds whose pods reroll does not watch.
+	Selector string
 }
 
 // DeepCopyObject implements runtime.Object.
 func (w *cachedWorkload) DeepCopyObject() runtime.Object {
-	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart, OwnedByCronJob: w.OwnedByCronJob, WorkloadRef: w.WorkloadRef}
+	out := &cachedWorkload{TypeMeta: w.TypeMeta, TemplateError: w.TemplateError, Status: w.Status, CanRestart: w.CanRestart, OwnedByCronJob: w.OwnedByCronJob,
+		WorkloadRef: w.WorkloadRef, Selector: w.Selector}
 	if w.TemplateAnnotations != nil {
 		out.TemplateAnnotations = maps.Clone(w.TemplateAnnotations)
 	}
@@ -111,4 +115,17 @@ func reloaderOptInAnnotations(a map[string]string) map[string]string {
 		}
 	}
 	return kept
+}
+
+// selectorOf returns the text of a workload's pod selector, or "" when it
+// has none or cannot be read.
+func selectorOf(s *metav1.LabelSelector) string {
+	if s == nil {
+		return ""
+	}
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil || sel.Empty() {
+		return ""
+	}
+	return sel.String()
 }

@@ -75,6 +75,11 @@ type Decisions struct {
 	// MaxRollsPerWorkload holds a workload that rolled N times within a
 	// window; zero: no limit.
 	MaxRollsPerWorkload plan.RollLimit
+	// BakeTime is how long a workload reroll rolled must stay fully
+	// available after its rollout completed before it counts as complete,
+	// unless the workload or the changed object sets its own
+	// (reroll.dev/bake-time); zero: no bake.
+	BakeTime time.Duration
 }
 
 // The groups of the decision flags (flags.Flag.Group): what reroll watches
@@ -117,6 +122,8 @@ func DecisionFlags(d *Decisions) []*flags.Flag {
 			plan.ParseWaves),
 		flags.Parsed(&d.RolloutWindow, "rollout-window", "", "When rolls may start, unless the workload, the changed object or its Namespace has reroll.dev/rollout-window, such as \"Mon-Fri 02:00-05:00 Europe/Berlin; Sat-Sun 00:00-23:59 UTC\". Empty: any time.",
 			plan.ParseWindows),
+		flags.Duration(&d.BakeTime, "bake-time", 30*time.Second, "How long a workload reroll rolled must stay fully available after its rollout completed before it counts as complete, for waves, the halt, the in-flight cap and windows; a restart or CrashLoopBackOff of its new pods, or a drop in availability, inside it halts the change. reroll.dev/bake-time on the workload or the changed object overrides it. 0 disables it.",
+			flags.NotNegative[time.Duration]()),
 		flags.Duration(&d.RolloutTimeout, "rollout-timeout", 10*time.Minute, "How long a StatefulSet or DaemonSet rollout may take before it counts as failed (Deployments use their progressDeadlineSeconds).",
 			flags.Positive[time.Duration]()),
 		flags.Float(&d.MaxRolloutsPerSecond, "max-rollouts-per-second", 0, "Space rolls over all workloads to at most this many per second. 0: no limit.",

@@ -84,12 +84,12 @@ type consumerMemo struct {
 	resourceVersion string
 	// optedIn: it is opted in, so the rules see it (see consumersOf).
 	optedIn bool
-	// facts are its facts for the change, but for State, which status
-	// and started (when its rollout record says reroll rolled it) give at
-	// each sync's time.
-	facts   plan.ConsumerFacts
-	status  plan.RolloutStatus
-	started time.Time
+	// facts are its facts for the change, but for its rollout's state,
+	// which the judge gives at each sync's time from rolled and its bake
+	// time.
+	facts  plan.ConsumerFacts
+	rolled rolled
+	bake   time.Duration
 }
 
 // changeFacts are the remembered facts of one change's consumers, by

@@ -19,6 +19,8 @@ type gatherer struct {
 	// memo remembers the facts of the consumers of the changes judged last
 	// (factsmemo.go).
 	memo *consumerFactsMemo
+	// judge judges the consumers' rollouts, with their bake (judge.go).
+	judge *rolloutJudge
 }
 
 // rollMemory is what the rules read beyond the cluster's state: what reroll
@@ -73,6 +75,7 @@ func (g *gatherer) gather(key workloadKey, w workload, p plan.Plan, current map[
 // longer reads all n consumers in each of its n syncs.
 func (g *gatherer) gatherChange(namespace string, o *plan.ChangedObject, now time.Time) {
 	o.Waves, o.WavesError = plan.WavesOf(o.Annotations, g.view.decisions.Waves)
+	_, o.BakeError = plan.BakeTimeOf(nil, o.Annotations, g.view.decisions.BakeTime)
 	k := changeKey{namespace: namespace, ref: o.Ref, change: o.Change, withWaves: o.WavesError == nil && o.Waves != nil}
 	var digests map[string]string
 	if obj, ok := g.view.lookupConfig(namespace, o.Ref); ok {
@@ -89,12 +92,13 @@ func (g *gatherer) gatherChange(namespace string, o *plan.ChangedObject, now tim
 	indexed := 0
 	for a, cw := range g.view.kinds.indexed(index, configIndexValue(namespace, o.Ref)) {
 		indexed++
-		m, ok := g.consumerFactsOf(a, cw, memo, k, digests)
+		m, ok := g.consumerFactsOf(a, cw, memo, k, digests, o.Annotations)
 		if !ok || !m.optedIn {
 			continue
 		}
 		f := m.facts
-		f.State = plan.CalculateRolloutState(m.status, m.started, now, g.view.decisions.RolloutTimeout)
+		j := g.judge.judge(keyOf(f.ID), m.rolled, m.bake, now)
+		f.State, f.Until, f.Why = j.State, j.Until, j.Why
 		o.Consumers = append(o.Consumers, f)
 	}
 	memo.trim(indexed)
@@ -104,7 +108,7 @@ func (g *gatherer) gatherChange(namespace string, o *plan.ChangedObject, now tim
 // as a consumer of change k, as remembered in memo for its object's
 // resourceVersion, or read afresh and remembered. ok is false for an
 // object that cannot be viewed, which consumersOf skips too.
-func (g *gatherer) consumerFactsOf(a workloadAdapter, cw *cachedWorkload, memo *changeFacts, k changeKey, digests map[string]string) (m consumerMemo, ok bool) {
+func (g *gatherer) consumerFactsOf(a workloadAdapter, cw *cachedWorkload, memo *changeFacts, k changeKey, digests, objectAnnotations map[string]string) (m consumerMemo, ok bool) {
 	key := keyOfCached(a, cw)
 	// A resourceVersion names one version of an object, so facts read from
 	// it hold as long as it is cached; but not for one that runs another
@@ -120,7 +124,7 @@ func (g *gatherer) consumerFactsOf(a workloadAdapter, cw *cachedWorkload, memo *
 	if err != nil {
 		return consumerMemo{}, false
 	}
-	m = g.calculateConsumerFacts(key, w, k, digests)
+	m = g.calculateConsumerFacts(key, w, k, digests, objectAnnotations)
 	if memoable {
 		memo.put(key, m)
 	}
@@ -128,12 +132,14 @@ func (g *gatherer) consumerFactsOf(a workloadAdapter, cw *cachedWorkload, memo *
 }
 
 // calculateConsumerFacts reads the facts of workload w, named key, as a
-// consumer of change k, whose object has digests, from its cached object:
-// whether it is opted in (as consumersOf asks), its rollout record, and
-// with waves its priority and whether the change rolls it. Its rollout
-// state is left to the caller: it depends on the time.
-func (g *gatherer) calculateConsumerFacts(key workloadKey, w workload, k changeKey, digests map[string]string) consumerMemo {
-	m := consumerMemo{uid: w.meta.GetUID(), resourceVersion: w.meta.GetResourceVersion(), status: w.status}
+// consumer of change k, whose object has digests and objectAnnotations,
+// from its cached object: whether it is opted in (as consumersOf asks), its
+// rollout record and bake time, and with waves its priority and whether
+// the change rolls it. Its rollout state is left to the caller: it depends
+// on the time.
+func (g *gatherer) calculateConsumerFacts(key workloadKey, w workload, k changeKey, digests, objectAnnotations map[string]string) consumerMemo {
+	m := consumerMemo{uid: w.meta.GetUID(), resourceVersion: w.meta.GetResourceVersion(), rolled: rolledOf(w)}
+	m.bake, m.facts.BakeError = g.judge.bakeTime(w, objectAnnotations)
 	o, _, err := g.view.optInOf(w)
 	if err != nil || !o.Enabled() {
 		return m
@@ -142,7 +148,7 @@ func (g *gatherer) calculateConsumerFacts(key workloadKey, w workload, k changeK
 	annotations := w.meta.GetAnnotations()
 	m.facts.ID = key.id()
 	if rec, err := plan.ParseRolloutRecord(annotations[plan.AnnotationRollout]); err == nil {
-		m.facts.Record, m.started = &rec, rec.Started
+		m.facts.Record = &rec
 	}
 	if k.withWaves {
 		m.facts.Priority, m.facts.PriorityError = plan.ParseWavePriority(annotations)

@@ -84,7 +84,7 @@ func (i *Inspector) changedTo(ref plan.ConfigRef, after metav1.Object) *gatherer
 	if s, ok := view.configs[ref.Type]; ok {
 		view.configs[ref.Type] = overlayStore{configStore: s, key: after.GetNamespace() + "/" + after.GetName(), obj: after}
 	}
-	return &gatherer{view: &view, memo: newConsumerFactsMemo()}
+	return &gatherer{view: &view, memo: newConsumerFactsMemo(), judge: i.gatherer.judge}
 }
 
 // overlayStore is a configStore with one object replaced.

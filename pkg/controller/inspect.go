@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -62,6 +63,8 @@ type Inspector struct {
 	// providerPods holds the CSI driver's pod statuses (see csi.go).
 	providerPods cache.Indexer
 	unreadable   *keyedStrings
+	// pods are the pods of the workloads whose bake may not be over.
+	pods *snapshotPods
 }
 
 // NewInspector returns an empty Inspector that decides with s.
@@ -80,8 +83,9 @@ func NewInspector(s InspectSettings) *Inspector {
 	// A factory without a client: its informers are never started, and
 	// serve only as the indexers the snapshot is added to.
 	factory := informers.NewSharedInformerFactory(nil, 0)
-	in := &Inspector{settings: s, view: view, gatherer: &gatherer{view: view, memo: newConsumerFactsMemo()}, factory: factory,
-		unreadable: newKeyedStrings(s.Unreadable)}
+	in := &Inspector{settings: s, view: view, factory: factory, unreadable: newKeyedStrings(s.Unreadable),
+		pods: &snapshotPods{indexer: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})}}
+	in.gatherer = &gatherer{view: view, memo: newConsumerFactsMemo(), judge: &rolloutJudge{decisions: s.Decisions, pods: in.pods}}
 	names := s.Decisions.Kinds
 	if names == nil {
 		names = DefaultKindNames()
@@ -205,6 +209,8 @@ const (
 	StateRebaseline  = "will re-baseline"
 	StateNotOptedIn  = "not opted in"
 	StateNotWatched  = "not watched"
+	StateBaking      = "baking"
+	StateFailed      = "rollout failed"
 	verdictWouldRoll = "WOULD ROLL"
 	verdictNoRoll    = "no roll"
 )
@@ -346,7 +352,36 @@ func (i *Inspector) status(x inspected, mem rollMemory) (WorkloadStatus, *verdic
 		}
 	}
 	v := i.gatherer.decide(decision{key: x.key, w: x.w, now: i.now(), mem: mem})
-	return describeVerdict(s, v), &v
+	s = describeVerdict(s, v)
+	if s.State == StateInSync {
+		s = i.describeRollout(s, x)
+	}
+	return s, &v
+}
+
+// describeRollout says, of a workload in sync, where the rollout reroll
+// last started stands, as the controller's judge sees it: baking, with the
+// time left, or failed, and why.
+func (i *Inspector) describeRollout(s WorkloadStatus, x inspected) WorkloadStatus {
+	var objects []map[string]string
+	if rec, err := plan.ParseRolloutRecord(x.w.meta.GetAnnotations()[plan.AnnotationRollout]); err == nil {
+		for _, change := range rec.Changes {
+			if obj, ok := i.view.lookupConfig(x.key.name.Namespace, plan.RefOfChange(change)); ok {
+				objects = append(objects, obj.GetAnnotations())
+			}
+		}
+	}
+	judge := i.gatherer.judge
+	bake, _ := judge.bakeTime(x.w, objects...)
+	now := i.now()
+	j := judge.judge(x.key, rolledOf(x.w), bake, now)
+	switch j.State {
+	case plan.RolloutBaking:
+		s.State, s.Reason = StateBaking, fmt.Sprintf("%v left: %s", j.Until.Sub(now).Round(time.Second), j.Why)
+	case plan.RolloutFailed:
+		s.State, s.Reason = StateFailed, j.Why
+	}
+	return s
 }
 
 // unwatched says why reroll never syncs workloads of namespace, if it does
@@ -577,3 +612,65 @@ func (c *inspectedCustomKinds) adapter(name string, k ExtraKind) (workloadAdapte
 	c.view.kinds.add(a)
 	return a, nil
 }
+
+// PodQuery names the pods of a workload whose bake may not be over: the
+// plugin lists them (Inspector.AddPod) so that the bake is judged with
+// them, as the controller does.
+type PodQuery struct {
+	Namespace, Selector string
+}
+
+// PodQueries returns the pods to list: those of each workload reroll
+// rolled within its rollout timeout and bake time of now.
+func (i *Inspector) PodQueries() []PodQuery {
+	var out []PodQuery
+	now := i.now()
+	for _, x := range i.workloads() {
+		r := rolledOf(x.w)
+		bake, _ := i.gatherer.judge.bakeTime(x.w)
+		if r.selector == "" || r.started.IsZero() || !now.Before(r.started.Add(i.settings.Decisions.RolloutTimeout+bake)) {
+			continue
+		}
+		q := PodQuery{Namespace: r.namespace, Selector: r.selector}
+		if !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// AddPod adds a pod of a PodQuery.
+func (i *Inspector) AddPod(p *corev1.Pod) error {
+	kept, err := podTransform(p.DeepCopy())
+	if err != nil {
+		return err
+	}
+	return i.pods.indexer.Add(kept)
+}
+
+// snapshotPods is the Inspector's podSource: the pods the plugin listed.
+type snapshotPods struct {
+	indexer cache.Indexer
+}
+
+// health implements podSource.
+func (s *snapshotPods) health(_ workloadKey, namespace, selector string, started time.Time) *plan.PodHealth {
+	sel, err := labels.Parse(selector)
+	if err != nil || selector == "" {
+		return nil
+	}
+	objs, _ := s.indexer.ByIndex(cache.NamespaceIndex, namespace)
+	var selected []any
+	for _, obj := range objs {
+		if p, ok := obj.(*corev1.Pod); ok && sel.Matches(labels.Set(p.Labels)) {
+			selected = append(selected, p)
+		}
+	}
+	if len(selected) == 0 {
+		return nil
+	}
+	return podHealthOf(selected, started)
+}
+
+// release implements podSource: a snapshot keeps its pods.
+func (s *snapshotPods) release(workloadKey) {}

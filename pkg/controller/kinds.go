@@ -72,7 +72,7 @@ func kindTable() []Kind {
 	return []Kind{
 		newKind("deployments", apps.WithKind("Deployment"), true, specTemplate,
 			func(d *appsv1.Deployment) *cachedWorkload {
-				return newCachedWorkload(apps.WithKind("Deployment"), d, &d.Spec.Template, plan.DeploymentStatus(d))
+				return withSelector(newCachedWorkload(apps.WithKind("Deployment"), d, &d.Spec.Template, plan.DeploymentStatus(d)), d.Spec.Selector)
 			},
 			func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 				return f.Apps().V1().Deployments().Informer()
@@ -83,7 +83,7 @@ func kindTable() []Kind {
 			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
 		newKind("statefulsets", apps.WithKind("StatefulSet"), true, specTemplate,
 			func(s *appsv1.StatefulSet) *cachedWorkload {
-				return newCachedWorkload(apps.WithKind("StatefulSet"), s, &s.Spec.Template, plan.StatefulSetStatus(s))
+				return withSelector(newCachedWorkload(apps.WithKind("StatefulSet"), s, &s.Spec.Template, plan.StatefulSetStatus(s)), s.Spec.Selector)
 			},
 			func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 				return f.Apps().V1().StatefulSets().Informer()
@@ -94,7 +94,7 @@ func kindTable() []Kind {
 			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
 		newKind("daemonsets", apps.WithKind("DaemonSet"), true, specTemplate,
 			func(d *appsv1.DaemonSet) *cachedWorkload {
-				return newCachedWorkload(apps.WithKind("DaemonSet"), d, &d.Spec.Template, plan.DaemonSetStatus(d))
+				return withSelector(newCachedWorkload(apps.WithKind("DaemonSet"), d, &d.Spec.Template, plan.DaemonSetStatus(d)), d.Spec.Selector)
 			},
 			func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 				return f.Apps().V1().DaemonSets().Informer()
@@ -147,6 +147,12 @@ var (
 type workloadObject interface {
 	runtime.Object
 	metav1.Object
+}
+
+// withSelector sets w's pod selector and returns w.
+func withSelector(w *cachedWorkload, s *metav1.LabelSelector) *cachedWorkload {
+	w.Selector = selectorOf(s)
+	return w
 }
 
 // typedClient is what a kind's typed client does for reroll.

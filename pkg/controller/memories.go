@@ -39,9 +39,15 @@ type workloadMemory struct {
 	// (limits.go, inflight.go).
 	flaps *flapBreaker
 	slots rollSlots
+	// bakes holds what reroll saw of the rollouts it started, for their
+	// bake (judge.go), and judged the last state it judged each in.
+	bakes  *keyedMemory[bakeMemo]
+	judged *keyedMemory[plan.RolloutState]
 	// settled tells the pending store that a workload it may keep a change
-	// for is gone (pendingstore.go), so that it drops what no one waits for.
-	settled func()
+	// for is gone (pendingstore.go), so that it drops what no one waits
+	// for; released stops watching its pods (pods.go).
+	settled  func()
+	released func(workloadKey)
 }
 
 // newWorkloadMemory returns an empty memory for decisions d; wakeHeld syncs
@@ -58,6 +64,8 @@ func newWorkloadMemory(clk clock.PassiveClock, d Decisions, wakeHeld func()) *wo
 		flaps:        newFlapBreaker(clk, d.MaxRollsPerWorkload),
 		slots: rollSlots{inflight: newInflightSet(), pacer: newPacer(clk, d.MaxRolloutsPerSecond),
 			maxInflight: d.MaxInflightRollouts, qps: d.MaxRolloutsPerSecond, wakeHeld: wakeHeld},
+		bakes:  newKeyedMemory[bakeMemo](),
+		judged: newKeyedMemory[plan.RolloutState](),
 	}
 }
 
@@ -72,8 +80,13 @@ func (m *workloadMemory) forget(key workloadKey) {
 	m.changes.drop(key)
 	m.slots.pacer.release(key)
 	m.flaps.clearHistory(key)
+	m.bakes.delete(key)
+	m.judged.delete(key)
 	if m.settled != nil {
 		m.settled()
+	}
+	if m.released != nil {
+		m.released(key)
 	}
 }
 

@@ -31,6 +31,9 @@ type controllerMetrics struct {
 	lastSuccess  *metrics.Gauge
 	// pendingWrites counts the writes of the pending-changes Secret.
 	pendingWrites *metrics.CounterVec
+	// bakeFailures counts the rollouts reroll started that failed inside
+	// their bake.
+	bakeFailures *metrics.CounterVec
 }
 
 // newControllerMetrics registers the controller's metrics on reg.
@@ -50,6 +53,8 @@ func newControllerMetrics(reg *metrics.Registry) *controllerMetrics {
 			"Unix time of the last sync that succeeded.").WithLabelValues(),
 		pendingWrites: reg.NewCounterVec("reroll_pending_change_writes_total",
 			"Writes of the Secret that keeps changes made before some of their consumers were adopted."),
+		bakeFailures: reg.NewCounterVec("reroll_bake_failures_total",
+			"Rollouts reroll started whose new pods restarted, crash-looped or stopped being fully available inside their bake, by workload kind.", "kind"),
 	}
 }
 

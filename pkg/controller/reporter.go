@@ -204,7 +204,11 @@ func (r *reporter) reportFailedRollout(ctx context.Context, h plan.Hold) {
 		return
 	}
 	object := plan.RefOfChange(h.Change).String()
-	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed: reroll rolls no further consumer of that change until this workload recovers or %s changes again", object, object)
+	why := ""
+	if h.Why != "" {
+		why = " (" + h.Why + ")"
+	}
+	msg := fmt.Sprintf("this rollout, which reroll started for a change of %s, failed%s: reroll rolls no further consumer of that change until this workload recovers (a whole bake without a failure) or %s changes again", object, why, object)
 	klog.FromContext(ctx).Info("Rollout failed; halting its change", "failed", failedKey, "object", object)
 	r.recorder.Eventf(failed.object, nil, corev1.EventTypeWarning, plan.ReasonRolloutHalted, "Halt", "%s", msg)
 }

@@ -60,6 +60,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	wg.Go(func() { c.pending.run(ctx) })
 	wg.Go(func() { c.customKinds.run(ctx) })
 	wg.Go(func() { c.csi.run(ctx) })
+	wg.Go(func() { c.pods.run(ctx) })
 	for _, a := range c.view.kinds.list() {
 		if b, ok := a.(backgroundAdapter); ok {
 			wg.Go(func() { b.runBackground(ctx) })

@@ -64,6 +64,7 @@ func (c *Controller) syncWorkload(ctx context.Context, key workloadKey) error {
 		logger.V(4).Info("Cache is behind reroll's last write; waiting for it")
 		return nil
 	}
+	c.judgeProgress(key, w)
 
 	d := decision{key: key, w: w, before: before, now: c.opts.Clock.Now(), mem: c.memory}
 	if c.opts.DryRun {

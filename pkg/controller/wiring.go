@@ -46,9 +46,18 @@ func NewController(ctx context.Context, client kubernetes.Interface, dyn dynamic
 	if err != nil {
 		return nil, fmt.Errorf("namespace selector: %w", err)
 	}
-	c := &Controller{opts: opts, view: view, gatherer: &gatherer{view: view, memo: newConsumerFactsMemo()},
-		metrics: newControllerMetrics(reg), webhook: &webhookNotifier{url: opts.WebhookURL, client: opts.WebhookClient, clock: opts.Clock}}
+	c := &Controller{opts: opts, view: view, metrics: newControllerMetrics(reg),
+		webhook: &webhookNotifier{url: opts.WebhookURL, client: opts.WebhookClient, clock: opts.Clock}}
 	c.memory = newWorkloadMemory(opts.Clock, opts.Decisions, func() { c.wake(c.memory.holds.heldFor(plan.HoldInflight)) })
+	c.pods = newPodWatch(client, func(key workloadKey) { c.enqueue(key, 0) })
+	c.memory.released = c.pods.release
+	judge := &rolloutJudge{decisions: opts.Decisions, memory: c.memory.bakes}
+	if opts.BakeTime > 0 {
+		// Without --bake-time, reroll may not read pods (RBAC): a bake that
+		// an annotation sets is judged from the status alone.
+		judge.pods = c.pods
+	}
+	c.gatherer = &gatherer{view: view, memo: newConsumerFactsMemo(), judge: judge}
 	c.queue = newWorkqueue(opts.Clock, reg, c.memory.changes.urgent)
 	c.reporter = &reporter{recorder: recorder, metrics: c.metrics, lastDigests: c.memory.lastDigests, holds: c.memory.holds, workload: view.cachedWorkloadOf}
 	c.pending = newPendingStore(client, opts.ControllerNamespace, opts.PendingChangesSecret, opts.FieldManager)
@@ -179,6 +188,20 @@ func registerGauges(reg *metrics.Registry, c *Controller) {
 	reg.NewGaugeVecFunc("reroll_rollouts_inflight", "Opted-in workloads whose rollout has not completed, whoever started it.", nil,
 		func(emit func(value float64, labelValues ...string)) {
 			emit(float64(c.memory.slots.inflight.count()))
+		})
+	reg.NewGaugeVecFunc("reroll_rollouts_baking", "Workloads reroll rolled whose rollout completed and has not yet baked (--bake-time).", nil,
+		func(emit func(value float64, labelValues ...string)) {
+			n := 0
+			c.memory.judged.each(func(_ workloadKey, s plan.RolloutState) {
+				if s == plan.RolloutBaking {
+					n++
+				}
+			})
+			emit(float64(n))
+		})
+	reg.NewGaugeVecFunc("reroll_pod_watches", "Workloads whose pods reroll watches, while their bake lasts.", nil,
+		func(emit func(value float64, labelValues ...string)) {
+			emit(float64(c.pods.watching()))
 		})
 }
 

@@ -62,6 +62,8 @@ type workload struct {
 	// fromWorkloadRef: its references are those of the Deployment it names
 	// in spec.workloadRef, whose template it does not own.
 	fromWorkloadRef bool
+	// selector selects its pods; empty when reroll does not watch them.
+	selector string
 }
 
 // workloadAdapter adapts one kind of workload to the shared handlers and
@@ -135,7 +137,7 @@ type templateResolver interface {
 // workloadOf returns the workload view of a cached workload.
 func workloadOf(w *cachedWorkload) workload {
 	return workload{object: w, meta: w, references: w.References, status: w.Status, templateAnnotations: w.TemplateAnnotations,
-		templateError: w.TemplateError, canRestart: w.CanRestart, ownedByCronJob: w.OwnedByCronJob}
+		templateError: w.TemplateError, canRestart: w.CanRestart, ownedByCronJob: w.OwnedByCronJob, selector: w.Selector}
 }
 
 // typedAdapter is the workloadAdapter of a built-in kind served by the

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -31,6 +32,8 @@ func CustomStatus(u *unstructured.Unstructured) RolloutStatus {
 	failed := conditions["Stalled"] == "True" || conditions["Failed"] == "True" || conditions["Degraded"] == "True"
 	s := RolloutStatus{Observed: !hasOG || og >= u.GetGeneration(), DeadlineExceeded: failed}
 	s.Done = s.Observed && (!hasReady || ready == "True") && !failed
+	s.AvailableSince = latest(trueSince(u, "Ready"), trueSince(u, "Available"))
+	s.CompletedAt = s.AvailableSince
 	return s
 }
 
@@ -48,7 +51,21 @@ func ArgoRolloutStatus(u *unstructured.Unstructured) RolloutStatus {
 	s := RolloutStatus{Observed: hasOG && og >= u.GetGeneration()}
 	s.Done = s.Observed && phase == "Healthy"
 	s.DeadlineExceeded = phase == "Degraded" || aborted || conditionReasons(u)["Progressing"] == progressDeadlineExceeded
+	s.CompletedAt, s.AvailableSince = trueSince(u, "Healthy"), trueSince(u, "Available")
 	return s
+}
+
+// trueSince returns when condition typ of u last became "True", from its
+// lastTransitionTime; zero when it is not true or has no readable time.
+func trueSince(u *unstructured.Unstructured, typ string) time.Time {
+	if conditionsOf(u)[typ] != "True" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, conditionField(u, "lastTransitionTime")[typ])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // observedGeneration reads status.observedGeneration as an integer or a

@@ -25,11 +25,12 @@ import (
 //     changed object or its Namespace (or --rollout-window); ends when they
 //     all open.
 //   - HaltRule: a consumer that reroll rolled for the same change (object and
-//     content) failed, when its previous rollout had completed; ends when it
-//     recovers or the object changes again. Derived from the consumers'
-//     rollout records and statuses, so it survives restarts.
+//     content) failed, when its previous rollout had completed, or failed
+//     inside its bake (JudgeRollout); ends when it recovers or the object
+//     changes again. Derived from the consumers' rollout records, statuses
+//     and pods, so it survives restarts.
 //   - WaveRule: the change rolls its consumers in waves, and an earlier wave
-//     has not completed; ends when it has.
+//     has not completed and baked; ends when it has.
 //   - FlapRule: the workload rolled too often (--max-rolls-per-workload).
 //   - InflightRule: too many rollouts are incomplete (--max-inflight-rollouts).
 //   - PacingRule: rolls are spaced over all workloads
@@ -82,10 +83,11 @@ type Hold struct {
 	Wait time.Duration
 	// Message says why, naming objects and workloads, never values.
 	Message string
-	// Failed is, for a halt, the consumer whose rollout failed, and Change
-	// the change it halts.
+	// Failed is, for a halt, the consumer whose rollout failed, Change the
+	// change it halts, and Why why it failed, if known.
 	Failed WorkloadID
 	Change ChangeID
+	Why    string
 }
 
 // PolicyInput is every fact the rules read about one planned roll.
@@ -131,6 +133,8 @@ type ChangedObject struct {
 	// why they cannot be read.
 	Waves      []WaveStep
 	WavesError error
+	// BakeError says why its bake time (AnnotationBakeTime) cannot be read.
+	BakeError error
 	// Consumers are the opted-in workloads that consume the object, the
 	// workload to roll included; for an object without waves, only those
 	// whose rollout can fail (CanFail), the only ones HaltRule reads.
@@ -192,6 +196,13 @@ type ConsumerFacts struct {
 	// cannot be read. Gathered only for objects with waves.
 	Priority      int
 	PriorityError error
+	// Until is when a baking rollout's bake ends, or when a failed one can
+	// count as recovered; Why says why it failed (JudgeRollout).
+	Until time.Time
+	Why   string
+	// BakeError says why its own bake time (AnnotationBakeTime) cannot be
+	// read.
+	BakeError error
 }
 
 // Rule judges one policy: the zero Hold lets the roll go on to the next.
@@ -311,8 +322,12 @@ func HaltRule(in PolicyInput) Hold {
 				continue
 			}
 			if m.Record.FromComplete && m.Record.RolledFor(o.Change) && m.State == RolloutFailed {
-				return Hold{Reason: HoldHalted, Failed: m.ID, Change: o.Change, Wait: PolicyRecheck,
-					Message: fmt.Sprintf("the rollout of %s, rolled for the same change of %s, failed; not rolling until it recovers or %s changes again", m.ID, o.Ref, o.Ref)}
+				why := ""
+				if m.Why != "" {
+					why = " (" + m.Why + ")"
+				}
+				return Hold{Reason: HoldHalted, Failed: m.ID, Change: o.Change, Why: m.Why, Wait: recheckAt(in.Now, m.Until),
+					Message: fmt.Sprintf("the rollout of %s, rolled for the same change of %s, failed%s; not rolling until it recovers (a whole bake without a failure) or %s changes again", m.ID, o.Ref, why, o.Ref)}
 			}
 		}
 	}
@@ -324,7 +339,11 @@ func HaltRule(in PolicyInput) Hold {
 // earliest wave any of them gives it.
 func WaveRule(in PolicyInput) Hold {
 	var waiting []string
+	var bakedAt time.Time
 	for _, o := range in.Changed {
+		if o.BakeError != nil {
+			return Hold{Reason: HoldInvalid, Message: fmt.Sprintf("%s: %v; not rolling until it is fixed", o.Ref, o.BakeError)}
+		}
 		if o.WavesError != nil {
 			return Hold{Reason: HoldInvalid, Message: fmt.Sprintf("%s has %s: %v; not rolling until it is fixed", o.Ref, AnnotationWaves, o.WavesError)}
 		}
@@ -335,18 +354,43 @@ func WaveRule(in PolicyInput) Hold {
 		if err != nil {
 			return Hold{Reason: HoldInvalid, Message: err.Error() + "; not rolling until it is fixed"}
 		}
-		pending, ok := CalculateWaveTurn(members, in.Workload, sizes, func(m ConsumerFacts) bool {
+		pending := CalculateWaveTurn(members, in.Workload, sizes, func(m ConsumerFacts) bool {
 			return m.Record != nil && m.Record.RolledFor(o.Change) && m.State == RolloutComplete
 		})
-		if ok {
+		if len(pending) == 0 {
 			return Hold{}
 		}
-		waiting = append(waiting, fmt.Sprintf("%d of the earlier wave(s) of %s", pending, o.Ref))
+		baking := 0
+		for _, m := range pending {
+			if m.State == RolloutBaking && m.Record != nil && m.Record.RolledFor(o.Change) {
+				baking++
+				bakedAt = latest(bakedAt, m.Until)
+			}
+		}
+		w := fmt.Sprintf("%d of the earlier wave(s) of %s", len(pending), o.Ref)
+		if baking > 0 {
+			w += fmt.Sprintf(" (%d of them baking)", baking)
+		}
+		waiting = append(waiting, w)
 	}
 	if len(waiting) == 0 {
 		return Hold{}
 	}
-	return Hold{Reason: HoldWave, Wait: PolicyRecheck, Message: "waiting for " + joinAnd(waiting) + " to roll and complete"}
+	msg := "waiting for " + joinAnd(waiting) + " to roll, complete and bake"
+	if !bakedAt.IsZero() {
+		msg += fmt.Sprintf("; the bake ends in %v at the earliest", bakedAt.Sub(in.Now).Round(time.Second))
+	}
+	return Hold{Reason: HoldWave, Wait: recheckAt(in.Now, bakedAt), Message: msg}
+}
+
+// recheckAt returns when a roll held until a time, at, is looked at again:
+// at then, or after PolicyRecheck, whichever comes first (zero at: after
+// PolicyRecheck). An event can wake it sooner.
+func recheckAt(now, at time.Time) time.Duration {
+	if d := at.Sub(now); !at.IsZero() && d > 0 && d < PolicyRecheck {
+		return d
+	}
+	return PolicyRecheck
 }
 
 // waveMembers returns the consumers change o rolls, or has rolled, in wave
@@ -357,6 +401,9 @@ func waveMembers(o ChangedObject) ([]ConsumerFacts, error) {
 	for _, m := range o.Consumers {
 		if m.PriorityError != nil {
 			return nil, fmt.Errorf("%s: %v", m.ID, m.PriorityError)
+		}
+		if m.BakeError != nil {
+			return nil, fmt.Errorf("%s: %v", m.ID, m.BakeError)
 		}
 		if (m.Record != nil && m.Record.RolledFor(o.Change)) || m.ConsumesChange {
 			members = append(members, m)
@@ -407,24 +454,24 @@ func SortWaveMembers[M any](members []M, of func(M) (WorkloadID, int)) {
 	})
 }
 
-// CalculateWaveTurn reports whether id's wave has come among members, in
-// wave order, with cumulative wave sizes: every member of the earlier waves
-// is done. When not, it returns how many are not.
-func CalculateWaveTurn(members []ConsumerFacts, id WorkloadID, sizes []int, done func(ConsumerFacts) bool) (pending int, ok bool) {
+// CalculateWaveTurn returns the members of the waves before id's, among
+// members in wave order with cumulative wave sizes, that are not done: id's
+// wave has come when there are none.
+func CalculateWaveTurn(members []ConsumerFacts, id WorkloadID, sizes []int, done func(ConsumerFacts) bool) (pending []ConsumerFacts) {
 	pos := slices.IndexFunc(members, func(m ConsumerFacts) bool { return m.ID == id })
 	if pos < 0 {
-		return 0, true // not a member: the change does not roll it
+		return nil // not a member: the change does not roll it
 	}
 	wave := WaveOf(pos, sizes)
 	if wave == 0 {
-		return 0, true
+		return nil
 	}
 	for _, m := range members[:sizes[wave-1]] {
 		if !done(m) {
-			pending++
+			pending = append(pending, m)
 		}
 	}
-	return pending, pending == 0
+	return pending
 }
 
 // FlapRule holds a workload that rolled RollLimit.N times within

@@ -129,7 +129,7 @@ func TestWaveRule(t *testing.T) {
 		{name: "first wave goes", waves: "1,50%,100%", workload: "a", consumers: []ConsumerFacts{pending("a"), pending("b"), pending("c"), pending("d")}},
 		{name: "second wave waits for the first", waves: "1,50%,100%", workload: "b",
 			consumers: []ConsumerFacts{pending("a"), pending("b"), pending("c"), pending("d")}, reason: HoldWave,
-			message: "waiting for 1 of the earlier wave(s) of ConfigMap/cfg to roll and complete"},
+			message: "waiting for 1 of the earlier wave(s) of ConfigMap/cfg to roll, complete and bake"},
 		{name: "second wave waits while the first rolls", waves: "1,50%,100%", workload: "c",
 			consumers: []ConsumerFacts{rolling("a"), pending("b"), pending("c"), pending("d")}, reason: HoldWave, message: "waiting for 1 of"},
 		{name: "second wave goes once the first completed", waves: "1,50%,100%", workload: "c",

@@ -31,6 +31,11 @@ type RolloutStatus struct {
 	// timed: the kind has no failure signal of its own, so a rollout fails
 	// when --rollout-timeout passes (StatefulSets and DaemonSets).
 	Timed bool
+	// CompletedAt is when the workload's controller last marked a rollout
+	// complete, and AvailableSince when the workload last became
+	// available, as its conditions record them; zero for kinds whose
+	// status has no such times. The bake reads them (see JudgeRollout).
+	CompletedAt, AvailableSince time.Time
 }
 
 // RolloutState is where a workload's current rollout stands.
@@ -41,18 +46,26 @@ const (
 	RolloutComplete RolloutState = iota
 	// RolloutProgressing: the rollout goes on.
 	RolloutProgressing
-	// RolloutFailed: the rollout cannot complete (deadline or timeout).
+	// RolloutFailed: the rollout cannot complete (deadline or timeout), or
+	// its new revision failed inside its bake (JudgeRollout).
 	RolloutFailed
+	// RolloutBaking: the rollout completed, and the workload has not yet
+	// been fully available for its bake time (JudgeRollout).
+	RolloutBaking
 )
 
 // String names the state for logs and messages.
 func (s RolloutState) String() string {
-	return [...]string{"complete", "progressing", "failed"}[s]
+	return [...]string{"complete", "progressing", "failed", "baking"}[s]
 }
 
 // progressDeadlineExceeded is the reason of a Deployment's Progressing
 // condition once its progressDeadlineSeconds passed without progress.
 const progressDeadlineExceeded = "ProgressDeadlineExceeded"
+
+// newReplicaSetAvailable is the reason of a Deployment's Progressing
+// condition once its rollout completed.
+const newReplicaSetAvailable = "NewReplicaSetAvailable"
 
 // DeploymentStatus is the RolloutStatus of a Deployment: complete when the
 // controller observed the spec and updated, available and total replicas
@@ -65,8 +78,15 @@ func DeploymentStatus(d *appsv1.Deployment) RolloutStatus {
 			d.Status.Replicas == replicas,
 	}
 	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == progressDeadlineExceeded {
+		switch {
+		case c.Type == appsv1.DeploymentProgressing && c.Reason == progressDeadlineExceeded:
 			s.DeadlineExceeded = true
+		case c.Type == appsv1.DeploymentProgressing && c.Reason == newReplicaSetAvailable:
+			// Set when the rollout completes; the reason, not the status,
+			// changes then, so the update time is the completion's.
+			s.CompletedAt = c.LastUpdateTime.Time
+		case c.Type == appsv1.DeploymentAvailable && c.Status == "True":
+			s.AvailableSince = c.LastTransitionTime.Time
 		}
 	}
 	return s

@@ -42,6 +42,7 @@ func SettingsOf(o controller.Options, leaseNamespace string) ControllerSettings 
 		LeaseNamespace:       leaseNamespace,
 		RecreatesJobs:        slices.Contains(names, controller.JobsKind),
 		SecretsStoreCSI:      o.SecretsStoreCSI,
+		WatchesPods:          o.BakeTime > 0,
 		IgnoreConfigMaps:     slices.Contains(o.IgnoreConfigTypes, plan.TypeConfigMap),
 		IgnoreSecrets:        slices.Contains(o.IgnoreConfigTypes, plan.TypeSecret),
 	}

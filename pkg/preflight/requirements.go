@@ -35,6 +35,9 @@ type ControllerSettings struct {
 	// SecretsStoreCSI controllers read the Secrets Store CSI driver's
 	// SecretProviderClassPodStatuses.
 	SecretsStoreCSI bool
+	// WatchesPods controllers (a --bake-time) list and watch the pods of the
+	// workloads whose bake is not over.
+	WatchesPods bool
 }
 
 // ControllerRequirements lists what a controller with settings s needs of
@@ -92,6 +95,9 @@ func ControllerRequirements(s ControllerSettings) Requirements {
 		for _, v := range []string{"get", "update"} {
 			req.Access = append(req.Access, Access{Verb: v, Resource: "secrets", Namespace: s.ControllerNamespace, Name: s.PendingChangesSecret})
 		}
+	}
+	if s.WatchesPods {
+		access("", "pods", watched, "list", "watch")
 	}
 	if s.SecretsStoreCSI {
 		// Its CRD may come later: check RBAC now, discovery at runtime.

@@ -85,6 +85,9 @@ func startReroll(t *testing.T, ns string, extra ...string) *rerollProcess {
 		"--controller-namespace=" + ns,
 		"--workers=1",
 		"--debounce=200ms",
+		// The bake has tests of its own (bake_test.go); the others would
+		// only wait for it.
+		"--bake-time=0s",
 		"--v=4",
 	}, append(localServers(), extra...)...)
 	return startRerollCommand(t, exec.Command(testEnv.controller, args...))

@@ -162,6 +162,6 @@ func TestHelmChart(t *testing.T) {
 	helmInstall(t, ns, "reroll-"+ns[len(ns)-6:])
 	assertGrantsExactly(t, grantedTo(t, ns), preflight.ControllerSettings{
 		BuiltinResources: builtinResources(), ControllerNamespace: ns, HashKeySecret: "reroll-hash-key",
-		PendingChangesSecret: "reroll-pending-changes", LeaderElect: true, LeaseNamespace: ns,
+		PendingChangesSecret: "reroll-pending-changes", LeaderElect: true, LeaseNamespace: ns, WatchesPods: true,
 	})
 }

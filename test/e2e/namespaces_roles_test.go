@@ -33,7 +33,7 @@ func TestNamespacesWithRolesOnly(t *testing.T) {
 	}
 	assertGrantsExactly(t, granted, preflight.ControllerSettings{
 		Namespaces: []string{a, b}, SkipNamespaceObjects: true, BuiltinResources: builtinResources(),
-		ControllerNamespace: home, HashKeySecret: "reroll-hash-key", PendingChangesSecret: "reroll-pending-changes",
+		ControllerNamespace: home, HashKeySecret: "reroll-hash-key", PendingChangesSecret: "reroll-pending-changes", WatchesPods: true,
 	})
 
 	for _, ns := range []string{a, b, other} {

@@ -282,6 +282,7 @@ func assertAccess(t *testing.T, client kubernetes.Interface) {
 	allowed := []access{
 		{"list", "", "configmaps", ""}, {"watch", "", "configmaps", ""},
 		{"list", "", "secrets", ""}, {"watch", "", "secrets", ""}, {"get", "", "secrets", rerollNamespace},
+		{"list", "", "pods", ""}, {"watch", "", "pods", ""},
 		{"create", "", "secrets", rerollNamespace},
 		{"list", "apps", "deployments", ""}, {"watch", "apps", "deployments", ""}, {"patch", "apps", "deployments", "default"},
 		{"create", "events.k8s.io", "events", "default"}, {"patch", "events.k8s.io", "events", "default"},
@@ -292,7 +293,7 @@ func assertAccess(t *testing.T, client kubernetes.Interface) {
 		{"create", "apps", "deployments", "default"}, {"update", "apps", "deployments", "default"}, {"delete", "apps", "deployments", "default"},
 		{"delete", "", "configmaps", "default"}, {"delete", "", "secrets", rerollNamespace}, {"update", "", "secrets", rerollNamespace},
 		{"patch", "", "secrets", "default"}, {"create", "", "secrets", "default"}, {"update", "", "configmaps", "default"},
-		{"create", "", "pods", "default"}, {"delete", "", "pods", "default"}, {"list", "", "pods", ""},
+		{"create", "", "pods", "default"}, {"delete", "", "pods", "default"},
 		{"get", "", "nodes", ""}, {"delete", "", "namespaces", ""}, {"create", "rbac.authorization.k8s.io", "clusterrolebindings", ""},
 		{"delete", "events.k8s.io", "events", "default"}, {"create", "", "serviceaccounts/token", rerollNamespace},
 		{"delete", "coordination.k8s.io", "leases", rerollNamespace}, {"update", "coordination.k8s.io", "leases", "default"},

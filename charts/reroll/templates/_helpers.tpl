@@ -55,6 +55,13 @@ and, namespace-scoped, in a Role. */}}
   resources: [{{ .resource }}]
   verbs: [get, list, watch, patch]
 {{- end }}
+{{- if not (has (toString .Values.policies.bakeTime) (list "0" "0s" "")) }}
+# The pods of the workloads whose bake is not over (--bake-time), each
+# workload's listed and watched by its selector while it bakes.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+{{- end }}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
