@@ -79,7 +79,7 @@ chart-check:
 	go run $(HELM) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
 	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \
 	for want in 'grafana_dashboard: "1"' '"title": "Held rolls, by reason"' \
-		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted'; do \
+		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted' 'docs/alerts.md#rerollbakefailed'; do \
 		grep -qF -- "$$want" <<<"$$out" || { echo "chart-check: the dashboard and rules render without $$want"; exit 1; }; \
 	done
 
