@@ -78,8 +78,8 @@ chart-check:
 	! go run $(HELM) template reroll charts/reroll --set 'watchNamespaces={a}' --set watchNamespace=b >/dev/null 2>&1
 	go run $(HELM) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
 	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \
-	for want in 'grafana_dashboard: "1"' '"title": "Held rolls, by reason"' \
-		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted'; do \
+	for want in 'grafana_dashboard: "1"' '"title": "Held rolls, by reason"' '"title": "Bake: workloads baking, and bake failures by kind"' \
+		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted' 'docs/alerts.md#rerollbakefailed'; do \
 		grep -qF -- "$$want" <<<"$$out" || { echo "chart-check: the dashboard and rules render without $$want"; exit 1; }; \
 	done
 

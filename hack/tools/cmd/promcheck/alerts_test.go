@@ -38,7 +38,7 @@ const sel = `namespace="` + renderNamespace + `"`
 // alertCases are the scenarios each alert must fire on or stay quiet on,
 // written for the chart's default thresholds (docs/alerts.md quotes them).
 func alertCases() []alertCase {
-	return append(availabilityCases(), append(holdCases(), append(errorCases(), changeCases()...)...)...)
+	return append(availabilityCases(), append(holdCases(), append(bakeCases(), append(errorCases(), changeCases()...)...)...)...)
 }
 
 // availabilityCases are the scenarios of RerollDown and RerollNoLeader.
@@ -80,6 +80,24 @@ func holdCases() []alertCase {
 			series: []string{`reroll_rollouts_held{` + sel + `, reason="halted"} 5x70`}},
 		{alert: "RerollRollsHeld", name: "paced for 50m, then through", at: 70 * time.Minute,
 			series: []string{`reroll_rollouts_held{` + sel + `, reason="paced"} 40x50 0x20`}},
+		{alert: "RerollRollsHeld", name: "18 waves, each rolling 2m and baking 30s: held 45m, then through", at: 70 * time.Minute,
+			series: []string{`reroll_rollouts_held{` + sel + `, reason="wave"} 34x45 0x25`}},
+	}
+}
+
+// bakeCases are the scenarios of RerollBakeFailed.
+func bakeCases() []alertCase {
+	return []alertCase{
+		{alert: "RerollBakeFailed", name: "a Deployment's bake failed 5m ago", at: 30 * time.Minute, fires: true, labels: map[string]string{"kind": "Deployment"},
+			series: []string{`reroll_bake_failures_total{` + sel + `, kind="Deployment"} 1x24 2x6`}},
+		{alert: "RerollBakeFailed", name: "the first failure of a kind: the series appears at 1", at: 15 * time.Minute, fires: true, labels: map[string]string{"kind": "StatefulSet"},
+			series: []string{`reroll_bake_failures_total{` + sel + `, kind="Deployment"} 1x15`, `reroll_bake_failures_total{` + sel + `, kind="StatefulSet"} _x10 1x5`}},
+		{alert: "RerollBakeFailed", name: "a restart, then a failure: the counter fell from 3 to 1", at: 20 * time.Minute, fires: true, labels: map[string]string{"kind": "Deployment"},
+			series: []string{`reroll_bake_failures_total{` + sel + `, kind="Deployment"} 3x10 _x2 1x8`}},
+		{alert: "RerollBakeFailed", name: "failures over an hour ago, none since", at: 70 * time.Minute,
+			series: []string{`reroll_bake_failures_total{` + sel + `, kind="Deployment"} _x2 1 3x67`}},
+		{alert: "RerollBakeFailed", name: "a restart after failures: the new replica has failed none", at: 20 * time.Minute,
+			series: []string{`reroll_bake_failures_total{` + sel + `, instance="a", kind="Deployment"} 3x10 stale`, `reroll_leader{` + sel + `, instance="b"} _x11 1x9`}},
 	}
 }
 

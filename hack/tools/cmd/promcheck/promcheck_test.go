@@ -90,6 +90,7 @@ func TestDashboardShowsWhatOperatorsNeed(t *testing.T) {
 	}
 	for _, want := range []string{
 		"reroll_rollouts_total", "reroll_rollouts_skipped_total", "reroll_rollouts_held", "reroll_rollouts_inflight",
+		"reroll_rollouts_baking", "reroll_bake_failures_total", "reroll_pod_watches",
 		"reroll_sync_duration_seconds_bucket", "reroll_sync_errors_total",
 		"workqueue_depth", "workqueue_queue_duration_seconds_bucket", "workqueue_longest_running_processor_seconds",
 		"reroll_events_dropped_total", "reroll_warnings_total", "reroll_leader",
