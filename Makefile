@@ -4,6 +4,9 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The Dockerfile builds reroll with the same flags (checked by
+# hack/tools/cmd/images' TestBuildFlagsMatchDockerfile).
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/reroll
 PLUGIN := bin/kubectl-reroll
@@ -17,7 +20,7 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image clean
+.PHONY: krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
 
 all: build
 
@@ -109,6 +112,15 @@ bench-plots:
 ## image: the container image, where Docker exists
 image:
 	docker build --build-arg VERSION=$(VERSION) -t reroll:$(VERSION) .
+
+## images: without Docker, reroll's image (reroll.local/reroll:$(VERSION))
+## and the e2e tests' reroll.local/pause:1 and reroll.local/echoconfig:1,
+## as OCI archives in bin/images/ for `ctr -n k8s.io images import FILE`
+## (hack/tools/cmd/images; set SOURCE_DATE_EPOCH to date them, else 1970)
+images: build
+	cd hack/tools && go build -o $(TOOLS_BIN)/images ./cmd/images
+	$(TOOLS_BIN)/images --out bin/images --tools-dir hack/tools --reroll-bin $(BIN) \
+		--version $(VERSION) --revision $(REVISION) --source https://github.com/reroll/reroll
 
 ## lint: hack/check-tree.sh (no tracked file over 1 MiB, no tracked executable
 ## that is not a #! script), staticcheck at a pinned version (fetched through
