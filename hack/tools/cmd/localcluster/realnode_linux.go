@@ -182,7 +182,7 @@ func hostPrefixFree(p netip.Prefix) bool {
 // its sandbox, joins it to the host and waits until kubelet has
 // registered the Node and it is Ready. An *errNodeUnavailable says why
 // the node could not start; the caller then goes on without it, after
-// c.node.abandon. Other errors (a signal, a component's death) end the
+// c.abandonNode. Other errors (a signal, a component's death) end the
 // startup as they would anyway.
 func (c *cluster) startRealNode(deadline time.Time, sigs <-chan os.Signal) error {
 	began := time.Now()
