@@ -16,11 +16,14 @@ TOOLS_BIN ?= $(CURDIR)/hack/tools/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 HELM := helm.sh/helm/v4/cmd/helm@v4.3.1
+# The real node's image archives (pause, echoconfig, reroll: `make
+# images`), imported into its containerd.
+IMAGES ?= $(CURDIR)/bin/images
 FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: flags-doc krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
+.PHONY: flags-doc node-deps krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
 
 all: build
 
@@ -143,14 +146,18 @@ unit:
 
 ## tools-test: the hack/tools module's tests: the local control plane's, and
 ## promcheck's (the chart's PromQL parses, each alert fires and stays quiet
-## in Prometheus' rule engine), which render the chart with the pinned Helm
-tools-test: control-plane helm
-	cd hack/tools && go vet ./... && REROLL_BIN_DIR=$(TOOLS_BIN) go test -count=1 ./...
+## in Prometheus' rule engine), which render the chart with the pinned Helm.
+## smoke runs alone, after the others: its real node test compares the
+## host before and after, which no other test may change meanwhile (the
+## images tool's REROLL_IMAGES_CONTAINERD=1 test runs a containerd on it)
+tools-test: control-plane helm node-deps images
+	cd hack/tools && go vet ./... && REROLL_BIN_DIR=$(TOOLS_BIN) go test -count=1 $$(go list ./... | grep -v '/smoke$$') && \
+		REROLL_BIN_DIR=$(TOOLS_BIN) REROLL_IMAGES_DIR=$(IMAGES) go test -count=1 ./smoke
 
 ## e2e: the end-to-end suite (test/e2e) against a local control plane
 E2E_FLAGS ?= -v
-e2e: build control-plane helm promcheck
-	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) \
+e2e: build control-plane helm promcheck node-deps images
+	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) REROLL_E2E_IMAGES=$(IMAGES) \
 		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)
@@ -163,19 +170,28 @@ fuzz:
 	done
 
 ## control-plane: build etcd, kube-apiserver, kube-controller-manager,
-## kube-scheduler, kwok and localcluster (the e2e suite runs with nodes, so
-## that rollouts complete)
+## kube-scheduler, kwok, kubelet and localcluster (the e2e suite runs with
+## kwok's node, so that rollouts complete, and a real node)
 control-plane:
 	WITH_NODES=1 hack/build-control-plane.sh $(TOOLS_BIN)
 
+## node-deps: what the real node runs beside kubelet (containerd, runc, the
+## CNI plugins), from Debian with apt when missing. Where that cannot be
+## done (not root), the script says so in one line and localcluster then
+## says why the real node is unavailable, and the tests that need it fail.
+node-deps:
+	hack/install-node-deps.sh || true
+
 ## run: the controller against $$KUBECONFIG, else against a local control plane
-## (client-go reads $$KUBECONFIG itself, path lists included)
+## with a real node, where the example's pods run (client-go reads
+## $$KUBECONFIG itself, path lists included); where the node cannot start,
+## localcluster says why in one line and the pods stay Pending
 run: build
 ifneq ($(strip $(KUBECONFIG)),)
 	./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
 else
-	hack/build-control-plane.sh $(TOOLS_BIN)
-	$(TOOLS_BIN)/localcluster --print-try-it -- ./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
+	$(MAKE) control-plane node-deps images
+	$(TOOLS_BIN)/localcluster --print-try-it --real-node --images=$(IMAGES) -- ./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
 endif
 
 clean:

@@ -7,7 +7,9 @@
 #        WITH_NODES=1 hack/build-control-plane.sh [BIN_DIR]
 #
 # WITH_NODES=1 also builds kube-scheduler and kwok (hack/tools/kwok/go.mod),
-# needed by `localcluster --with-nodes`.
+# needed by `localcluster --with-nodes`, and kubelet, needed by
+# `localcluster --real-node` (containerd, runc and the CNI plugins come from
+# Debian: hack/install-node-deps.sh).
 #
 # Versions are pinned by hack/tools/go.mod (k8s.io/kubernetes) and
 # hack/tools/etcd/go.mod (go.etcd.io/etcd/server/v3), with committed go.sum
@@ -65,7 +67,9 @@ kube_ldflags+=" -X ${vpkg}.gitTreeState=clean"
 kube_ldflags+=" -X ${vpkg}.buildDate=${kube_time:-1970-01-01T00:00:00Z}"
 kube_cmds=(kube-apiserver kube-controller-manager)
 if [[ "${WITH_NODES}" == 1 ]]; then
-	kube_cmds+=(kube-scheduler)
+	# kubelet shares most of its packages with the others: built in the
+	# same go build, they are compiled once.
+	kube_cmds+=(kube-scheduler kubelet)
 fi
 log "building ${kube_cmds[*]} ${kube_version} (cold: ~10 min, ~3 GB RAM) ..."
 (cd "${TOOLS}" && go build -trimpath -ldflags "${kube_ldflags}" -o "${BIN_DIR}/" \

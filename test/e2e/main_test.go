@@ -5,6 +5,12 @@
 // starts with hack/tools' localcluster. Each test gets its own namespace and
 // its own reroll process scoped to it, so tests run in parallel.
 //
+// The cluster also has a real node (containerd and kubelet), where pods
+// really run, beside kwok's fake node: a test that needs it asks
+// requireRealNode for its name, and fails with localcluster's one-line
+// reason when the host could not start it. The node's images are the
+// archives in $REROLL_E2E_IMAGES.
+//
 // Run it with `make e2e`, which builds the control plane and the controller
 // and sets REROLL_E2E_BIN_DIR and REROLL_E2E_CONTROLLER.
 package e2e
@@ -34,6 +40,10 @@ type clusterInfo struct {
 	StateDir   string            `json:"stateDir"`
 	Logs       map[string]string `json:"logs"`
 	PIDs       map[string]int    `json:"pids"`
+	// RealNode is the real node's name; RealNodeError says in one line
+	// why there is none.
+	RealNode      string `json:"realNode"`
+	RealNodeError string `json:"realNodeError"`
 }
 
 // environment is the control plane every test shares.
@@ -77,8 +87,13 @@ func runMain(m *testing.M) int {
 
 	start := time.Now()
 	// With nodes (kube-scheduler and kwok): Pods become Ready, so rollouts
-	// complete, which the rollout-safety tests wait on.
-	cmd := exec.Command(filepath.Join(binDir, "localcluster"), "--bin-dir", binDir, "--state-dir", stateDir, "--with-nodes")
+	// complete, which the rollout-safety tests wait on. The real node is
+	// tainted: only the pods that ask for it land there.
+	args := []string{"--bin-dir", binDir, "--state-dir", stateDir, "--with-nodes", "--real-node"}
+	if images := os.Getenv("REROLL_E2E_IMAGES"); images != "" {
+		args = append(args, "--images", images)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "localcluster"), args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting localcluster:", err)
@@ -103,6 +118,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: control plane ready in %.1fs at %s\n", time.Since(start).Seconds(), info.Server)
+	if info.RealNodeError != "" {
+		fmt.Fprintf(os.Stderr, "e2e: no real node, the tests that need it will fail: %s\n", info.RealNodeError)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -116,6 +134,16 @@ func runMain(m *testing.M) int {
 	}
 	testEnv = &environment{info: info, config: cfg, client: client, controller: controller, repoRoot: root, localcluster: cmd.Process}
 	return m.Run()
+}
+
+// requireRealNode returns the name of the cluster's real node, or fails
+// the test with localcluster's one-line reason why there is none.
+func requireRealNode(t *testing.T) string {
+	t.Helper()
+	if testEnv.info.RealNode == "" {
+		t.Fatalf("localcluster: real node unavailable: %s", testEnv.info.RealNodeError)
+	}
+	return testEnv.info.RealNode
 }
 
 // waitForCluster polls for cluster.json until it appears, localcluster

@@ -44,6 +44,10 @@ type clusterInfo struct {
 	StateDir   string            `json:"stateDir"`
 	Logs       map[string]string `json:"logs"`
 	PIDs       map[string]int    `json:"pids"`
+	// RealNode and RealNodeError are set with --real-node: the node's
+	// name, or why it could not start.
+	RealNode      string `json:"realNode"`
+	RealNodeError string `json:"realNodeError"`
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes by exec and reads

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -70,6 +71,13 @@ type cluster struct {
 	binDir    string
 	stateDir  string
 	withNodes bool
+	// realNode asks for a real node, with the images of imagesDir; node
+	// is that node once it is started (its sandbox is in comps), nodeErr
+	// why it is not.
+	realNode  bool
+	imagesDir string
+	node      *realNode
+	nodeErr   string
 	log       *logger
 	comps     []*component
 	died      chan *component // receives each component that exits
@@ -121,22 +129,30 @@ func (c *cluster) start(name string, env []string, args ...string) (*component, 
 	return comp, nil
 }
 
-// launch starts a component's process, appending to its log, and reports
-// its exit on c.died unless it was replaced.
+// launch starts a component's process from the bin dir, appending to its
+// log, and reports its exit on c.died unless it was replaced.
 func (c *cluster) launch(name string, env, args []string) (*component, error) {
+	return c.spawn(name, filepath.Join(c.binDir, name), env, args, componentSysProcAttr(), true)
+}
+
+// spawn starts the program at path as the component name, with attr,
+// stdout and stderr appended to <state-dir>/<name>.log and env added to
+// its environment. With report, its exit is sent on c.died unless it was
+// replaced; without, whoever started it watches comp.done.
+func (c *cluster) spawn(name, path string, env, args []string, attr *syscall.SysProcAttr, report bool) (*component, error) {
 	logPath := filepath.Join(c.stateDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child keeps its own descriptor
-	cmd := exec.Command(filepath.Join(c.binDir, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Dir = c.stateDir
 	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
 	cmd.Env = append(cmd.Env, env...)
-	cmd.SysProcAttr = componentSysProcAttr()
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -144,7 +160,7 @@ func (c *cluster) launch(name string, env, args []string) (*component, error) {
 	go func() {
 		comp.err = cmd.Wait()
 		close(comp.done)
-		if !comp.replaced.Load() {
+		if report && !comp.replaced.Load() {
 			c.died <- comp
 		}
 	}()
@@ -232,6 +248,11 @@ func (c *cluster) startAPIServer(deadline time.Time, sigs <-chan os.Signal) erro
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file="+p.path("front-proxy-client.crt"),
 		"--proxy-client-key-file="+p.path("front-proxy-client.key"),
+		// kubelet's API (logs, exec, port-forward) of the real node, at
+		// its InternalIP: its name resolves nowhere.
+		"--kubelet-client-certificate="+p.path("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key="+p.path("apiserver-kubelet-client.key"),
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--profiling=false",
 	); err != nil {
 		return err
@@ -303,20 +324,33 @@ func newAdminClient(p *pki) (*http.Client, error) {
 
 // get performs a GET and returns the body, or an error for non-2xx replies.
 func get(ctx context.Context, hc *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	return send(ctx, hc, http.MethodGet, url, "", nil)
+}
+
+// send performs a request with body of contentType (none when body is
+// nil) and returns the reply's body, or an error for non-2xx replies.
+func send(ctx context.Context, hc *http.Client, method, url, contentType string, body []byte) (string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return "", err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		return "", fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(reply)))
 	}
-	return string(body), nil
+	return string(reply), nil
 }
 
 // waitReady polls check every 100ms until it succeeds, the deadline passes,
@@ -351,27 +385,35 @@ func (c *cluster) waitReady(deadline time.Time, sigs <-chan os.Signal, what stri
 // kills everything that is left at once; stop then reports true.
 func (c *cluster) stop(sigs <-chan os.Signal) (forced bool) {
 	for i := len(c.comps) - 1; i >= 0; i-- {
-		comp := c.comps[i]
-		if comp.exited() {
-			continue
-		}
-		began := time.Now()
-		comp.signal(syscall.SIGTERM)
-		timer := time.NewTimer(stopGrace)
-		select {
-		case <-comp.done:
-			c.log.printf("%s stopped in %s", comp.name, since(began))
-		case <-timer.C:
-			c.log.printf("%s did not stop within %s: killing it", comp.name, stopGrace)
-			comp.signal(syscall.SIGKILL)
-			waitDone(comp, killWait)
-		case sig := <-sigs:
-			c.log.printf("got %s while stopping: killing all components", sig)
+		if c.stopComponent(c.comps[i], sigs) {
 			c.killAll()
-			timer.Stop()
 			return true
 		}
-		timer.Stop()
+	}
+	return false
+}
+
+// stopComponent stops comp: SIGTERM to its process group, SIGKILL after
+// stopGrace. It returns true, at once, if a signal arrives on sigs
+// meanwhile.
+func (c *cluster) stopComponent(comp *component, sigs <-chan os.Signal) (interrupted bool) {
+	if comp.exited() {
+		return false
+	}
+	began := time.Now()
+	comp.signal(syscall.SIGTERM)
+	timer := time.NewTimer(stopGrace)
+	defer timer.Stop()
+	select {
+	case <-comp.done:
+		c.log.printf("%s stopped in %s", comp.name, since(began))
+	case <-timer.C:
+		c.log.printf("%s did not stop within %s: killing it", comp.name, stopGrace)
+		comp.signal(syscall.SIGKILL)
+		waitDone(comp, killWait)
+	case sig := <-sigs:
+		c.log.printf("got %s while stopping: killing all components", sig)
+		return true
 	}
 	return false
 }

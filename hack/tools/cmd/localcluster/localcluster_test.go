@@ -92,4 +92,12 @@ func TestNodeSchedulable(t *testing.T) {
 			t.Errorf("nodeSchedulable(%s) = %v, want ok=%v", tc.body, err, tc.ok)
 		}
 	}
+	// The real node's own taint does not keep it from being ready.
+	own := `{"spec":{"taints":[{"key":"reroll.dev/node","effect":"NoSchedule"}]},"status":{"conditions":[{"type":"Ready","status":"True"}]}}`
+	if err := nodeSchedulable([]byte(own), realNodeLabel); err != nil {
+		t.Errorf("nodeSchedulable with its own taint tolerated: %v", err)
+	}
+	if err := nodeSchedulable([]byte(own)); err == nil {
+		t.Error("nodeSchedulable with an untolerated taint: nil")
+	}
 }

@@ -4,10 +4,18 @@
 //
 // Usage:
 //
-//	localcluster [--bin-dir DIR] [--state-dir DIR [--cleanup]] [--print-try-it] [--with-nodes] [--timeout D] [-- COMMAND [ARGS...]]
+//	localcluster [--bin-dir DIR] [--state-dir DIR [--cleanup]] [--print-try-it] [--with-nodes] [--real-node --images DIR] [--timeout D] [-- COMMAND [ARGS...]]
 //
 // With --with-nodes it also starts kube-scheduler and kwok with one fake
 // Node, so Pods are scheduled and become Running.
+//
+// With --real-node it also starts kube-scheduler and a real node:
+// containerd and kubelet, in mount, network and PID namespaces of their
+// own, with the images of --images imported, so that Pods really run. Its
+// Node is labelled reroll.dev/node=real and, beside kwok's, tainted
+// reroll.dev/node=real:NoSchedule. A host that cannot run it gets one
+// line, "localcluster: real node unavailable: <why>", also written into
+// cluster.json as realNodeError, and the cluster starts without it.
 //
 // Once the cluster is ready it writes <state-dir>/kubeconfig (admin,
 // client-certificate auth) and then, atomically, <state-dir>/cluster.json,
@@ -46,6 +54,8 @@ type config struct {
 	cleanup    bool
 	printTryIt bool
 	withNodes  bool
+	realNode   bool
+	imagesDir  string
 	timeout    time.Duration
 	command    []string
 }
@@ -58,6 +68,10 @@ type clusterInfo struct {
 	StateDir   string            `json:"stateDir"`
 	Logs       map[string]string `json:"logs"`
 	PIDs       map[string]int    `json:"pids"`
+	// RealNode is the real node's name, once it is Ready; RealNodeError
+	// says in one line why there is none (with --real-node).
+	RealNode      string `json:"realNode,omitempty"`
+	RealNodeError string `json:"realNodeError,omitempty"`
 }
 
 // logger prints "localcluster: " prefixed progress lines.
@@ -70,8 +84,12 @@ func (l *logger) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, "localcluster: "+format+"\n", args...)
 }
 
-// main runs localcluster and exits with its exit code.
+// main runs localcluster and exits with its exit code. With sandboxArg
+// first it is the real node's sandbox instead (see runSandbox).
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandboxArg {
+		os.Exit(runSandbox(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -85,6 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.cleanup, "cleanup", false, "remove what localcluster wrote into --state-dir on exit")
 	fs.BoolVar(&cfg.printTryIt, "print-try-it", false, `print a short "try it" hint once the cluster is ready`)
 	fs.BoolVar(&cfg.withNodes, "with-nodes", false, "also start kube-scheduler and kwok with one fake Node, so Pods get scheduled and become Running")
+	fs.BoolVar(&cfg.realNode, "real-node", false, "also start kube-scheduler and a real node (containerd and kubelet, in namespaces of their own), where Pods really run; needs root")
+	fs.StringVar(&cfg.imagesDir, "images", "", "with --real-node: import every *.tar image archive in this directory into the node's containerd (it must hold "+sandboxImage+")")
 	fs.DurationVar(&cfg.timeout, "timeout", 90*time.Second, "startup deadline")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: localcluster [flags] [-- COMMAND [ARGS...]]")
@@ -104,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		cfg.binDir = filepath.Dir(exe)
 	}
-	for _, dir := range []*string{&cfg.binDir, &cfg.stateDir} {
+	for _, dir := range []*string{&cfg.binDir, &cfg.stateDir, &cfg.imagesDir} {
 		if *dir != "" {
 			abs, err := filepath.Abs(*dir)
 			if err != nil {
@@ -115,9 +135,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	bins := []string{"etcd", "kube-apiserver", "kube-controller-manager"}
 	hint := "hack/build-control-plane.sh"
-	if cfg.withNodes {
-		bins = append(bins, "kube-scheduler", "kwok")
+	if cfg.withNodes || cfg.realNode {
+		bins = append(bins, "kube-scheduler")
 		hint = "WITH_NODES=1 " + hint
+	}
+	if cfg.withNodes {
+		bins = append(bins, "kwok")
 	}
 	for _, bin := range bins {
 		if _, err := os.Stat(filepath.Join(cfg.binDir, bin)); err != nil {
@@ -135,6 +158,7 @@ func stateFiles() []string {
 		"etcd.log", "kube-apiserver.log", "kube-controller-manager.log",
 		"kube-scheduler.kubeconfig", "kube-scheduler.log",
 		"kwok.kubeconfig", "kwok-stages.yaml", "kwok-home", "kwok.log",
+		"node", "node-sandbox.log", "containerd.log", "kubelet.log",
 	}
 }
 
@@ -169,6 +193,11 @@ func prepareStateDir(cfg *config) (cleanup func(), err error) {
 
 // run starts the cluster, runs the command or waits for a signal, tears
 // everything down and returns the exit code.
+//
+// Long: the order of its steps is what makes teardown complete (signals
+// taken before anything starts, the state dir before the cluster, the
+// teardown deferred before the first component), and it reads best in one
+// place.
 func run(args []string, stdout, stderr io.Writer) (code int) {
 	log := &logger{w: stderr}
 	cfg, err := parseFlags(args, stderr)
@@ -197,11 +226,19 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	defer removeState()
 
-	c := &cluster{binDir: cfg.binDir, stateDir: cfg.stateDir, withNodes: cfg.withNodes, log: log, died: make(chan *component, 8)}
+	c := &cluster{
+		binDir: cfg.binDir, stateDir: cfg.stateDir, withNodes: cfg.withNodes,
+		realNode: cfg.realNode, imagesDir: cfg.imagesDir,
+		log: log, died: make(chan *component, 8),
+	}
 	defer func() {
+		// The real node's pods are drained while kube-apiserver still
+		// runs; what the node left on the host goes once all is stopped.
+		c.node.drain(c)
 		if forced := c.stop(sigs); forced && code == 0 {
 			code = 1
 		}
+		c.node.cleanup()
 	}()
 
 	began := time.Now()
@@ -218,14 +255,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return 1
 	}
 
-	info := clusterInfo{
-		Kubeconfig: filepath.Join(cfg.stateDir, "kubeconfig"),
-		Server:     c.server,
-		CAFile:     c.pki.path("ca.crt"),
-		StateDir:   cfg.stateDir,
-		Logs:       c.logPaths(),
-		PIDs:       c.pids(),
-	}
+	info := newClusterInfo(c)
 	if err := writeInfo(info, c); err != nil {
 		log.printf("%v", err)
 		return 1
@@ -243,6 +273,26 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return runCommand(cfg.command, info.Kubeconfig, c, sigs, log, stderr)
 	}
 	return serve(c, info, sigs, faults, stderr)
+}
+
+// newClusterInfo returns what cluster.json says of the ready cluster c.
+func newClusterInfo(c *cluster) clusterInfo {
+	info := clusterInfo{
+		Kubeconfig:    filepath.Join(c.stateDir, "kubeconfig"),
+		Server:        c.server,
+		CAFile:        c.pki.path("ca.crt"),
+		StateDir:      c.stateDir,
+		Logs:          c.logPaths(),
+		PIDs:          c.pids(),
+		RealNodeError: c.nodeErr,
+	}
+	if c.node != nil {
+		// containerd and kubelet are the node sandbox's children.
+		info.RealNode = realNodeName
+		info.Logs["containerd"] = filepath.Join(c.stateDir, "containerd.log")
+		info.Logs["kubelet"] = filepath.Join(c.stateDir, "kubelet.log")
+	}
+	return info
 }
 
 // serve runs the ready cluster until a signal or a component's death ends
@@ -268,8 +318,10 @@ func serve(c *cluster, info clusterInfo, sigs, faults <-chan os.Signal, stderr i
 }
 
 // startAll generates the PKI and starts etcd, kube-apiserver,
-// kube-controller-manager (and with --with-nodes kube-scheduler and kwok) in
-// turn, all within timeout.
+// kube-controller-manager (and with --with-nodes kube-scheduler and kwok,
+// with --real-node kube-scheduler and the real node) in turn, all within
+// timeout. A real node that cannot start is no failure: the cluster goes
+// on without it, and c.nodeErr says why.
 func (c *cluster) startAll(timeout time.Duration, sigs <-chan os.Signal) error {
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -288,13 +340,28 @@ func (c *cluster) startAll(timeout time.Duration, sigs <-chan os.Signal) error {
 	if err := c.startControllerManager(deadline, sigs); err != nil {
 		return err
 	}
-	if !c.withNodes {
+	if c.withNodes || c.realNode {
+		if err := c.startScheduler(deadline, sigs); err != nil {
+			return err
+		}
+	}
+	if c.withNodes {
+		if err := c.startKwok(deadline, sigs); err != nil {
+			return err
+		}
+	}
+	if !c.realNode {
 		return nil
 	}
-	if err := c.startScheduler(deadline, sigs); err != nil {
-		return err
+	err = c.startRealNode(deadline, sigs)
+	var unavailable *errNodeUnavailable
+	if errors.As(err, &unavailable) {
+		c.abandonNode()
+		c.nodeErr = oneLine(unavailable.reason)
+		c.log.printf("real node unavailable: %s", c.nodeErr)
+		return nil
 	}
-	return c.startKwok(deadline, sigs)
+	return err
 }
 
 // failedComponent picks the component whose log explains a startup error:

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -83,7 +84,8 @@ func (c *cluster) startKwok(deadline time.Time, sigs <-chan os.Signal) error {
 	if _, err := c.start("kwok", []string{"HOME=" + home},
 		"--kubeconfig="+kc,
 		"--config="+stagesPath,
-		"--manage-all-nodes=true",
+		// Only its own fake node: the real node, if any, has a kubelet.
+		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		// Leases keep the Node Ready; without them the node lifecycle
 		// controller marks it NotReady between (slow) status heartbeats.
 		"--node-lease-duration-seconds=40",
@@ -153,9 +155,13 @@ func (c *cluster) createFakeNode(deadline time.Time) error {
 }
 
 // nodeSchedulable returns nil if the Node JSON in body is Ready and carries
-// no NoSchedule/NoExecute taint (e.g. node.kubernetes.io/not-ready).
-func nodeSchedulable(body []byte) error {
+// no NoSchedule/NoExecute taint (e.g. node.kubernetes.io/not-ready) but
+// those with a key in tolerated.
+func nodeSchedulable(body []byte, tolerated ...string) error {
 	var node struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
 		Spec struct {
 			Taints []struct{ Key, Effect string } `json:"taints"`
 		} `json:"spec"`
@@ -173,11 +179,11 @@ func nodeSchedulable(body []byte) error {
 		}
 	}
 	if !ready {
-		return fmt.Errorf("node %s is not Ready yet", fakeNodeName)
+		return fmt.Errorf("node %s is not Ready yet", node.Metadata.Name)
 	}
 	for _, t := range node.Spec.Taints {
-		if t.Effect == "NoSchedule" || t.Effect == "NoExecute" {
-			return fmt.Errorf("node %s still has taint %s:%s", fakeNodeName, t.Key, t.Effect)
+		if (t.Effect == "NoSchedule" || t.Effect == "NoExecute") && !slices.Contains(tolerated, t.Key) {
+			return fmt.Errorf("node %s still has taint %s:%s", node.Metadata.Name, t.Key, t.Effect)
 		}
 	}
 	return nil

@@ -29,14 +29,18 @@ type keyPair struct {
 type pki struct {
 	dir string
 
-	ca         *keyPair // cluster CA: serving and client certificates
-	apiserver  *keyPair // kube-apiserver serving certificate
-	admin      *keyPair // admin client (O=system:masters)
-	kcm        *keyPair // kube-controller-manager client
-	scheduler  *keyPair // kube-scheduler client (--with-nodes)
-	frontProxy *keyPair // front-proxy CA (aggregation layer request headers)
-	proxyCli   *keyPair // front-proxy client used by kube-apiserver
-	saKey      *ecdsa.PrivateKey
+	ca        *keyPair // cluster CA: serving and client certificates
+	apiserver *keyPair // kube-apiserver serving certificate
+	admin     *keyPair // admin client (O=system:masters)
+	kcm       *keyPair // kube-controller-manager client
+	scheduler *keyPair // kube-scheduler client (--with-nodes)
+	// kubeletClient is kube-apiserver's client certificate for kubelet's
+	// API (logs, exec); O=system:masters passes kubelet's webhook
+	// authorization.
+	kubeletClient *keyPair
+	frontProxy    *keyPair // front-proxy CA (aggregation layer request headers)
+	proxyCli      *keyPair // front-proxy client used by kube-apiserver
+	saKey         *ecdsa.PrivateKey
 }
 
 // path returns the absolute path of a file in the PKI directory.
@@ -74,6 +78,9 @@ func newPKI(dir string) (*pki, error) {
 	if p.scheduler, err = p.ca.issue(clientTemplate("system:kube-scheduler")); err != nil {
 		return nil, err
 	}
+	if p.kubeletClient, err = p.ca.issue(clientTemplate("kube-apiserver-kubelet-client", "system:masters")); err != nil {
+		return nil, err
+	}
 	if p.proxyCli, err = p.frontProxy.issue(clientTemplate("front-proxy-client")); err != nil {
 		return nil, err
 	}
@@ -102,7 +109,7 @@ func (p *pki) write() error {
 	}
 	for name, kp := range map[string]*keyPair{
 		"ca": p.ca, "apiserver": p.apiserver, "admin": p.admin, "kube-controller-manager": p.kcm,
-		"kube-scheduler": p.scheduler,
+		"kube-scheduler": p.scheduler, "apiserver-kubelet-client": p.kubeletClient,
 		"front-proxy-ca": p.frontProxy, "front-proxy-client": p.proxyCli,
 	} {
 		files[name+".crt"] = kp.certPEM
