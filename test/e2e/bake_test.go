@@ -246,19 +246,3 @@ func TestBakeGoodEditRollsTheWavesABakeApart(t *testing.T) {
 		t.Errorf("it took %v, over two bakes and a minute of rollouts", took)
 	}
 }
-
-// eventNotes returns the notes of the Events of reason regarding name.
-func eventNotes(t *testing.T, ns, name, reason string) []string {
-	t.Helper()
-	list, err := testEnv.client.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == reason {
-			out = append(out, e.Note)
-		}
-	}
-	return out
-}
