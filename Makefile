@@ -158,6 +158,7 @@ tools-test: control-plane helm node-deps images
 E2E_FLAGS ?= -v
 e2e: build control-plane helm promcheck node-deps images
 	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) REROLL_E2E_IMAGES=$(IMAGES) \
+		REROLL_E2E_REROLL_IMAGE=reroll.local/reroll:$(VERSION) \
 		go test -tags e2e -count=1 -timeout 30m $(E2E_FLAGS) ./test/e2e/
 
 ## fuzz: each fuzz target for FUZZTIME (the seed corpora also run in `make unit`)

@@ -76,7 +76,9 @@ func newBakeFixture(t *testing.T, probe, sts bool) (*bakeFixture, *rerollProcess
 					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "s0"}},
 						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}}}
 			bakeWorkload(probe)(&s.Spec.Template.Spec)
-			create(t, s)
+			if _, err := testEnv.client.AppsV1().StatefulSets(f.ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 			f.first = "s0"
 			continue
 		}
@@ -95,6 +97,15 @@ func newBakeFixture(t *testing.T, probe, sts bool) (*bakeFixture, *rerollProcess
 		waitFor(t, "adoption of s0", func(ctx context.Context) (bool, error) {
 			s, err := testEnv.client.AppsV1().StatefulSets(f.ns).Get(ctx, "s0", metav1.GetOptions{})
 			return err == nil && s.Annotations[annotationConsumed] != "", err
+		})
+	}
+	// Only failures reroll caused halt a change: a rollout that had not
+	// completed when reroll rolled it halts nobody.
+	waitComplete(t, f.ns, "d")
+	if sts {
+		waitForUpTo(t, "s0's pod to be ready", rolloutTimeout, func(ctx context.Context) (bool, error) {
+			s, err := testEnv.client.AppsV1().StatefulSets(f.ns).Get(ctx, "s0", metav1.GetOptions{})
+			return err == nil && s.Status.ReadyReplicas == 1 && s.Status.UpdateRevision == s.Status.CurrentRevision, err
 		})
 	}
 	f.rolls = watchNamespaceRolls(t, f.ns)

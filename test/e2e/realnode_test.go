@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,38 +35,55 @@ func onRealNode(configMap string) func(*corev1.PodSpec) {
 	}
 }
 
-// A Deployment whose pods really run, on the real node: when its
-// ConfigMap changes, reroll rolls it, and the new pod, Ready, logs the new
-// value (read from kubelet through kube-apiserver) while the old one is
-// gone.
+// A Deployment of three replicas whose pods really run, on the real node,
+// reading the ConfigMap's key from env and from a mounted volume: when the
+// ConfigMap changes, reroll rolls it once, every replica of the new
+// ReplicaSet logs the new value from both (read from kubelet through
+// kube-apiserver), and none of the old pods survives.
 func TestRealNodeRollRunsTheNewConfig(t *testing.T) {
 	t.Parallel()
 	node := requireRealNode(t)
 	ns := newNamespace(t)
-	create(t, configMap(ns, "app", map[string]string{"value": "first"}), testDeployment(ns, "app", auto(), onRealNode("app")))
+	d := testDeployment(ns, "app", auto(), both(onRealNode("app"), func(s *corev1.PodSpec) {
+		s.Volumes = append(s.Volumes, corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "app"}, Items: []corev1.KeyToPath{{Key: "value", Path: "value"}}}}})
+		s.Containers[0].VolumeMounts = append(s.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "config", MountPath: "/config"})
+	}))
+	d.Spec.Replicas = ptr.To[int32](3)
+	create(t, configMap(ns, "app", map[string]string{"value": "first"}), d)
 	startReroll(t, ns)
 	waitAdopted(t, ns, "app")
-	waitRunningValue(t, ns, node, "first")
+	waitRunningValue(t, ns, node, 3, "first")
 	updateConfigMap(t, ns, "app", func(cm *corev1.ConfigMap) { cm.Data["value"] = "second" })
 	waitEvent(t, ns, "app", "Rolled")
-	waitRunningValue(t, ns, node, "second")
+	waitRunningValue(t, ns, node, 3, "second")
+	if n := replicaSets(t, ns, "app"); n != 2 {
+		t.Errorf("%d ReplicaSets, want 2: one roll", n)
+	}
 }
 
-// waitRunningValue waits until the namespace's pods are one Ready pod on
-// node, and its log shows value.
-func waitRunningValue(t *testing.T, ns, node, value string) {
+// waitRunningValue waits until the namespace's pods are n Ready pods on
+// node, all of the Deployment's newest ReplicaSet, none of an older one
+// left, each logging value from env and from its file.
+func waitRunningValue(t *testing.T, ns, node string, n int, value string) {
 	t.Helper()
-	waitForUpTo(t, "one Ready pod on "+node+" logging "+value, 2*waitTimeout, func(ctx context.Context) (bool, error) {
+	waitForUpTo(t, fmt.Sprintf("%d Ready pods on %s logging %s", n, node, value), 2*waitTimeout, func(ctx context.Context) (bool, error) {
 		pods, err := testEnv.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil || len(pods.Items) != 1 {
+		if err != nil || len(pods.Items) != n {
 			return false, err
 		}
-		p := pods.Items[0]
-		if p.Spec.NodeName != node || p.DeletionTimestamp != nil || !podReady(&p) {
-			return false, nil
+		hash := pods.Items[0].Labels["pod-template-hash"]
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Spec.NodeName != node || p.DeletionTimestamp != nil || !podReady(p) || p.Labels["pod-template-hash"] != hash {
+				return false, nil
+			}
+			log, err := testEnv.client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if err != nil || !strings.Contains(string(log), "env="+value+" file="+value) {
+				return false, err
+			}
 		}
-		log, err := testEnv.client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-		return strings.Contains(string(log), "env="+value+" "), err
+		return true, nil
 	})
 }
 

@@ -305,14 +305,18 @@ func (n *realNode) sandboxConfig(stateDir string, tools *nodeTools, images []str
 
 // connect joins the sandbox's network namespace to the host: a veth pair
 // whose node end becomes the sandbox's eth0 (kube-apiserver reaches
-// kubelet there), and the proxy to kube-apiserver on the "kubernetes"
-// Service IP inside it.
+// kubelet there, and the pods through it), and the proxy to kube-apiserver
+// on the "kubernetes" Service IP inside it.
 func (n *realNode) connect(server string) error {
 	l, pid := n.layout, n.sandbox.cmd.Process.Pid
 	for _, args := range [][]string{
 		{"link", "add", l.link, "type", "veth", "peer", "name", "eth0", "netns", strconv.Itoa(pid)},
 		{"addr", "add", l.hostAddr.String(), "dev", l.link},
 		{"link", "set", l.link, "up"},
+		// The pods' addresses through the node, for kube-apiserver's pod
+		// proxy (/api/v1/namespaces/NS/pods/NAME:PORT/proxy/...). The route
+		// goes with the link, which teardown deletes.
+		{"route", "add", podCIDR, "via", l.nodeAddr.Addr().String(), "dev", l.link},
 	} {
 		if out, err := exec.Command(n.ip, args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, oneLine(string(out)))
