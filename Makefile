@@ -186,13 +186,13 @@ node-deps:
 ## run: the controller against $$KUBECONFIG, else against a local control plane
 ## with a real node, where the example's pods run (client-go reads
 ## $$KUBECONFIG itself, path lists included); where the node cannot start,
-## localcluster says why in one line and the pods stay Pending
+## localcluster says why in one line and falls back to kwok's fake node
 run: build
 ifneq ($(strip $(KUBECONFIG)),)
 	./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
 else
 	$(MAKE) control-plane node-deps images
-	$(TOOLS_BIN)/localcluster --print-try-it --real-node --images=$(IMAGES) -- ./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
+	$(TOOLS_BIN)/localcluster --print-try-it --real-node --kwok-fallback --images=$(IMAGES) -- ./$(BIN) --controller-namespace=default --v=2 $(RUN_ARGS)
 endif
 
 clean:

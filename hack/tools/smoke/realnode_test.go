@@ -3,6 +3,7 @@ package smoke
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,8 +281,20 @@ func execInPod(t *testing.T, ctx context.Context, cfg *rest.Config, cs kubernete
 
 // TestRealNodeUnavailable starts a cluster asking for a real node on a
 // host where it cannot start (here: no kubelet), and checks that it says
-// why in exactly one line and in cluster.json, and goes on without it.
+// why in exactly one line and in cluster.json, and goes on without it, or
+// with --kwok-fallback on kwok's fake node.
 func TestRealNodeUnavailable(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kwok fallback %v", fallback), func(t *testing.T) { checkRealNodeUnavailable(t, fallback) })
+	}
+}
+
+// checkRealNodeUnavailable starts localcluster with --real-node and no
+// kubelet: one line says why, cluster.json too, the control plane runs,
+// and with --kwok-fallback (make run) kwok's fake node is there instead,
+// said in the same line.
+func checkRealNodeUnavailable(t *testing.T, fallback bool) {
+
 	bin, binDir := localclusterBin(t)
 	noKubelet := t.TempDir()
 	entries, err := os.ReadDir(binDir)
@@ -299,7 +312,11 @@ func TestRealNodeUnavailable(t *testing.T) {
 		t.Skipf("kube-scheduler not in REROLL_BIN_DIR (build with WITH_NODES=1 hack/build-control-plane.sh): %v", err)
 	}
 	stateDir := filepath.Join(t.TempDir(), "state")
-	lc, done, out := startLocalcluster(t, bin, "--bin-dir="+noKubelet, "--state-dir="+stateDir, "--real-node", "--images="+t.TempDir())
+	args := []string{"--bin-dir=" + noKubelet, "--state-dir=" + stateDir, "--real-node", "--images=" + t.TempDir()}
+	if fallback {
+		args = append(args, "--kwok-fallback")
+	}
+	lc, done, out := startLocalcluster(t, bin, args...)
 	info := waitForClusterInfo(t, filepath.Join(stateDir, "cluster.json"), done, out)
 	if info.RealNode != "" || !strings.HasPrefix(info.RealNodeError, "kubelet not in ") {
 		t.Errorf("cluster.json realNode %q, realNodeError %q; want none and why", info.RealNode, info.RealNodeError)
@@ -310,7 +327,11 @@ func TestRealNodeUnavailable(t *testing.T) {
 			lines = append(lines, strings.TrimSpace(l))
 		}
 	}
-	if want := unavailableTag + info.RealNodeError; len(lines) != 1 || lines[0] != want {
+	want := unavailableTag + info.RealNodeError
+	if fallback {
+		want += "; falling back to kwok's fake node: pods are scheduled and Running, but no container runs"
+	}
+	if len(lines) != 1 || lines[0] != want {
 		t.Errorf("lines about the real node %q, want exactly [%q]", lines, want)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
@@ -318,8 +339,12 @@ func TestRealNodeUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(nodes.Items) != 0 {
-		t.Errorf("nodes %v (%v), want none", nodes, err)
+	wantNodes := 0
+	if fallback {
+		wantNodes = 1 // kwok's
+	}
+	if err != nil || len(nodes.Items) != wantNodes {
+		t.Errorf("nodes %v (%v), want %d", nodes, err, wantNodes)
 	}
 	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -74,14 +74,15 @@ type cluster struct {
 	// realNode asks for a real node, with the images of imagesDir; node
 	// is that node once it is started (its sandbox is in comps), nodeErr
 	// why it is not.
-	realNode  bool
-	imagesDir string
-	node      *realNode
-	nodeErr   string
-	log       *logger
-	comps     []*component
-	died      chan *component // receives each component that exits
-	pki       *pki
+	realNode     bool
+	kwokFallback bool
+	imagesDir    string
+	node         *realNode
+	nodeErr      string
+	log          *logger
+	comps        []*component
+	died         chan *component // receives each component that exits
+	pki          *pki
 
 	etcdURL string
 	server  string       // https://127.0.0.1:PORT of kube-apiserver

@@ -55,9 +55,12 @@ type config struct {
 	printTryIt bool
 	withNodes  bool
 	realNode   bool
-	imagesDir  string
-	timeout    time.Duration
-	command    []string
+	// kwokFallback starts kwok's fake node when the real node cannot
+	// start (make run).
+	kwokFallback bool
+	imagesDir    string
+	timeout      time.Duration
+	command      []string
 }
 
 // clusterInfo is the content of <state-dir>/cluster.json.
@@ -104,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.printTryIt, "print-try-it", false, `print a short "try it" hint once the cluster is ready`)
 	fs.BoolVar(&cfg.withNodes, "with-nodes", false, "also start kube-scheduler and kwok with one fake Node, so Pods get scheduled and become Running")
 	fs.BoolVar(&cfg.realNode, "real-node", false, "also start kube-scheduler and a real node (containerd and kubelet, in namespaces of their own), where Pods really run; needs root")
+	fs.BoolVar(&cfg.kwokFallback, "kwok-fallback", false, "with --real-node: when the real node cannot start, start kwok's fake Node instead (its Pods become Running, but no container runs), and say so in one line")
 	fs.StringVar(&cfg.imagesDir, "images", "", "with --real-node: import every *.tar image archive in this directory into the node's containerd (it must hold "+sandboxImage+")")
 	fs.DurationVar(&cfg.timeout, "timeout", 90*time.Second, "startup deadline")
 	fs.Usage = func() {
@@ -139,7 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		bins = append(bins, "kube-scheduler")
 		hint = "WITH_NODES=1 " + hint
 	}
-	if cfg.withNodes {
+	if cfg.withNodes || cfg.kwokFallback {
 		bins = append(bins, "kwok")
 	}
 	for _, bin := range bins {
@@ -228,7 +232,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 
 	c := &cluster{
 		binDir: cfg.binDir, stateDir: cfg.stateDir, withNodes: cfg.withNodes,
-		realNode: cfg.realNode, imagesDir: cfg.imagesDir,
+		realNode: cfg.realNode, kwokFallback: cfg.kwokFallback, imagesDir: cfg.imagesDir,
 		log: log, died: make(chan *component, 8),
 	}
 	defer func() {
@@ -263,16 +267,31 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	log.printf("cluster ready in %s (state dir %s)", since(began), cfg.stateDir)
 	fmt.Fprintf(stdout, "localcluster: ready kubeconfig=%s\n", info.Kubeconfig)
 	if cfg.printTryIt {
-		kc := "kubectl --kubeconfig=" + info.Kubeconfig
-		fmt.Fprintf(stderr, "try it: %s apply -f examples/   # then edit the example ConfigMap\n", kc)
-		fmt.Fprintf(stderr, "        %s get rs -w         # and watch a new ReplicaSet roll out\n", kc)
-		fmt.Fprintf(stderr, "        KUBECONFIG=%s bin/kubectl-reroll status -A   # what reroll sees (it finds reroll by itself)\n", info.Kubeconfig)
+		printTryIt(stderr, info.Kubeconfig, c.node != nil)
 	}
 
 	if len(cfg.command) > 0 {
 		return runCommand(cfg.command, info.Kubeconfig, c, sigs, log, stderr)
 	}
 	return serve(c, info, sigs, faults, stderr)
+}
+
+// printTryIt prints how to try reroll on the cluster of kubeconfig: apply
+// the example, edit its ConfigMap, and, on a real node, see its pods print
+// the new value.
+func printTryIt(w io.Writer, kubeconfig string, realNode bool) {
+	kc := "kubectl --kubeconfig=" + kubeconfig
+	fmt.Fprintf(w, "try it: %s apply -f examples/app.yaml\n", kc)
+	if realNode {
+		fmt.Fprintf(w, "        %s logs deploy/web -f        # the app prints its config: env=info file=hello\n", kc)
+	}
+	fmt.Fprintf(w, "        %s patch configmap web-config --type=merge -p '{\"data\":{\"LOG_LEVEL\":\"debug\"}}'\n", kc)
+	if realNode {
+		fmt.Fprintf(w, "        %s logs -l app=web --prefix --tail=1   # after the roll, the new pods print env=debug\n", kc)
+	} else {
+		fmt.Fprintf(w, "        %s get rs -l app=web          # a new ReplicaSet (its pods run nothing on kwok's fake node)\n", kc)
+	}
+	fmt.Fprintf(w, "        KUBECONFIG=%s bin/kubectl-reroll status -A   # what reroll sees (it finds reroll by itself)\n", kubeconfig)
 }
 
 // newClusterInfo returns what cluster.json says of the ready cluster c.
@@ -358,8 +377,12 @@ func (c *cluster) startAll(timeout time.Duration, sigs <-chan os.Signal) error {
 	if errors.As(err, &unavailable) {
 		c.abandonNode()
 		c.nodeErr = oneLine(unavailable.reason)
-		c.log.printf("real node unavailable: %s", c.nodeErr)
-		return nil
+		if !c.kwokFallback || c.withNodes {
+			c.log.printf("real node unavailable: %s", c.nodeErr)
+			return nil
+		}
+		c.log.printf("real node unavailable: %s; falling back to kwok's fake node: pods are scheduled and Running, but no container runs", c.nodeErr)
+		return c.startKwok(deadline, sigs)
 	}
 	return err
 }
