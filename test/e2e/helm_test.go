@@ -49,7 +49,11 @@ func rulesGrants(rules []rbacv1.PolicyRule, namespace string) []grant {
 func helmInstall(t *testing.T, ns, release string, set ...string) {
 	t.Helper()
 	helm := filepath.Join(os.Getenv("REROLL_E2E_BIN_DIR"), "helm")
-	args := []string{"install", release, filepath.Join(testEnv.repoRoot, "charts", "reroll"),
+	chart := filepath.Join(testEnv.repoRoot, "charts", "reroll")
+	if dir := os.Getenv("REROLL_E2E_CHART"); dir != "" {
+		chart = dir // another version of the chart, to show what a test proves
+	}
+	args := []string{"install", release, chart,
 		"--kubeconfig", testEnv.info.Kubeconfig, "--namespace", ns, "--wait=false"}
 	for _, s := range set {
 		args = append(args, "--set", s)
