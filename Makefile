@@ -8,6 +8,12 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The Dockerfile builds reroll with the same flags (checked by
 # hack/tools/cmd/images' TestBuildFlagsMatchDockerfile).
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# One set of build settings for every build, vet, lint and test, so that
+# they share Go's build cache: a package compiled for one is not compiled
+# again for the next, with other flags. Only the race detector (make unit)
+# needs cgo.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath
 BIN := bin/reroll
 PLUGIN := bin/kubectl-reroll
 # The local control plane (etcd, kube-apiserver, kube-controller-manager)
@@ -19,11 +25,16 @@ HELM := helm.sh/helm/v4/cmd/helm@v4.3.1
 # The real node's image archives (pause, echoconfig, reroll: `make
 # images`), imported into its containerd.
 IMAGES ?= $(CURDIR)/bin/images
+# The pinned tools, installed once into $(TOOLS_BIN) and run from there:
+# `go run pkg@version` links the tool again at every call.
+HELM_BIN := $(TOOLS_BIN)/helm
+KUSTOMIZE_BIN := $(TOOLS_BIN)/kustomize
+STATICCHECK_BIN := $(TOOLS_BIN)/staticcheck
 FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: flags-doc node-deps krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
+.PHONY: flags-doc kustomize staticcheck node-deps krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
 
 all: build
 
@@ -54,33 +65,33 @@ shellcheck:
 	shellcheck hack/*.sh .ci/run cmd/kubectl-reroll/kubectl_complete-reroll
 
 ## manifests-check: both kustomizations build (e2e applies them to a real API server)
-manifests-check:
-	go run $(KUSTOMIZE) build manifests >/dev/null
-	go run $(KUSTOMIZE) build manifests/overlays/namespaced >/dev/null
-	go run $(KUSTOMIZE) build manifests/overlays/argo-rollouts | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,rollouts'
+manifests-check: kustomize
+	$(KUSTOMIZE_BIN) build manifests >/dev/null
+	$(KUSTOMIZE_BIN) build manifests/overlays/namespaced >/dev/null
+	$(KUSTOMIZE_BIN) build manifests/overlays/argo-rollouts | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,rollouts'
 
 ## chart-check: helm lint and helm template of charts/reroll, with the
 ## default and the namespace-scoped values (e2e installs it), and with the
 ## Grafana dashboard and the PrometheusRule on (promcheck tests their PromQL)
-chart-check:
-	go run $(HELM) lint --strict charts/reroll
-	go run $(HELM) lint --strict charts/reroll -f charts/reroll/ci/namespaced-values.yaml
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system >/dev/null
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system -f charts/reroll/ci/namespaced-values.yaml >/dev/null
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,rollouts}' | grep -q 'apiGroups: \[argoproj.io\]'
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,jobs}' | grep -q 'verbs: \[get, list, watch, patch, create, delete\]'
-	go run $(KUSTOMIZE) build manifests/overlays/jobs | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,jobs'
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreSecrets=true | grep -q 'resources: \[configmaps\]'
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set secretsStoreCSI=true | grep -q 'resources: \[secretproviderclasspodstatuses\]'
-	go run $(KUSTOMIZE) build manifests/overlays/secrets-store-csi | grep -q -- '--secrets-store-csi'
-	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'watchNamespaces={a,b}')"; \
+chart-check: helm kustomize
+	$(HELM_BIN) lint --strict charts/reroll
+	$(HELM_BIN) lint --strict charts/reroll -f charts/reroll/ci/namespaced-values.yaml
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system >/dev/null
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system -f charts/reroll/ci/namespaced-values.yaml >/dev/null
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,rollouts}' | grep -q 'apiGroups: \[argoproj.io\]'
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set 'kinds={deployments,jobs}' | grep -q 'verbs: \[get, list, watch, patch, create, delete\]'
+	$(KUSTOMIZE_BIN) build manifests/overlays/jobs | grep -q -- '--kinds=deployments,statefulsets,daemonsets,cronjobs,jobs'
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set ignoreSecrets=true | grep -q 'resources: \[configmaps\]'
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set secretsStoreCSI=true | grep -q 'resources: \[secretproviderclasspodstatuses\]'
+	$(KUSTOMIZE_BIN) build manifests/overlays/secrets-store-csi | grep -q -- '--secrets-store-csi'
+	out="$$($(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set 'watchNamespaces={a,b}')"; \
 	grep -q -- '--namespaces=a,b' <<<"$$out" && ! grep -q 'kind: ClusterRole' <<<"$$out" || { echo "chart-check: watchNamespaces must render Roles only and --namespaces"; exit 1; }
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set 'namespaces=a\,b' | grep -q -- '--namespaces=a,b'
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set ignoreCronJobs=true | grep -q -- '--kinds=deployments,statefulsets,daemonsets$$'
-	go run $(HELM) template reroll charts/reroll --namespace reroll-system --set isArgoRollouts=true | grep -q 'apiGroups: \[argoproj.io\]'
-	! go run $(HELM) template reroll charts/reroll --set 'watchNamespaces={a}' --set watchNamespace=b >/dev/null 2>&1
-	go run $(HELM) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
-	out="$$(go run $(HELM) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set 'namespaces=a\,b' | grep -q -- '--namespaces=a,b'
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set ignoreCronJobs=true | grep -q -- '--kinds=deployments,statefulsets,daemonsets$$'
+	$(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set isArgoRollouts=true | grep -q 'apiGroups: \[argoproj.io\]'
+	! $(HELM_BIN) template reroll charts/reroll --set 'watchNamespaces={a}' --set watchNamespace=b >/dev/null 2>&1
+	$(HELM_BIN) lint --strict charts/reroll --set dashboard.enabled=true,prometheusRule.enabled=true
+	out="$$($(HELM_BIN) template reroll charts/reroll --namespace reroll-system --set dashboard.enabled=true,prometheusRule.enabled=true)"; \
 	for want in 'grafana_dashboard: "1"' '"title": "Held rolls, by reason"' '"title": "Bake: workloads baking, and bake failures by kind"' \
 		'expr: absent(reroll_leader{namespace="reroll-system"})' 'docs/alerts.md#rerollchangehalted' 'docs/alerts.md#rerollbakefailed'; do \
 		grep -qF -- "$$want" <<<"$$out" || { echo "chart-check: the dashboard and rules render without $$want"; exit 1; }; \
@@ -100,6 +111,12 @@ flags-doc:
 ## helm: the pinned Helm binary, for the e2e suite
 helm:
 	GOBIN=$(TOOLS_BIN) go install $(HELM)
+
+## kustomize, staticcheck: the pinned tools, in $(TOOLS_BIN)
+kustomize:
+	GOBIN=$(TOOLS_BIN) go install $(KUSTOMIZE)
+staticcheck:
+	GOBIN=$(TOOLS_BIN) go install $(STATICCHECK)
 
 ## promcheck: hack/tools/cmd/promcheck, which lists the metrics the chart's
 ## dashboard and alerts use, for the e2e suite (TestObservabilityMetricsExist)
@@ -135,14 +152,14 @@ images: build
 ## the module proxy), and filedeps: the files of a package depend on each
 ## other one way only (no cycle of any length), and no function is over 60
 ## lines without a reason in its comment
-lint:
+lint: staticcheck
 	hack/check-tree.sh
-	go run $(STATICCHECK) -tags e2e ./...
-	cd hack/tools && go run $(STATICCHECK) ./...
+	$(STATICCHECK_BIN) -tags e2e ./...
+	cd hack/tools && $(STATICCHECK_BIN) ./...
 	cd hack/tools && go run ./cmd/filedeps -dir=$(CURDIR) ./...
 
 unit:
-	go test -race -count=1 ./...
+	CGO_ENABLED=1 go test -race -count=1 ./...
 
 ## tools-test: the hack/tools module's tests: the local control plane's, and
 ## promcheck's (the chart's PromQL parses, each alert fires and stays quiet

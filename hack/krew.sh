@@ -5,7 +5,7 @@
 # hack/krew/reroll.yaml.tmpl), and checks it with krew's own tools: its
 # manifest validation, and an install from the first archive into a
 # throwaway krew root, whose kubectl-reroll must then run. Needs only the
-# Go module proxy: krew is pinned below and run with go run.
+# Go module proxy: krew is pinned below and built with go install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -50,12 +50,16 @@ awk -v version="${version}" -v platforms="${entries%$'\n'}" \
 	'{ gsub(/@VERSION@/, version); if ($0 == "@PLATFORMS@") print platforms; else print }' \
 	hack/krew/reroll.yaml.tmpl >"${manifest}"
 
-go run "${KREW}/cmd/validate-krew-manifest@${KREW_VERSION}" -manifest "${manifest}" -skip-install
+# Both of krew's tools in one go install: their packages compile once.
+tools=$(mktemp -d)
+trap 'rm -rf "${tools}"' EXIT
+GOBIN="${tools}" go install "${KREW}/cmd/validate-krew-manifest@${KREW_VERSION}" "${KREW}/cmd/krew@${KREW_VERSION}"
+"${tools}/validate-krew-manifest" -manifest "${manifest}" -skip-install
 first=${platforms[0]}
 if [[ ${first} == "$(go env GOOS)/$(go env GOARCH)" ]]; then
 	root=$(mktemp -d)
-	trap 'rm -rf "${root}"' EXIT
-	KREW_ROOT="${root}" go run "${KREW}/cmd/krew@${KREW_VERSION}" install \
+	trap 'rm -rf "${root}" "${tools}"' EXIT
+	KREW_ROOT="${root}" "${tools}/krew" install \
 		--manifest="${manifest}" --archive="${dist}/kubectl-reroll_${first%/*}_${first#*/}.tar.gz"
 	"${root}/bin/kubectl-reroll" version
 fi
