@@ -39,6 +39,7 @@ func hostPaths() []string {
 		"/var/lib/kubelet", "/var/lib/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers",
 		"/run/containerd/containerd.sock", "/run/containerd/io.containerd.runtime.v2.task",
 		"/run/runc", "/run/netns", "/var/run/netns", "/opt/containerd", "/etc/cni", "/etc/kubernetes",
+		"/usr/libexec/kubernetes",
 	}
 }
 
