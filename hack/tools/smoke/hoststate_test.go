@@ -1,6 +1,8 @@
 package smoke
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +39,7 @@ func hostPaths() []string {
 		"/var/lib/kubelet", "/var/lib/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers",
 		"/run/containerd/containerd.sock", "/run/containerd/io.containerd.runtime.v2.task",
 		"/run/runc", "/run/netns", "/var/run/netns", "/opt/containerd", "/etc/cni", "/etc/kubernetes",
+		"/usr/libexec/kubernetes",
 	}
 }
 
@@ -144,20 +147,40 @@ func cgroupDirs(t *testing.T) []string {
 	return dirs
 }
 
-// diffStates returns the lines only in before (-) and only in after (+).
-func diffStates(before, after []string) []string {
+// diffStates returns the lines only in before (-) and only in after (+),
+// but for those about another cluster's real node (its link, address,
+// route or cgroup, named by its id, not ownID): other localclusters may
+// run on a developer's machine meanwhile.
+func diffStates(before, after []string, ownID string) []string {
+	names := regexp.MustCompile(`(rrnode|localcluster)-([0-9a-f]{8})`)
+	others := func(l string) bool {
+		for _, m := range names.FindAllStringSubmatch(l, -1) {
+			if m[2] != ownID {
+				return true
+			}
+		}
+		return false
+	}
 	var diff []string
 	for _, l := range before {
-		if !slices.Contains(after, l) {
+		if !slices.Contains(after, l) && !others(l) {
 			diff = append(diff, "- "+l)
 		}
 	}
 	for _, l := range after {
-		if !slices.Contains(before, l) {
+		if !slices.Contains(before, l) && !others(l) {
 			diff = append(diff, "+ "+l)
 		}
 	}
 	return diff
+}
+
+// realNodeID is the id in the names of the real node of the cluster
+// with this state dir (localcluster's nodeLayout): the first 4 bytes of
+// the state dir's SHA-256, in hex.
+func realNodeID(stateDir string) string {
+	sum := sha256.Sum256([]byte(stateDir))
+	return hex.EncodeToString(sum[:4])
 }
 
 // TestHostState checks that the snapshot TestRealNode compares holds each
@@ -176,7 +199,14 @@ func TestHostState(t *testing.T) {
 			t.Errorf("host state has no line starting with %q", want)
 		}
 	}
-	if diff := diffStates(state, append(state[1:], "new: line")); len(diff) != 2 {
+	if diff := diffStates(state, append(state[1:], "new: line"), "00000000"); len(diff) != 2 {
 		t.Errorf("diffStates of one line gone and one new = %q", diff)
+	}
+	others := []string{"cgroup: /sys/fs/cgroup/pids/localcluster-0123abcd", "ip -o link: 9: rrnode-0123abcd@if2: <UP>"}
+	if diff := diffStates(nil, others, "00000000"); len(diff) != 0 {
+		t.Errorf("diffStates of another cluster's node = %q, want none", diff)
+	}
+	if diff := diffStates(nil, others, "0123abcd"); len(diff) != 2 {
+		t.Errorf("diffStates of its own node = %q, want both lines", diff)
 	}
 }

@@ -163,7 +163,7 @@ func TestRealNode(t *testing.T) {
 			return processGone(pid), nil
 		})
 	}
-	if diff := diffStates(before, hostState(t)); len(diff) > 0 {
+	if diff := diffStates(before, hostState(t), realNodeID(stateDir)); len(diff) > 0 {
 		t.Errorf("the host changed during the run:\n%s", strings.Join(diff, "\n"))
 	}
 }

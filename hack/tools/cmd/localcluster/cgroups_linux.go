@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,31 +109,74 @@ func removeCgroup(mounts []string, rel string, deadline time.Time) error {
 	}
 }
 
-// removeTree kills the processes of the cgroup dir and of every cgroup
-// below it and removes them, deepest first. It returns the dirs it could
-// not remove.
-func removeTree(dir string) []string {
-	var dirs []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// removeStaleCgroups removes, from every hierarchy, the cgroups named
+// prefix* other than own in which no process is left and which are older
+// than minAge: those of a real node whose localcluster was killed
+// (SIGKILL leaves them, empty) and which no later start in the same state
+// dir cleaned. A live node always has its sandbox in its cgroup; minAge
+// spares one being set up right now. It returns the names it removed.
+func removeStaleCgroups(mounts []string, prefix, own string, minAge time.Duration) []string {
+	removed := map[string]bool{}
+	for _, m := range mounts {
+		dirs, _ := filepath.Glob(filepath.Join(m, prefix+"*"))
+		for _, dir := range dirs {
+			name := filepath.Base(dir)
+			st, err := os.Stat(dir)
+			if name == own || err != nil || !st.IsDir() || time.Since(st.ModTime()) < minAge || hasProcs(dir) {
+				continue
+			}
+			if len(removeEmptyTree(dir)) == 0 {
+				removed[name] = true
+			}
 		}
-		if d.IsDir() {
+	}
+	return slices.Sorted(maps.Keys(removed))
+}
+
+// hasProcs reports whether any cgroup in the tree at dir has a process.
+func hasProcs(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "cgroup.procs" {
+			if data, err := os.ReadFile(path); err != nil || len(strings.TrimSpace(string(data))) > 0 {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// removeEmptyTree removes the cgroup dir and those below it, deepest
+// first, without killing anything; it returns the dirs it could not
+// remove.
+func removeEmptyTree(dir string) []string {
+	var dirs, left []string
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
 			dirs = append(dirs, path)
 		}
 		return nil
 	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	var left []string
 	for _, d := range slices.Backward(dirs) {
-		killProcs(filepath.Join(d, "cgroup.procs"))
 		if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
 			left = append(left, d)
 		}
 	}
 	return left
+}
+
+// removeTree kills the processes of the cgroup dir and of every cgroup
+// below it and removes them, deepest first. It returns the dirs it could
+// not remove.
+func removeTree(dir string) []string {
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "cgroup.procs" {
+			killProcs(path)
+		}
+		return nil
+	})
+	return removeEmptyTree(dir)
 }
 
 // killProcs sends SIGKILL to every process listed in a cgroup.procs file.

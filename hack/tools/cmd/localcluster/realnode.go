@@ -209,6 +209,9 @@ func (l *nodeLayout) kubeletConfig(caFile string, taint bool) ([]byte, error) {
 		},
 		"authorization": map[string]any{"mode": "Webhook"},
 		"podLogsDir":    l.path("pod-logs"),
+		// Its default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec,
+		// would be created on the host.
+		"volumePluginDir": l.path("volume-plugins"),
 		// Its default adds a KUBE-FIREWALL rule and re-creates it every
 		// minute; there is nothing here it would protect.
 		"makeIPTablesUtilChains": false,

@@ -200,6 +200,9 @@ func (c *cluster) startRealNode(deadline time.Time, sigs <-chan os.Signal) error
 	if err := n.removeLeftovers(); err != nil {
 		return &errNodeUnavailable{"removing what an earlier run left: " + err.Error()}
 	}
+	if stale := removeStaleCgroups(mounts, "localcluster-", layout.cgroup, time.Minute); len(stale) > 0 {
+		c.log.printf("removed the empty cgroups of killed localclusters: %s", strings.Join(stale, " "))
+	}
 	cfgPath, err := n.prepare(c, tools, images)
 	if err != nil {
 		return &errNodeUnavailable{err.Error()}

@@ -68,6 +68,7 @@ func TestNodeConfigs(t *testing.T) {
 		for key, want := range map[string]any{
 			"failCgroupV1": false, "cgroupDriver": "cgroupfs", "makeIPTablesUtilChains": false,
 			"cgroupRoot": "/" + l.cgroup, "address": l.nodeAddr.Addr().String(),
+			"volumePluginDir": "/tmp/state/node/volume-plugins", "podLogsDir": "/tmp/state/node/pod-logs",
 		} {
 			if cfg[key] != want {
 				t.Errorf("kubelet %s = %v, want %v", key, cfg[key], want)
