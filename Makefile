@@ -3,8 +3,14 @@
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Evaluated once, when make starts: an edit during a long `make e2e` must
+# not change the version between building the binary and packing its image.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifeq ($(origin REVISION),undefined)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
 # The Dockerfile builds reroll with the same flags (checked by
 # hack/tools/cmd/images' TestBuildFlagsMatchDockerfile).
 LDFLAGS := -s -w -X main.version=$(VERSION)
