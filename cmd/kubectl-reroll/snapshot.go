@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
@@ -275,16 +276,13 @@ func listPages(ctx context.Context, resource, namespace string, list func(contex
 	}
 }
 
-// objects returns pointers to a list's items as runtime.Objects.
-func objects[T any, P interface {
-	*T
+// listPage returns a list's items and the token of its next page.
+func listPage(l interface {
 	runtime.Object
-}](items []T) []runtime.Object {
-	out := make([]runtime.Object, len(items))
-	for i := range items {
-		out[i] = P(&items[i])
-	}
-	return out
+	metav1.ListInterface
+}) ([]runtime.Object, string, error) {
+	objs, err := meta.ExtractList(l)
+	return objs, l.GetContinue(), err
 }
 
 // listConfig lists the ConfigMaps or Secrets (resource) reroll watches in
@@ -297,13 +295,13 @@ func listConfig(ctx context.Context, client kubernetes.Interface, resource, ns, 
 			if err != nil {
 				return nil, "", err
 			}
-			return objects(l.Items), l.Continue, nil
+			return listPage(l)
 		}
 		l, err := client.CoreV1().Secrets(ns).List(ctx, opts)
 		if err != nil {
 			return nil, "", err
 		}
-		return objects(l.Items), l.Continue, nil
+		return listPage(l)
 	}, sink)
 }
 
@@ -322,7 +320,7 @@ func readNamespaces(ctx context.Context, client kubernetes.Interface, namespace 
 		if err != nil {
 			return nil, "", err
 		}
-		return objects(l.Items), l.Continue, nil
+		return listPage(l)
 	}, sink)
 }
 
@@ -333,7 +331,7 @@ func listEvents(ctx context.Context, client kubernetes.Interface, ns string, sin
 		if err != nil {
 			return nil, "", err
 		}
-		return objects(l.Items), l.Continue, nil
+		return listPage(l)
 	}, sink)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -79,8 +80,7 @@ func kindTable() []Kind {
 			},
 			func(c kubernetes.Interface, ns string) typedClient[*appsv1.Deployment, *appsv1.DeploymentList] {
 				return c.AppsV1().Deployments(ns)
-			},
-			func(l *appsv1.DeploymentList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
+			}),
 		newKind("statefulsets", apps.WithKind("StatefulSet"), true, specTemplate,
 			func(s *appsv1.StatefulSet) *cachedWorkload {
 				return withSelector(newCachedWorkload(apps.WithKind("StatefulSet"), s, &s.Spec.Template, plan.StatefulSetStatus(s)), s.Spec.Selector)
@@ -90,8 +90,7 @@ func kindTable() []Kind {
 			},
 			func(c kubernetes.Interface, ns string) typedClient[*appsv1.StatefulSet, *appsv1.StatefulSetList] {
 				return c.AppsV1().StatefulSets(ns)
-			},
-			func(l *appsv1.StatefulSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
+			}),
 		newKind("daemonsets", apps.WithKind("DaemonSet"), true, specTemplate,
 			func(d *appsv1.DaemonSet) *cachedWorkload {
 				return withSelector(newCachedWorkload(apps.WithKind("DaemonSet"), d, &d.Spec.Template, plan.DaemonSetStatus(d)), d.Spec.Selector)
@@ -101,8 +100,7 @@ func kindTable() []Kind {
 			},
 			func(c kubernetes.Interface, ns string) typedClient[*appsv1.DaemonSet, *appsv1.DaemonSetList] {
 				return c.AppsV1().DaemonSets(ns)
-			},
-			func(l *appsv1.DaemonSetList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
+			}),
 		// A CronJob's template is the one of the Jobs it creates, so a roll
 		// changes its next Job and leaves running Jobs alone; and it has no
 		// rollout: its next Job simply runs the new template.
@@ -115,8 +113,7 @@ func kindTable() []Kind {
 			},
 			func(c kubernetes.Interface, ns string) typedClient[*batchv1.CronJob, *batchv1.CronJobList] {
 				return c.BatchV1().CronJobs(ns)
-			},
-			func(l *batchv1.CronJobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
+			}),
 		// A Job has no rollout either: a roll re-creates it (jobs.go), and
 		// its run is its own business. A Job a CronJob created is its
 		// CronJob's, and never touched.
@@ -131,8 +128,7 @@ func kindTable() []Kind {
 			},
 			func(c kubernetes.Interface, ns string) typedClient[*batchv1.Job, *batchv1.JobList] {
 				return c.BatchV1().Jobs(ns)
-			},
-			func(l *batchv1.JobList) ([]runtime.Object, string) { return objects(l.Items), l.Continue }),
+			}),
 	}
 }
 
@@ -161,12 +157,17 @@ type typedClient[T, L any] interface {
 	List(ctx context.Context, opts metav1.ListOptions) (L, error)
 }
 
+// workloadList is what every typed list of workloads is.
+type workloadList interface {
+	runtime.Object
+	metav1.ListInterface
+}
+
 // newKind returns the Kind of objects of type T, listed as L: cachedOf
-// caches one, informerOf and clientOf reach its informer and client, and
-// items reads a list page.
-func newKind[T workloadObject, L any](name string, gvk schema.GroupVersionKind, def bool, path []string,
+// caches one, and informerOf and clientOf reach its informer and client.
+func newKind[T workloadObject, L workloadList](name string, gvk schema.GroupVersionKind, def bool, path []string,
 	cachedOf func(T) *cachedWorkload, informerOf func(informers.SharedInformerFactory) cache.SharedIndexInformer,
-	clientOf func(kubernetes.Interface, string) typedClient[T, L], items func(L) ([]runtime.Object, string)) Kind {
+	clientOf func(kubernetes.Interface, string) typedClient[T, L]) Kind {
 	return Kind{
 		Name: name, Kind: gvk.Kind, Resource: gvk.GroupVersion().WithResource(name), Default: def, templatePath: path,
 		cached: func(obj any) (*cachedWorkload, bool) {
@@ -189,22 +190,10 @@ func newKind[T workloadObject, L any](name string, gvk schema.GroupVersionKind, 
 			if err != nil {
 				return nil, "", err
 			}
-			objs, next := items(l)
-			return objs, next, nil
+			objs, err := meta.ExtractList(l)
+			return objs, l.GetContinue(), err
 		},
 	}
-}
-
-// objects returns pointers to a list's items as runtime.Objects.
-func objects[T any, P interface {
-	*T
-	runtime.Object
-}](items []T) []runtime.Object {
-	out := make([]runtime.Object, len(items))
-	for i := range items {
-		out[i] = P(&items[i])
-	}
-	return out
 }
 
 // List reads one page of the kind's objects in namespace ("" for all) and

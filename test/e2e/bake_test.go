@@ -89,7 +89,7 @@ func newBakeFixture(t *testing.T, probe, sts bool) (*bakeFixture, *rerollProcess
 		}
 		f.names = append(f.names, name)
 	}
-	r := startReroll(t, f.ns, "--bake-time="+bakeTime.String(), "--kinds=deployments,statefulsets")
+	r := f.startReroll()
 	for _, n := range f.names {
 		waitAdopted(t, f.ns, n)
 	}
@@ -110,6 +110,12 @@ func newBakeFixture(t *testing.T, probe, sts bool) (*bakeFixture, *rerollProcess
 	}
 	f.rolls = watchNamespaceRolls(t, f.ns)
 	return f, r
+}
+
+// startReroll starts reroll in the fixture's namespace with the bake.
+func (f *bakeFixture) startReroll() *rerollProcess {
+	f.t.Helper()
+	return startReroll(f.t, f.ns, "--bake-time="+bakeTime.String(), "--kinds=deployments,statefulsets")
 }
 
 // others are the consumers of the later wave.
@@ -178,6 +184,17 @@ func (f *bakeFixture) holdOthers(d time.Duration) {
 	}
 }
 
+// crashAndHalt sets the value that makes the app exit 1: the first
+// consumer rolls once, reroll halts the change, and no consumer of the
+// later wave rolls for hold.
+func (f *bakeFixture) crashAndHalt(r *rerollProcess, hold time.Duration) {
+	f.t.Helper()
+	f.setValue("crash")
+	f.waitFirstRolls(1)
+	r.waitLog(1, "Roll held", `reason="halted"`)
+	f.holdOthers(hold)
+}
+
 // fixAndRoll sets a good value: the first consumer rolls again, bakes, and
 // then every other consumer rolls once.
 func (f *bakeFixture) fixAndRoll(firstRollsBefore int) {
@@ -206,12 +223,9 @@ func (f *bakeFixture) fixAndRoll(firstRollsBefore int) {
 func TestBakeHaltsACrashingWave(t *testing.T) {
 	t.Parallel()
 	f, r := newBakeFixture(t, false, false)
-	f.setValue("crash")
-	f.waitFirstRolls(1)
-	r.waitLog(1, "Roll held", `reason="halted"`)
-	f.holdOthers(time.Minute)
+	f.crashAndHalt(r, time.Minute)
 	r.kill()
-	r = startReroll(t, f.ns, "--bake-time="+bakeTime.String(), "--kinds=deployments,statefulsets")
+	r = f.startReroll()
 	r.waitLog(1, "Roll held", `reason="halted"`)
 	f.holdOthers(time.Minute)
 	if !strings.Contains(strings.Join(eventNotes(t, f.ns, f.first, "RolloutHalted"), "\n"), "restarted") {
@@ -225,10 +239,7 @@ func TestBakeHaltsACrashingWave(t *testing.T) {
 func TestBakeHaltsACrashingWaveWithProbes(t *testing.T) {
 	t.Parallel()
 	f, r := newBakeFixture(t, true, false)
-	f.setValue("crash")
-	f.waitFirstRolls(1)
-	r.waitLog(1, "Roll held", `reason="halted"`)
-	f.holdOthers(30 * time.Second)
+	f.crashAndHalt(r, 30*time.Second)
 	f.fixAndRoll(1)
 }
 
@@ -236,10 +247,7 @@ func TestBakeHaltsACrashingWaveWithProbes(t *testing.T) {
 func TestBakeHaltsACrashingStatefulSet(t *testing.T) {
 	t.Parallel()
 	f, r := newBakeFixture(t, false, true)
-	f.setValue("crash")
-	f.waitFirstRolls(1)
-	r.waitLog(1, "Roll held", `reason="halted"`)
-	f.holdOthers(30 * time.Second)
+	f.crashAndHalt(r, 30*time.Second)
 	f.fixAndRoll(1)
 }
 

@@ -7,9 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,22 +145,7 @@ func TestRealNode(t *testing.T) {
 		waitPod(t, ctx, cs, ns, "elsewhere", func(p *corev1.Pod) bool { return p.Spec.NodeName == "kwok-node-0" })
 	})
 
-	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("localcluster did not exit within 60s of SIGTERM:\n%s", out.String())
-	}
-	if code := lc.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("localcluster exited with %d, want 0:\n%s", code, out.String())
-	}
-	for name, pid := range info.PIDs {
-		eventually(t, 5*time.Second, name+" (pid "+strconv.Itoa(pid)+") to be gone", func() (bool, error) {
-			return processGone(pid), nil
-		})
-	}
+	stopLocalcluster(t, lc, done, out, 60*time.Second, info.PIDs)
 	if diff := diffStates(before, hostState(t), realNodeID(stateDir)); len(diff) > 0 {
 		t.Errorf("the host changed during the run:\n%s", strings.Join(diff, "\n"))
 	}
@@ -346,12 +329,5 @@ func checkRealNodeUnavailable(t *testing.T, fallback bool) {
 	if err != nil || len(nodes.Items) != wantNodes {
 		t.Errorf("nodes %v (%v), want %d", nodes, err, wantNodes)
 	}
-	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("localcluster did not exit within 30s of SIGTERM:\n%s", out.String())
-	}
+	stopLocalcluster(t, lc, done, out, 30*time.Second, info.PIDs)
 }

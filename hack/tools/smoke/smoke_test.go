@@ -16,10 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reroll/reroll/hack/tools/internal/syncbuf"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -50,27 +51,6 @@ type clusterInfo struct {
 	RealNodeError string `json:"realNodeError"`
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes by exec and reads
-// by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p to the buffer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns the buffer's content.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // localclusterBin returns the localcluster binary in $REROLL_BIN_DIR, or
 // skips the test if the variable is unset.
 func localclusterBin(t *testing.T) (bin, binDir string) {
@@ -93,9 +73,9 @@ func localclusterBin(t *testing.T) (bin, binDir string) {
 // startLocalcluster starts localcluster with args and makes sure it is gone
 // when the test ends. It returns the command, a channel closed when it has
 // exited, and its combined output.
-func startLocalcluster(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan struct{}, *syncBuffer) {
+func startLocalcluster(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan struct{}, *syncbuf.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -125,9 +105,32 @@ func startLocalcluster(t *testing.T, bin string, args ...string) (*exec.Cmd, <-c
 	return cmd, done, out
 }
 
+// stopLocalcluster sends localcluster SIGTERM and checks that it exits 0
+// within the given time and that every process it reported (pids, from
+// cluster.json) is gone after it.
+func stopLocalcluster(t *testing.T, lc *exec.Cmd, done <-chan struct{}, out *syncbuf.Buffer, within time.Duration, pids map[string]int) {
+	t.Helper()
+	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(within):
+		t.Fatalf("localcluster did not exit within %s of SIGTERM:\n%s", within, out.String())
+	}
+	if code := lc.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("localcluster exited with %d, want 0:\n%s", code, out.String())
+	}
+	for name, pid := range pids {
+		eventually(t, 5*time.Second, name+" (pid "+strconv.Itoa(pid)+") to be gone", func() (bool, error) {
+			return processGone(pid), nil
+		})
+	}
+}
+
 // waitForClusterInfo polls for cluster.json until it appears, localcluster
 // exits, or the deadline passes.
-func waitForClusterInfo(t *testing.T, path string, done <-chan struct{}, out *syncBuffer) clusterInfo {
+func waitForClusterInfo(t *testing.T, path string, done <-chan struct{}, out *syncbuf.Buffer) clusterInfo {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -332,22 +335,7 @@ func TestLocalcluster(t *testing.T) {
 	})
 
 	// SIGTERM: localcluster must stop every child and exit 0.
-	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("localcluster did not exit within 30s of SIGTERM:\n%s", out.String())
-	}
-	if code := lc.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("localcluster exited with %d, want 0:\n%s", code, out.String())
-	}
-	for name, pid := range info.PIDs {
-		eventually(t, 5*time.Second, name+" (pid "+strconv.Itoa(pid)+") to be gone", func() (bool, error) {
-			return processGone(pid), nil
-		})
-	}
+	stopLocalcluster(t, lc, done, out, 30*time.Second, info.PIDs)
 	if _, err := os.Stat(info.Kubeconfig); err != nil {
 		t.Errorf("--state-dir must be kept on exit: %v", err)
 	}
@@ -451,20 +439,8 @@ func TestLocalclusterWithNodes(t *testing.T) {
 		return running == 3 && dep.Status.AvailableReplicas == 3, nil
 	})
 
-	if err := lc.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("localcluster did not exit within 30s of SIGTERM:\n%s", out.String())
-	}
 	if len(info.PIDs) != 5 {
 		t.Errorf("cluster.json PIDs %v, want 5 components", info.PIDs)
 	}
-	for name, pid := range info.PIDs {
-		eventually(t, 5*time.Second, name+" (pid "+strconv.Itoa(pid)+") to be gone", func() (bool, error) {
-			return processGone(pid), nil
-		})
-	}
+	stopLocalcluster(t, lc, done, out, 30*time.Second, info.PIDs)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reroll/reroll/hack/tools/internal/syncbuf"
 )
 
 // TestContainerdImportsAndRuns imports the three archives into a
@@ -240,7 +240,7 @@ func (c *containerd) runUntilKilled(t *testing.T, id, waitFor string, args ...st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd := c.command(ctx, c.runArgs(append(args, id)...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -275,25 +275,4 @@ func (c *containerd) runUntilKilled(t *testing.T, id, waitFor string, args ...st
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that one goroutine writes while another
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
