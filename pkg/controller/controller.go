@@ -46,10 +46,9 @@ type Controller struct {
 	// workloads not adopted yet, so a crash keeps them too
 	// (pendingstore.go).
 	pending *pendingStore
-	// reporter tells what syncs and handlers did; metrics are the sync's
-	// own.
+	// reporter tells what syncs and handlers did, in Events, logs and
+	// metrics.
 	reporter *reporter
-	metrics  *controllerMetrics
 	// csi, customKinds and webhook are the side systems Run starts or the
 	// sync calls.
 	csi         *csiSource

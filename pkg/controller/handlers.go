@@ -151,7 +151,7 @@ func configHandler[T typedConfig](ctx context.Context, c *Controller, typ plan.C
 			switch classifyConfigUpdate(oldObj, newObj, c.opts.ReloaderAnnotations) {
 			case configUnchanged:
 			case configIgnoredChange:
-				c.metrics.skipped.WithLabelValues(skipIgnored).Inc()
+				c.reporter.metrics.skipped.WithLabelValues(skipIgnored).Inc()
 			default:
 				c.enqueueConsumers(ctx, newObj.GetNamespace(), plan.ConfigRef{Type: typ, Name: newObj.GetName()}, oldObj)
 			}

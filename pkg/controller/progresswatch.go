@@ -62,7 +62,7 @@ func (c *Controller) judgeProgress(key workloadKey, w workload) {
 		return
 	}
 	if j.State == plan.RolloutFailed && !j.Until.IsZero() {
-		c.metrics.bakeFailures.WithLabelValues(key.groupKind).Inc()
+		c.reporter.metrics.bakeFailures.WithLabelValues(key.groupKind).Inc()
 	}
 	for _, change := range changes {
 		c.wakeConsumers(key.name.Namespace, plan.RefOfChange(change))

@@ -105,7 +105,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 	err := c.syncHandler(syncCtx, key)
 	cancel()
-	c.metrics.observeSync(key, start, err)
+	c.reporter.metrics.observeSync(key, start, err)
 	c.memory.syncStarts.delete(key)
 	klog.FromContext(ctx).V(4).Info("Synced", "workload", key, "duration", time.Since(start), "err", err)
 	c.handleErr(ctx, err, key)

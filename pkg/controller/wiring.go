@@ -46,7 +46,8 @@ func NewController(ctx context.Context, client kubernetes.Interface, dyn dynamic
 	if err != nil {
 		return nil, fmt.Errorf("namespace selector: %w", err)
 	}
-	c := &Controller{opts: opts, view: view, metrics: newControllerMetrics(reg),
+	metrics := newControllerMetrics(reg)
+	c := &Controller{opts: opts, view: view,
 		webhook: &webhookNotifier{url: opts.WebhookURL, client: opts.WebhookClient, clock: opts.Clock}}
 	c.memory = newWorkloadMemory(opts.Clock, opts.Decisions, func() { c.wake(c.memory.holds.heldFor(plan.HoldInflight)) })
 	c.pods = newPodWatch(client, func(key workloadKey) { c.enqueue(key, 0) })
@@ -59,9 +60,9 @@ func NewController(ctx context.Context, client kubernetes.Interface, dyn dynamic
 	}
 	c.gatherer = &gatherer{view: view, memo: newConsumerFactsMemo(), judge: judge}
 	c.queue = newWorkqueue(opts.Clock, reg, c.memory.changes.urgent)
-	c.reporter = &reporter{recorder: recorder, metrics: c.metrics, lastDigests: c.memory.lastDigests, holds: c.memory.holds, workload: view.cachedWorkloadOf}
+	c.reporter = &reporter{recorder: recorder, metrics: metrics, lastDigests: c.memory.lastDigests, holds: c.memory.holds, workload: view.cachedWorkloadOf}
 	c.pending = newPendingStore(client, opts.ControllerNamespace, opts.PendingChangesSecret, opts.FieldManager)
-	c.pending.mayWrite, c.pending.stillPending, c.pending.writes = opts.MayWrite, c.memory.changes.waitsOn, c.metrics.pendingWrites.WithLabelValues().Inc
+	c.pending.mayWrite, c.pending.stillPending, c.pending.writes = opts.MayWrite, c.memory.changes.waitsOn, metrics.pendingWrites.WithLabelValues().Inc
 	c.memory.settled = c.pending.settled
 	disc := client.Discovery()
 	c.csi = &csiSource{opts: opts, disc: disc, dyn: dyn, kinds: view.kinds, warn: c.reporter.warn,
