@@ -259,6 +259,25 @@ func TestScenarioDefaults(t *testing.T) {
 	}
 }
 
+// TestControllerArgs checks that --controller-arg collects flags in order
+// and refuses what is not a flag.
+func TestControllerArgs(t *testing.T) {
+	dir := t.TempDir()
+	for _, bin := range []string{"localcluster", "reroll"} {
+		if err := os.WriteFile(filepath.Join(dir, bin), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--bin-dir=" + dir, "--controller=" + filepath.Join(dir, "reroll"), "--out=" + dir}
+	o, err := parseFlags(append(args, "--controller-arg=--bake-time=0s", "--controller-arg=--workers=4"), io.Discard)
+	if want := []string{"--bake-time=0s", "--workers=4"}; err != nil || !reflect.DeepEqual(o.controllerArgs, want) {
+		t.Errorf("controller args %v (%v), want %v", o.controllerArgs, err, want)
+	}
+	if _, err := parseFlags(append(args, "--controller-arg=bake-time=0s"), io.Discard); err == nil || !strings.Contains(err.Error(), "not a flag") {
+		t.Errorf("--controller-arg=bake-time=0s: err %v, want one saying it is not a flag", err)
+	}
+}
+
 // TestCumulative checks the rolls-over-time series: a count at every step
 // from the change until the last roll, a roll exactly at a step counted at
 // that step, and a roll before the change counted from the start.

@@ -60,6 +60,9 @@ type options struct {
 	// controllerEnv is added to reroll's environment only (not the
 	// control plane's), e.g. GOMEMLIMIT=40MiB for an experiment.
 	controllerEnv []string
+	// controllerArgs are added to reroll's command line in every scenario,
+	// after the scenario's own, e.g. --bake-time=0s for a baseline.
+	controllerArgs []string
 }
 
 // scenario is one benchmark: it seeds its cluster, runs reroll and records
@@ -169,6 +172,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile-dir", "", "run reroll with --profiling and save CPU and heap profiles of each scenario here")
 	var controllerEnv string
 	fs.StringVar(&controllerEnv, "controller-env", "", "comma-separated KEY=VALUE pairs added to reroll's environment only, e.g. GOMEMLIMIT=40MiB")
+	fs.Func("controller-arg", "a flag added to reroll's command line in every scenario, after the scenario's own, e.g. --bake-time=0s (repeat for more)", func(v string) error {
+		if !strings.HasPrefix(v, "--") {
+			return fmt.Errorf("%q is not a flag (--name=value)", v)
+		}
+		o.controllerArgs = append(o.controllerArgs, v)
+		return nil
+	})
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (cluster state and logs) even when every scenario succeeded")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -337,11 +347,12 @@ func runScenario(ctx context.Context, o options, workDir string, log *logger, s 
 // plane and the controller binary.
 func newReport(ctx context.Context, o options, args []string) *report {
 	rep := &report{
-		StartedAt:     time.Now(),
-		Scale:         o.scale,
-		CommandLine:   append([]string{"bench"}, args...),
-		Profiled:      o.profileDir != "",
-		ControllerEnv: o.controllerEnv,
+		StartedAt:      time.Now(),
+		Scale:          o.scale,
+		CommandLine:    append([]string{"bench"}, args...),
+		Profiled:       o.profileDir != "",
+		ControllerEnv:  o.controllerEnv,
+		ControllerArgs: o.controllerArgs,
 		Machine: machineInfo{
 			Cores:     runtime.NumCPU(),
 			CPUModel:  cpuModel(),

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -65,6 +66,7 @@ func (e *env) startReroll(ctx context.Context, label string, args ...string) (*r
 		full = append(full, "--profiling")
 	}
 	full = append(full, args...)
+	full = append(full, e.opts.controllerArgs...)
 	cmd := exec.Command(e.opts.controller, full...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
@@ -82,7 +84,7 @@ func (e *env) startReroll(ctx context.Context, label string, args ...string) (*r
 	addrs := make(chan string, 1)
 	go copyLog(pr, logFile, addrs)
 
-	e.log.printf("started reroll %s (pid %d): %v", label, p.pid(), args)
+	e.log.printf("started reroll %s (pid %d): %v", label, p.pid(), slices.Concat(args, e.opts.controllerArgs))
 	timer := time.NewTimer(addressTimeout)
 	defer timer.Stop()
 	select {

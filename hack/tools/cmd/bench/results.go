@@ -125,17 +125,18 @@ type machineInfo struct {
 
 // report is the JSON document a run writes.
 type report struct {
-	Date          string           `json:"date"`
-	StartedAt     time.Time        `json:"startedAt"`
-	Seconds       float64          `json:"seconds"`
-	Scale         float64          `json:"scale"`
-	CommandLine   []string         `json:"commandLine"`
-	Profiled      bool             `json:"profiled"`
-	ControllerEnv []string         `json:"controllerEnv,omitempty"`
-	Machine       machineInfo      `json:"machine"`
-	ControlPlane  string           `json:"controlPlaneVersion"`
-	Reroll        rerollInfo       `json:"reroll"`
-	Scenarios     []scenarioResult `json:"scenarios"`
+	Date           string           `json:"date"`
+	StartedAt      time.Time        `json:"startedAt"`
+	Seconds        float64          `json:"seconds"`
+	Scale          float64          `json:"scale"`
+	CommandLine    []string         `json:"commandLine"`
+	Profiled       bool             `json:"profiled"`
+	ControllerEnv  []string         `json:"controllerEnv,omitempty"`
+	ControllerArgs []string         `json:"controllerArgs,omitempty"`
+	Machine        machineInfo      `json:"machine"`
+	ControlPlane   string           `json:"controlPlaneVersion"`
+	Reroll         rerollInfo       `json:"reroll"`
+	Scenarios      []scenarioResult `json:"scenarios"`
 }
 
 // rerollInfo identifies the controller binary measured.

@@ -193,7 +193,18 @@ func runScale(ctx context.Context, e *env, res *scenarioResult) error {
 	if err := e.recordAdoption(ctx, res, tr, r, l.total(), before, cpu0); err != nil {
 		return err
 	}
+	m0, err := r.metrics(ctx)
+	if err != nil {
+		return err
+	}
+	api0, err := e.cluster.serverMetrics(ctx)
+	if err != nil {
+		return err
+	}
 	if err := e.fanoutRound(ctx, res, tr, r, scaleSharedNamespace, rerollDefaultQPS, l.sharedKeys(), ""); err != nil {
+		return err
+	}
+	if err := e.recordBake(ctx, res, r, m0, api0, 5*time.Minute); err != nil {
 		return err
 	}
 	hwm, rss, err := r.memory()
@@ -215,8 +226,9 @@ func noteScale(res *scenarioResult, l scaleLayout) {
 		l.shared, scaleSharedNamespace)
 	res.note("scale: %d Deployments in %s, extra to the %d, consume the ConfigMap \"early\", which changes as soon as /readyz passes, while reroll is adopting; they must roll once each, ahead of the adoptions queued",
 		scaleEarlyConsumers, scaleEarlyNamespace, l.deployments)
-	res.note("scale: reroll runs with its default flags (--kube-api-qps=%d, --debounce=%s, --workers=8); kube-controller-manager adds a kube-root-ca.crt ConfigMap to every namespace, which reroll caches too",
+	res.note("scale: reroll runs with its default flags (--kube-api-qps=%d, --debounce=%s, --workers=8, --bake-time=30s) but for --controller-arg; kube-controller-manager adds a kube-root-ca.crt ConfigMap to every namespace, which reroll caches too",
 		rerollDefaultQPS, rerollDefaultDebounce)
+	res.note("scale: after the fan-out, the bake figures follow reroll's pod watches (one per workload whose bake is not over) until none is left; the Deployments have no replicas, so each watch lists no pod")
 }
 
 // scaleSeeder creates objects through a client of its own, with many
