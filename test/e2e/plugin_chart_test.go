@@ -70,10 +70,11 @@ func TestPluginFindsChartInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The chart's arguments that matter here: leader election on, one
-	// watched namespace.
+	// watched namespace. No bake, as in startReroll: web is then in sync
+	// as soon as it rolled, not baking for the next 30 s.
 	cmd := exec.Command(testEnv.controller, append([]string{
 		"--kubeconfig=" + tokenKubeconfig(t, tr.Status.Token), "--leader-elect", "--namespace=" + ns,
-		"--debounce=100ms", "--v=4"}, localServers()...)...)
+		"--debounce=100ms", "--bake-time=0s", "--v=4"}, localServers()...)...)
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+home)
 	r := startRerollCommand(t, cmd)
 	waitAdopted(t, ns, "web")
