@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +34,7 @@ func TestChartInstallRunsReroll(t *testing.T) {
 		"image.repository="+repo, "image.tag="+tag, "image.pullPolicy=Never", "watchNamespace="+ns,
 		`nodeSelector.reroll\.dev/node=real`, "tolerations[0].key=reroll.dev/node", "tolerations[0].value=real", "tolerations[0].effect=NoSchedule")
 	leader := waitChartLeader(t, home, node, "")
+	followPodLog(t, home, leader)
 
 	create(t, configMap(ns, "cfg", map[string]string{"k": "1"}), testDeployment(ns, "web", auto(), envFrom("cfg")))
 	waitAdopted(t, ns, "web")
@@ -39,7 +42,7 @@ func TestChartInstallRunsReroll(t *testing.T) {
 	waitReplicaSets(t, ns, "web", 2)
 	waitEvent(t, ns, "web", "Rolled")
 	metrics := scrapePod(t, home, leader)
-	if !strings.Contains(metrics, `reroll_rollouts_total{kind="Deployment",namespace="`+ns+`"} 1`) || !strings.Contains(metrics, "reroll_leader 1") {
+	if seriesValue(metrics, `reroll_rollouts_total{kind="Deployment",namespace="`+ns+`"}`) != "1" || seriesValue(metrics, "reroll_leader") != "1" {
 		t.Errorf("the leader's /metrics, through the pod proxy, does not show its roll:\n%s", metrics)
 	}
 
@@ -50,7 +53,7 @@ func TestChartInstallRunsReroll(t *testing.T) {
 		t.Fatal(err)
 	}
 	updateConfigMap(t, ns, "cfg", func(cm *corev1.ConfigMap) { cm.Data["k"] = "3" })
-	waitChartLeader(t, home, node, leader)
+	followPodLog(t, home, waitChartLeader(t, home, node, leader))
 	waitReplicaSets(t, ns, "web", 3)
 	rolls := watchNamespaceRolls(t, ns)
 	b := newBarrier(t, ns)
@@ -78,7 +81,7 @@ func waitChartLeader(t *testing.T, home, node, not string) string {
 				continue
 			}
 			body, err := testEnv.client.CoreV1().Pods(home).ProxyGet("http", p.Name, "8080", "/metrics", nil).DoRaw(ctx)
-			if err == nil && strings.Contains(string(body), "reroll_leader 1") {
+			if err == nil && seriesValue(string(body), "reroll_leader") == "1" {
 				leader = p.Name
 				return true, nil
 			}
@@ -97,4 +100,51 @@ func scrapePod(t *testing.T, ns, pod string) string {
 		t.Fatalf("scraping %s through the pod proxy: %v", pod, err)
 	}
 	return string(body)
+}
+
+// followPodLog streams a pod's log from its start while the test runs and
+// logs it if the test fails: a deleted pod's log can no longer be read
+// afterwards, and it is the log that says why a hand-over went wrong.
+func followPodLog(t *testing.T, ns, pod string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := testEnv.client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	if err != nil {
+		cancel()
+		t.Logf("following the log of %s: %v", pod, err)
+		return
+	}
+	var (
+		mu  sync.Mutex
+		log strings.Builder
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := stream.Read(buf)
+			mu.Lock()
+			log.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				if err != io.EOF && ctx.Err() == nil {
+					mu.Lock()
+					log.WriteString("(log stream ended: " + err.Error() + ")\n")
+					mu.Unlock()
+				}
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = stream.Close()
+		<-done
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("log of reroll pod %s:\n%s", pod, log.String())
+		}
+	})
 }

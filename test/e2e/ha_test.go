@@ -82,6 +82,13 @@ func (p *rerollProcess) get(path string) (int, string) {
 func (p *rerollProcess) metric(series string) string {
 	p.t.Helper()
 	_, body := p.get("/metrics")
+	return seriesValue(body, series)
+}
+
+// seriesValue returns one series' value in a /metrics body, or "" if
+// absent. It reads sample lines only: a HELP line can contain a series'
+// name followed by a number ("# HELP reroll_leader 1 while ...").
+func seriesValue(body, series string) string {
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			return v
