@@ -55,7 +55,7 @@ type Controller struct {
 	customKinds *customKinds
 	webhook     *webhookNotifier
 	publisher   *settingsPublisher
-	// pods watches the pods of the workloads whose bake is not over.
+	// pods watches the pods of the namespaces where a bake is not over.
 	pods *podWatch
 	// cachesSynced reports whether every informer has synced; workers start
 	// only then, so a sync never mistakes a not-yet-listed object for a

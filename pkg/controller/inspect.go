@@ -660,16 +660,7 @@ func (s *snapshotPods) health(_ workloadKey, namespace, selector string, started
 		return nil
 	}
 	objs, _ := s.indexer.ByIndex(cache.NamespaceIndex, namespace)
-	var selected []any
-	for _, obj := range objs {
-		if p, ok := obj.(*corev1.Pod); ok && sel.Matches(labels.Set(p.Labels)) {
-			selected = append(selected, p)
-		}
-	}
-	if len(selected) == 0 {
-		return nil
-	}
-	return podHealthOf(selected, started)
+	return selectedPodHealth(objs, sel, started)
 }
 
 // release implements podSource: a snapshot keeps its pods.

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -15,11 +16,13 @@ import (
 	"github.com/reroll/reroll/pkg/plan"
 )
 
-// The pods a bake watches. Only the pods of workloads whose bake is not
-// over are watched, each workload's through an informer of its own that
-// lists its namespace by its selector, from the first look at the bake to
-// its end: never every pod of the cluster. A pod's cache keeps what the
-// bake reads (podHealthOf), not the pod.
+// The pods a bake watches. Only the namespaces of workloads whose bake is
+// not over are watched, through one informer a namespace, from the first
+// look at a bake there to the end of the last: never every pod of the
+// cluster. One a namespace, not one a workload: the consumers of a
+// ConfigMap or Secret are all in its namespace, so a change that rolls
+// 1,000 workloads opens one watch, not 1,000 (docs/benchmarks.md). A pod's
+// cache keeps what the bake reads (podTransform), not the pod.
 
 // podSource returns the health of the new pods of a workload reroll rolled
 // at started, or nil when they are not known (yet); release says the bake
@@ -29,30 +32,31 @@ type podSource interface {
 	release(key workloadKey)
 }
 
-// podWatch is the controller's podSource: an informer per watched
-// workload, run under the context Run gives it; before that (a standby)
-// it watches nothing.
+// podWatch is the controller's podSource: an informer per namespace with a
+// baking workload, run under the context Run gives it; before that (a
+// standby) it watches nothing.
 type podWatch struct {
 	client kubernetes.Interface
-	// changed is called when a watched workload's pods change, so that the
-	// rolls waiting on its bake are judged again.
+	// changed is called when a pod of a baking workload changes, so that
+	// the rolls waiting on its bake are judged again.
 	changed func(key workloadKey)
 
-	mu      sync.Mutex
-	ctx     context.Context
-	watches map[workloadKey]*podInformer
+	mu         sync.Mutex
+	ctx        context.Context
+	namespaces map[string]*namespacePods
 }
 
-// podInformer is the informer of one workload's pods.
-type podInformer struct {
-	selector string
-	inf      cache.SharedIndexInformer
-	stop     context.CancelFunc
+// namespacePods is the informer of one namespace's pods, and the baking
+// workloads there, by their pod selectors.
+type namespacePods struct {
+	inf       cache.SharedIndexInformer
+	stop      context.CancelFunc
+	workloads map[workloadKey]labels.Selector
 }
 
 // newPodWatch returns a podWatch of client.
 func newPodWatch(client kubernetes.Interface, changed func(workloadKey)) *podWatch {
-	return &podWatch{client: client, changed: changed, watches: map[workloadKey]*podInformer{}}
+	return &podWatch{client: client, changed: changed, namespaces: map[string]*namespacePods{}}
 }
 
 // run lets the watch start informers until ctx is done, then stops them.
@@ -63,69 +67,108 @@ func (p *podWatch) run(ctx context.Context) {
 	<-ctx.Done()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for key, w := range p.watches {
+	for ns, w := range p.namespaces {
 		w.stop()
-		delete(p.watches, key)
+		delete(p.namespaces, ns)
 	}
 	p.ctx = nil
 }
 
-// watching returns how many workloads' pods are watched.
+// watching returns how many namespaces' pods are watched.
 func (p *podWatch) watching() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.watches)
+	return len(p.namespaces)
 }
 
-// health implements podSource, starting to watch key's pods, in namespace
-// by selector, if it does not yet.
+// health implements podSource, starting to watch the pods of namespace if
+// it does not yet, for key's, which selector selects.
 func (p *podWatch) health(key workloadKey, namespace, selector string, started time.Time) *plan.PodHealth {
-	if selector == "" {
+	sel, err := labels.Parse(selector)
+	if err != nil || selector == "" {
 		return nil
 	}
-	inf := p.watch(key, namespace, selector)
+	inf := p.watch(key, namespace, sel)
 	if inf == nil || !inf.HasSynced() {
 		return nil
 	}
-	return podHealthOf(inf.GetStore().List(), started)
+	return selectedPodHealth(inf.GetStore().List(), sel, started)
 }
 
-// watch returns the informer of key's pods, starting it if needed.
-func (p *podWatch) watch(key workloadKey, namespace, selector string) cache.SharedIndexInformer {
+// watch adds key, selecting its pods by sel, to its namespace's baking
+// workloads and returns that namespace's pod informer, starting it if
+// needed.
+func (p *podWatch) watch(key workloadKey, namespace string, sel labels.Selector) cache.SharedIndexInformer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx == nil {
 		return nil
 	}
-	if w, ok := p.watches[key]; ok && w.selector == selector {
+	if w, ok := p.namespaces[namespace]; ok {
+		w.workloads[key] = sel
 		return w.inf
-	} else if ok {
-		w.stop()
 	}
-	inf := coreinformers.NewFilteredPodInformer(p.client, namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
-		o.LabelSelector = selector
-	})
+	inf := coreinformers.NewPodInformer(p.client, namespace, 0, cache.Indexers{})
 	_ = inf.SetTransform(podTransform)
 	logger := klog.FromContext(p.ctx)
+	onPod := func(obj any) {
+		for _, k := range p.selecting(namespace, obj) {
+			p.changed(k)
+		}
+	}
 	_, _ = inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { p.changed(key) },
-		UpdateFunc: func(any, any) { p.changed(key) },
-		DeleteFunc: func(any) { p.changed(key) },
+		AddFunc:    onPod,
+		UpdateFunc: func(_, newObj any) { onPod(newObj) },
+		DeleteFunc: onPod,
 	}, cache.HandlerOptions{Logger: &logger})
 	ctx, stop := context.WithCancel(p.ctx)
 	go inf.RunWithContext(ctx)
-	p.watches[key] = &podInformer{selector: selector, inf: inf, stop: stop}
-	logger.V(2).Info("Watching the pods of a baking workload", "workload", key, "selector", selector)
+	p.namespaces[namespace] = &namespacePods{inf: inf, stop: stop, workloads: map[workloadKey]labels.Selector{key: sel}}
+	logger.V(2).Info("Watching the pods of a namespace with a baking workload", "namespace", namespace, "workload", key)
 	return inf
 }
 
-// release implements podSource.
+// selecting returns the baking workloads of namespace that select the pod
+// obj (a tombstone's pod too).
+func (p *podWatch) selecting(namespace string, obj any) []workloadKey {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w, ok := p.namespaces[namespace]
+	if !ok {
+		return nil
+	}
+	var out []workloadKey
+	for k, sel := range w.workloads {
+		if sel.Matches(labels.Set(pod.Labels)) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// release implements podSource: the namespace's pods are watched no more
+// once no workload there bakes.
 func (p *podWatch) release(key workloadKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if w, ok := p.watches[key]; ok {
+	w, ok := p.namespaces[key.name.Namespace]
+	if !ok {
+		return
+	}
+	delete(w.workloads, key)
+	if len(w.workloads) == 0 {
 		w.stop()
-		delete(p.watches, key)
+		delete(p.namespaces, key.name.Namespace)
+		if p.ctx != nil {
+			klog.FromContext(p.ctx).V(2).Info("Stopped watching the pods of a namespace: no bake left there", "namespace", key.name.Namespace, "lastWorkload", key)
+		}
 	}
 }
 
@@ -151,15 +194,29 @@ func podTransform(obj any) (any, error) {
 	return kept, nil
 }
 
-// podHealthOf sums up the pods, cached by podTransform, that a workload's
-// new revision runs: those created since the roll at started, not
-// terminating.
-func podHealthOf(objs []any, started time.Time) *plan.PodHealth {
+// selectedPodHealth sums up the pods, cached by podTransform, that a
+// workload's new revision runs: those of objs that sel selects, created
+// since the roll at started, not terminating; nil when sel selects none.
+func selectedPodHealth(objs []any, sel labels.Selector, started time.Time) *plan.PodHealth {
+	var selected []*corev1.Pod
+	for _, obj := range objs {
+		if p, ok := obj.(*corev1.Pod); ok && sel.Matches(labels.Set(p.Labels)) {
+			selected = append(selected, p)
+		}
+	}
+	if len(selected) == 0 {
+		return nil
+	}
+	return podHealthOf(selected, started)
+}
+
+// podHealthOf sums up a workload's pods: those of its new revision, created
+// since the roll at started, not terminating.
+func podHealthOf(pods []*corev1.Pod, started time.Time) *plan.PodHealth {
 	h := &plan.PodHealth{}
 	allReady := true
-	for _, obj := range objs {
-		p, ok := obj.(*corev1.Pod)
-		if !ok || p.DeletionTimestamp != nil || p.CreationTimestamp.Time.Before(started) {
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil || p.CreationTimestamp.Time.Before(started) {
 			continue
 		}
 		h.Pods++

@@ -200,7 +200,7 @@ func registerGauges(reg *metrics.Registry, c *Controller) {
 			})
 			emit(float64(n))
 		})
-	reg.NewGaugeVecFunc("reroll_pod_watches", "Workloads whose pods reroll watches, while their bake lasts.", nil,
+	reg.NewGaugeVecFunc("reroll_pod_watches", "Namespaces whose pods reroll watches: those with a workload whose bake is not over (--bake-time).", nil,
 		func(emit func(value float64, labelValues ...string)) {
 			emit(float64(c.pods.watching()))
 		})

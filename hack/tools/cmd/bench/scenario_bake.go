@@ -37,7 +37,7 @@ func (e *env) recordBake(ctx context.Context, res *scenarioResult, r *reroll, m0
 			if err != nil {
 				return err
 			}
-			res.add("bake: workloads whose pods were watched at once, at most", most, "")
+			res.add("bake: pod watches at once (namespaces), at most", most, "")
 			if !lastSeen.IsZero() {
 				res.add("bake: pods watched until, after the fan-out", lastSeen.Sub(began).Seconds(), "s")
 			}

@@ -228,7 +228,7 @@ func noteScale(res *scenarioResult, l scaleLayout) {
 		scaleEarlyConsumers, scaleEarlyNamespace, l.deployments)
 	res.note("scale: reroll runs with its default flags (--kube-api-qps=%d, --debounce=%s, --workers=8, --bake-time=30s) but for --controller-arg; kube-controller-manager adds a kube-root-ca.crt ConfigMap to every namespace, which reroll caches too",
 		rerollDefaultQPS, rerollDefaultDebounce)
-	res.note("scale: after the fan-out, the bake figures follow reroll's pod watches (one per workload whose bake is not over) until none is left; the Deployments have no replicas, so each watch lists no pod")
+	res.note("scale: after the fan-out, the bake figures follow reroll's pod watches (one per namespace with a workload whose bake is not over) until none is left; the Deployments have no replicas, so the watches list no pod")
 }
 
 // scaleSeeder creates objects through a client of its own, with many
