@@ -123,9 +123,9 @@ func TestBurstSoonAfterRollRollsOnce(t *testing.T) {
 		} else {
 			t.Logf("burst %v after the previous roll: rolled once, %v after its first change", d, after.Round(time.Millisecond))
 		}
-		// Three ReplicaSets: the first template, the previous roll, the burst.
-		if n := replicaSets(t, ns, name); n != 3 {
-			t.Errorf("%s has %d ReplicaSets, want 3", name, n)
-		}
+		// Three ReplicaSets: the first template, the previous roll, the
+		// burst. Waited for: kube-controller-manager creates the burst's
+		// after reroll's roll, later on a loaded control plane.
+		waitReplicaSets(t, ns, name, 3)
 	}
 }
