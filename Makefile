@@ -16,8 +16,8 @@ endif
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # One set of build settings for every build, vet, lint and test, so that
 # they share Go's build cache: a package compiled for one is not compiled
-# again for the next, with other flags. Only the race detector (make unit)
-# needs cgo.
+# again for the next, with other flags. Only the race detector (make race)
+# needs cgo, and compiles every package again with it.
 export CGO_ENABLED := 0
 export GOFLAGS := -trimpath
 BIN := bin/reroll
@@ -40,7 +40,7 @@ FUZZTIME ?= 30s
 SCALE ?= 1.0
 RUN_ARGS ?=
 
-.PHONY: flags-doc kustomize staticcheck node-deps krew-check install-plugin bench bench-plots promcheck all build test unit e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
+.PHONY: flags-doc kustomize staticcheck node-deps krew-check install-plugin bench bench-plots promcheck all build test unit race e2e lint fmt-check vet shellcheck manifests-check chart-check helm fuzz run control-plane image images clean
 
 all: build
 
@@ -54,8 +54,11 @@ install-plugin: build
 	install -m 0755 $(PLUGIN) "$$(go env GOPATH)/bin/kubectl-reroll"
 	install -m 0755 cmd/kubectl-reroll/kubectl_complete-reroll "$$(go env GOPATH)/bin/kubectl_complete-reroll"
 
-## test: formatting, vet, staticcheck, the unit tests with -race, and the
-## end-to-end suite on a real control plane (built on first use, ~6 min cold)
+## test: formatting, vet, staticcheck, the unit tests, and the end-to-end
+## suite on a real control plane (built on first use, ~12 min cold). The
+## race detector is `make race`: it compiles every package again with cgo
+## and -race, about 5 minutes of a cold run that the 35-minute budget of
+## `make test` has no room for.
 test: fmt-check vet lint shellcheck manifests-check chart-check krew-check unit tools-test e2e
 
 fmt-check:
@@ -165,6 +168,10 @@ lint: staticcheck
 	cd hack/tools && go run ./cmd/filedeps -dir=$(CURDIR) ./...
 
 unit:
+	go test -count=1 ./...
+
+## race: the unit tests under the race detector
+race:
 	CGO_ENABLED=1 go test -race -count=1 ./...
 
 ## tools-test: the hack/tools module's tests: the local control plane's, and
@@ -178,7 +185,9 @@ tools-test: control-plane helm node-deps images
 		REROLL_BIN_DIR=$(TOOLS_BIN) REROLL_IMAGES_DIR=$(IMAGES) go test -count=1 ./smoke
 
 ## e2e: the end-to-end suite (test/e2e) against a local control plane
-E2E_FLAGS ?= -v
+# -parallel 4: the tests wait on the cluster far more than they compute, so
+# twice the default (GOMAXPROCS) parallel tests finish the suite sooner.
+E2E_FLAGS ?= -v -parallel 4
 e2e: build control-plane helm promcheck node-deps images
 	REROLL_E2E_BIN_DIR=$(TOOLS_BIN) REROLL_E2E_CONTROLLER=$(CURDIR)/$(BIN) REROLL_E2E_PLUGIN=$(CURDIR)/$(PLUGIN) REROLL_E2E_IMAGES=$(IMAGES) \
 		REROLL_E2E_REROLL_IMAGE=reroll.local/reroll:$(VERSION) \
