@@ -389,7 +389,9 @@ func updateSecret(t *testing.T, ns, name string, mutate func(*corev1.Secret)) {
 }
 
 // replicaSets returns how many ReplicaSets a Deployment owns: one per pod
-// template it has had, so the number of rollouts plus one.
+// template kube-controller-manager rolled out, so the number of rolls plus
+// one when each roll was rolled out before the next. Two rolls in quick
+// succession can make one ReplicaSet: it skips a template it never synced.
 func replicaSets(t *testing.T, ns, deployment string) int {
 	t.Helper()
 	n, err := countReplicaSets(context.Background(), testEnv.client, ns, deployment)
@@ -422,6 +424,31 @@ func waitReplicaSets(t *testing.T, ns, deployment string, n int) {
 	waitFor(t, fmt.Sprintf("%d ReplicaSets of %s", n, deployment), func(ctx context.Context) (bool, error) {
 		got, err := countReplicaSets(ctx, testEnv.client, ns, deployment)
 		return got == n, err
+	})
+}
+
+// waitTemplateRolledOut waits until kube-controller-manager has a
+// ReplicaSet for a Deployment's current pod template (reroll's hash).
+func waitTemplateRolledOut(t *testing.T, ns, deployment string) {
+	t.Helper()
+	waitFor(t, "a ReplicaSet for the template of "+deployment, func(ctx context.Context) (bool, error) {
+		d, err := testEnv.client.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		want := d.Spec.Template.Annotations[annotationConfigHash]
+		list, err := testEnv.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, rs := range list.Items {
+			owned := metav1.GetControllerOf(&rs)
+			if owned != nil && owned.Kind == "Deployment" && owned.Name == deployment &&
+				rs.Spec.Template.Annotations[annotationConfigHash] == want {
+				return true, nil
+			}
+		}
+		return false, nil
 	})
 }
 
