@@ -16,7 +16,8 @@ const bakePoll = 200 * time.Millisecond
 // requests for pods kube-apiserver served and reroll's GETs since m0, and
 // reroll's memory then. With --bake-time=0s reroll watches no pods, which
 // is the baseline.
-func (e *env) recordBake(ctx context.Context, res *scenarioResult, r *reroll, m0, api0 metricSet, timeout time.Duration) error {
+func (e *env) recordBake(ctx context.Context, res *scenarioResult, r *reroll, base baseline, timeout time.Duration) error {
+	m0, api0 := base.reroll, base.server
 	began := time.Now()
 	most, lastSeen := 0.0, time.Time{}
 	deadline := began.Add(timeout)

@@ -97,7 +97,7 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 		return err
 	}
 	e.prof.startCPU(r, "main", time.Duration(1.2*float64(n)/fanoutQPS+5)*time.Second)
-	if err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, ""); err != nil {
+	if _, err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, ""); err != nil {
 		return err
 	}
 	e.prof.finish(ctx, r, "main")
@@ -110,7 +110,7 @@ func runFanout(ctx context.Context, e *env, res *scenarioResult) error {
 	if err != nil {
 		return err
 	}
-	if err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, " (--workers="+workers+")"); err != nil {
+	if _, err := e.fanoutRound(ctx, res, tr, r, ns, fanoutQPS, keys, " (--workers="+workers+")"); err != nil {
 		return err
 	}
 	r.stop()
@@ -165,39 +165,37 @@ func (e *env) fanoutPolicyRound(ctx context.Context, res *scenarioResult, tr *tr
 // fanoutRound changes the ConfigMap "shared" in namespace ns once and
 // records how long reroll, limited to qps requests per second, takes to
 // roll every Deployment in keys, timed from when the bench sent the change,
-// with suffix appended to the figure names.
-func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker, r *reroll, ns string, qps int, keys []string, suffix string) error {
+// with suffix appended to the figure names. It returns the metrics it began
+// from, for figures that go on after the round.
+func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker, r *reroll, ns string, qps int, keys []string, suffix string) (baseline, error) {
 	n := len(keys)
-	m0, err := r.metrics(ctx)
+	base, err := e.baseline(ctx, r)
 	if err != nil {
-		return err
+		return base, err
 	}
-	api0, err := e.cluster.serverMetrics(ctx)
-	if err != nil {
-		return err
-	}
+	m0, api0 := base.reroll, base.server
 	before := tr.counts()
 	cpu0 := e.takeCPU(r)
 	// Timed from before the request: the change is committed somewhere
 	// between sending and the response.
 	changed := time.Now()
 	if err := e.patchConfigMapValue(ctx, ns, "shared", randomText(newRand(uint64(changed.UnixNano())), 32)); err != nil {
-		return err
+		return base, err
 	}
 	answered := time.Since(changed)
 	last, err := tr.waitChanged(ctx, keys, before, 2*time.Minute+time.Duration(n)*20*time.Millisecond)
 	if err != nil {
-		return err
+		return base, err
 	}
 	cpu1 := e.takeCPU(r)
 	first, _ := tr.changeSpan(keys)
 	_, m1, err := r.waitQuiet(ctx, quietWindow, time.Minute)
 	if err != nil {
-		return err
+		return base, err
 	}
 	api1, err := e.cluster.serverMetrics(ctx)
 	if err != nil {
-		return err
+		return base, err
 	}
 	rolled, multi, _ := rollDiff(before, tr.counts())
 	budget := 1.2 * float64(n) / float64(qps)
@@ -219,5 +217,24 @@ func (e *env) fanoutRound(ctx context.Context, res *scenarioResult, tr *tracker,
 	noteSyncErrors(res, e.scenario+suffix, m0, m1)
 	addCPU(res, "change to all rolled"+suffix, cpu0, cpu1)
 	res.addSeries(rollSeries(suffix, changed, tr.rollTimes(keys, before)))
-	return nil
+	return base, nil
+}
+
+// baseline is what reroll and kube-apiserver had counted before a change:
+// the figures of a round are differences from it.
+type baseline struct {
+	reroll, server metricSet
+}
+
+// baseline scrapes reroll's and kube-apiserver's metrics.
+func (e *env) baseline(ctx context.Context, r *reroll) (baseline, error) {
+	m, err := r.metrics(ctx)
+	if err != nil {
+		return baseline{}, err
+	}
+	api, err := e.cluster.serverMetrics(ctx)
+	if err != nil {
+		return baseline{}, err
+	}
+	return baseline{reroll: m, server: api}, nil
 }

@@ -193,18 +193,11 @@ func runScale(ctx context.Context, e *env, res *scenarioResult) error {
 	if err := e.recordAdoption(ctx, res, tr, r, l.total(), before, cpu0); err != nil {
 		return err
 	}
-	m0, err := r.metrics(ctx)
+	base, err := e.fanoutRound(ctx, res, tr, r, scaleSharedNamespace, rerollDefaultQPS, l.sharedKeys(), "")
 	if err != nil {
 		return err
 	}
-	api0, err := e.cluster.serverMetrics(ctx)
-	if err != nil {
-		return err
-	}
-	if err := e.fanoutRound(ctx, res, tr, r, scaleSharedNamespace, rerollDefaultQPS, l.sharedKeys(), ""); err != nil {
-		return err
-	}
-	if err := e.recordBake(ctx, res, r, m0, api0, 5*time.Minute); err != nil {
+	if err := e.recordBake(ctx, res, r, base, 5*time.Minute); err != nil {
 		return err
 	}
 	hwm, rss, err := r.memory()
