@@ -240,6 +240,12 @@ func podHealthOf(pods []*corev1.Pod, started time.Time) *plan.PodHealth {
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			crashLooping = crashLooping || (cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff")
+			// Stopped and not started again yet: kubelet counts the restart
+			// only when it starts the container again, and the workload's
+			// status may report it unavailable before that.
+			if t := cs.State.Terminated; t != nil {
+				h.Exits = append(h.Exits, plan.ContainerExit{Pod: p.Name, Container: cs.Name, ExitCode: t.ExitCode, Reason: t.Reason, At: t.FinishedAt.Time})
+			}
 		}
 		if restarts > 0 {
 			h.Restarts += restarts

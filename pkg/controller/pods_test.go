@@ -117,3 +117,59 @@ func TestPodWatchOneWatchANamespace(t *testing.T) {
 		t.Errorf("health without a selector: %+v, want nil", h)
 	}
 }
+
+// TestPodHealthOf checks how the bake sums up a workload's pods: only the
+// new revision's, restarts with when they happened, crash loops, and
+// containers that stopped and have not started again yet.
+func TestPodHealthOf(t *testing.T) {
+	rolled := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	at := func(s int) metav1.Time { return metav1.NewTime(rolled.Add(time.Duration(s) * time.Second)) }
+	withContainer := func(p *corev1.Pod, cs corev1.ContainerStatus) *corev1.Pod {
+		cs.Name = "app"
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, cs)
+		return p
+	}
+	notReady := func(p *corev1.Pod) *corev1.Pod {
+		p.Status.Conditions[0].Status = corev1.ConditionFalse
+		return p
+	}
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want plan.PodHealth
+	}{
+		{"an old pod is not the new revision's", []*corev1.Pod{podOf("ns", "old", "web", rolled.Add(-time.Minute))},
+			plan.PodHealth{}},
+		{"a healthy pod", []*corev1.Pod{withContainer(podOf("ns", "web-1", "web", rolled.Add(time.Second)),
+			corev1.ContainerStatus{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(2)}}})},
+			plan.PodHealth{Pods: 1, Since: at(1).Time}},
+		{"exited, not restarted yet", []*corev1.Pod{withContainer(notReady(podOf("ns", "web-1", "web", rolled.Add(time.Second))),
+			corev1.ContainerStatus{State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", FinishedAt: at(4)}}})},
+			plan.PodHealth{Pods: 1, Since: at(1).Time,
+				Exits: []plan.ContainerExit{{Pod: "web-1", Container: "app", ExitCode: 1, Reason: "Error", At: at(4).Time}}}},
+		{"restarted: from its last termination to running again", []*corev1.Pod{withContainer(podOf("ns", "web-1", "web", rolled.Add(time.Second)),
+			corev1.ContainerStatus{RestartCount: 2, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(9)}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: at(8)}}})},
+			plan.PodHealth{Pods: 1, Since: at(1).Time, Restarts: 2, RestartedPods: []string{"web-1"}, LastRestart: at(9).Time}},
+		{"crash-looping", []*corev1.Pod{withContainer(notReady(podOf("ns", "web-1", "web", rolled.Add(time.Second))),
+			corev1.ContainerStatus{RestartCount: 1, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, FinishedAt: at(5)}}})},
+			plan.PodHealth{Pods: 1, Since: at(1).Time, Restarts: 1, RestartedPods: []string{"web-1"}, LastRestart: at(5).Time, CrashLooping: []string{"web-1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := podHealthOf(tt.pods, rolled)
+			// Ready since is the pod's Ready condition's time, zero here.
+			if got == nil || !equalPodHealth(*got, tt.want) {
+				t.Errorf("podHealthOf = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// equalPodHealth compares two PodHealth values field by field.
+func equalPodHealth(a, b plan.PodHealth) bool {
+	return a.Pods == b.Pods && a.Restarts == b.Restarts && slices.Equal(a.RestartedPods, b.RestartedPods) &&
+		a.Since.Equal(b.Since) && a.LastRestart.Equal(b.LastRestart) && slices.Equal(a.CrashLooping, b.CrashLooping) &&
+		slices.Equal(a.Exits, b.Exits) && a.ReadySince.Equal(b.ReadySince)
+}

@@ -65,9 +65,31 @@ type PodHealth struct {
 	// CrashLooping names the pods with a container waiting in
 	// CrashLoopBackOff.
 	CrashLooping []string
+	// Exits are their containers that stopped and have not started again
+	// yet: the moment between a crash and the restart that counts it.
+	Exits []ContainerExit
 	// ReadySince is when the last of them became Ready, if all are; zero
 	// while one is not.
 	ReadySince time.Time
+}
+
+// ContainerExit is a container of a pod that stopped, as its status says.
+type ContainerExit struct {
+	Pod, Container string
+	ExitCode       int32
+	// Reason is the runtime's: Error, OOMKilled, Completed.
+	Reason string
+	At     time.Time
+}
+
+// String says which container stopped and how: "container web-1/app
+// exited with code 1, Error".
+func (e ContainerExit) String() string {
+	s := fmt.Sprintf("container %s/%s exited with code %d", e.Pod, e.Container, e.ExitCode)
+	if e.Reason != "" {
+		s += ", " + e.Reason
+	}
+	return s
 }
 
 // RolloutFacts are what a rollout is judged on (JudgeRollout).
@@ -100,7 +122,7 @@ type RolloutJudgement struct {
 // JudgeRollout judges a rollout reroll started, with the bake, at now:
 //   - failed when its own signal or the timeout says so
 //     (CalculateRolloutState), or when, since the roll, a new pod's
-//     container restarted or crash-loops, or the workload stopped being
+//     container exited, restarted or crash-loops, or the workload stopped being
 //     fully available after its rollout completed; it stays failed until it
 //     has been healthy for a whole bake since the last sign of failure, so
 //     that a workload that flaps never counts as recovered;
@@ -157,6 +179,16 @@ func failureSigns(f RolloutFacts, now time.Time) (time.Time, []string) {
 		if len(p.CrashLooping) > 0 {
 			last = now
 			why = append(why, "CrashLoopBackOff (pods "+strings.Join(sorted(p.CrashLooping), ", ")+")")
+		}
+		var exits []string
+		for _, e := range p.Exits {
+			if e.At.After(f.Started) {
+				last = latest(last, e.At)
+				exits = append(exits, e.String())
+			}
+		}
+		if len(exits) > 0 {
+			why = append(why, sorted(exits)...)
 		}
 	}
 	// Not fully available after the rollout completed is a failure inside
