@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -158,18 +159,11 @@ func TestPodHealthOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// ReadySince stays zero: the pods' Ready conditions carry no time.
 			got := podHealthOf(tt.pods, rolled)
-			// Ready since is the pod's Ready condition's time, zero here.
-			if got == nil || !equalPodHealth(*got, tt.want) {
+			if got == nil || !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("podHealthOf = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
-}
-
-// equalPodHealth compares two PodHealth values field by field.
-func equalPodHealth(a, b plan.PodHealth) bool {
-	return a.Pods == b.Pods && a.Restarts == b.Restarts && slices.Equal(a.RestartedPods, b.RestartedPods) &&
-		a.Since.Equal(b.Since) && a.LastRestart.Equal(b.LastRestart) && slices.Equal(a.CrashLooping, b.CrashLooping) &&
-		slices.Equal(a.Exits, b.Exits) && a.ReadySince.Equal(b.ReadySince)
 }

@@ -187,9 +187,7 @@ func failureSigns(f RolloutFacts, now time.Time) (time.Time, []string) {
 				exits = append(exits, e.String())
 			}
 		}
-		if len(exits) > 0 {
-			why = append(why, sorted(exits)...)
-		}
+		why = append(why, sorted(exits)...)
 	}
 	// Not fully available after the rollout completed is a failure inside
 	// the bake; after it, the pods and reroll's memory tell a workload that

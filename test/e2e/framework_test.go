@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -403,19 +404,25 @@ func replicaSets(t *testing.T, ns, deployment string) int {
 
 // countReplicaSets counts the ReplicaSets owned by a Deployment.
 func countReplicaSets(ctx context.Context, c kubernetes.Interface, ns, deployment string) (int, error) {
+	owned, err := ownedReplicaSets(ctx, c, ns, deployment)
+	return len(owned), err
+}
+
+// ownedReplicaSets lists the ReplicaSets owned by a Deployment.
+func ownedReplicaSets(ctx context.Context, c kubernetes.Interface, ns, deployment string) ([]appsv1.ReplicaSet, error) {
 	list, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var owned []appsv1.ReplicaSet
 	for _, rs := range list.Items {
-		for _, o := range rs.OwnerReferences {
-			if o.Kind == "Deployment" && o.Name == deployment {
-				n++
-			}
+		if slices.ContainsFunc(rs.OwnerReferences, func(o metav1.OwnerReference) bool {
+			return o.Kind == "Deployment" && o.Name == deployment
+		}) {
+			owned = append(owned, rs)
 		}
 	}
-	return n, nil
+	return owned, nil
 }
 
 // waitReplicaSets waits until a Deployment owns exactly n ReplicaSets.
@@ -437,18 +444,10 @@ func waitTemplateRolledOut(t *testing.T, ns, deployment string) {
 			return false, err
 		}
 		want := d.Spec.Template.Annotations[annotationConfigHash]
-		list, err := testEnv.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, rs := range list.Items {
-			owned := metav1.GetControllerOf(&rs)
-			if owned != nil && owned.Kind == "Deployment" && owned.Name == deployment &&
-				rs.Spec.Template.Annotations[annotationConfigHash] == want {
-				return true, nil
-			}
-		}
-		return false, nil
+		owned, err := ownedReplicaSets(ctx, testEnv.client, ns, deployment)
+		return slices.ContainsFunc(owned, func(rs appsv1.ReplicaSet) bool {
+			return rs.Spec.Template.Annotations[annotationConfigHash] == want
+		}), err
 	})
 }
 
